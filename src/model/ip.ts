@@ -1,0 +1,118 @@
+// IPv4/IPv6 addresses and prefixes: strict parsing (ipaddr.js behind strict checks, since its
+// lenient parse accepts "1.2.3" and octal "010.0.0.1"), canonical text, containment. Pure.
+import ipaddr from "ipaddr.js";
+import { eui64InterfaceId, type Mac } from "./mac.ts";
+
+export type Family = 4 | 6;
+
+/** An address or a network: `bytes` has its host bits zero; `text` is canonical (RFC 5952 for v6). */
+export type Prefix = Readonly<{ family: Family; bytes: Uint8Array; length: number; text: string }>;
+
+function strictAddress(text: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
+  if (ipaddr.IPv4.isValidFourPartDecimal(text)) return ipaddr.IPv4.parse(text);
+  if (text.includes(":") && !text.includes("%") && ipaddr.IPv6.isValid(text)) {
+    const v6 = ipaddr.IPv6.parse(text);
+    // Dotted-quad tails must be strict too ("::ffff:010.1.1.1" is octal to ipaddr.js).
+    const tail = text.slice(text.lastIndexOf(":") + 1);
+    if (tail.includes(".") && !ipaddr.IPv4.isValidFourPartDecimal(tail)) return undefined;
+    return v6;
+  }
+  return undefined;
+}
+
+function prefixOf(address: ipaddr.IPv4 | ipaddr.IPv6, length: number): Prefix {
+  const family: Family = address.kind() === "ipv4" ? 4 : 6;
+  const bytes = Uint8Array.from(address.toByteArray());
+  return { family, bytes, length, text: formatPrefix(family, bytes, length) };
+}
+
+export function formatAddress(family: Family, bytes: Uint8Array): string {
+  return family === 4 ? ipaddr.fromByteArray([...bytes]).toString() : ipaddr.fromByteArray([...bytes]).toString();
+}
+
+function formatPrefix(family: Family, bytes: Uint8Array, length: number): string {
+  const address = formatAddress(family, bytes);
+  return length === (family === 4 ? 32 : 128) ? address : `${address}/${length}`;
+}
+
+/** A single address ("10.0.0.1", "2001:db8::1") as a full-length prefix; undefined if malformed. */
+export function parseAddress(text: string): Prefix | undefined {
+  const address = strictAddress(text);
+  return address && prefixOf(address, address.kind() === "ipv4" ? 32 : 128);
+}
+
+export type PrefixParse = { ok: true; prefix: Prefix } | { ok: false; expected: string };
+
+/** An address or a CIDR ("10.0.0.0/24"); host bits must be zero, so a typo never widens a grant silently. */
+export function parsePrefix(text: string): PrefixParse {
+  const slash = text.indexOf("/");
+  if (slash < 0) {
+    const single = parseAddress(text);
+    return single ? { ok: true, prefix: single } : { ok: false, expected: "an IPv4/IPv6 address or CIDR, e.g. 10.0.0.5, 10.0.0.0/24 or 2001:db8::/64" };
+  }
+  const address = strictAddress(text.slice(0, slash));
+  const lengthText = text.slice(slash + 1);
+  if (!address || !/^\d{1,3}$/.test(lengthText)) {
+    return { ok: false, expected: "an IPv4/IPv6 address or CIDR, e.g. 10.0.0.5, 10.0.0.0/24 or 2001:db8::/64" };
+  }
+  const max = address.kind() === "ipv4" ? 32 : 128;
+  const length = Number(lengthText);
+  if (length > max) return { ok: false, expected: `a prefix length from 0 to ${max}` };
+  const given = prefixOf(address, length);
+  const network = maskBytes(given.bytes, length);
+  if (!network.every((b, i) => b === given.bytes[i])) {
+    const suggestion = formatPrefix(given.family, network, length);
+    return { ok: false, expected: `a network address with the host bits zero (did you mean ${suggestion}?)` };
+  }
+  return { ok: true, prefix: given };
+}
+
+function maskBytes(bytes: Uint8Array, length: number): Uint8Array {
+  return bytes.map((b, i) => {
+    const bits = Math.max(0, Math.min(8, length - i * 8));
+    return b & ((0xff << (8 - bits)) & 0xff);
+  });
+}
+
+/** Does `prefix` contain the address `bytes` (same family)? */
+export function prefixContains(prefix: Prefix, bytes: Uint8Array): boolean {
+  if (bytes.length !== prefix.bytes.length) return false;
+  const masked = maskBytes(bytes, prefix.length);
+  return masked.every((b, i) => b === prefix.bytes[i]);
+}
+
+export function prefixesOverlap(a: Prefix, b: Prefix): boolean {
+  if (a.family !== b.family) return false;
+  return a.length <= b.length ? prefixContains(a, b.bytes) : prefixContains(b, a.bytes);
+}
+
+/** Why a fixed address cannot be a port's own source address, or undefined if it can. */
+export function unusableHostAddress(p: Prefix): string | undefined {
+  const range = ipaddr.fromByteArray([...p.bytes]).range();
+  const bad: Record<string, string> = {
+    unspecified: "not the unspecified address",
+    multicast: "not a multicast address",
+    broadcast: "not the broadcast address",
+    loopback: "not a loopback address",
+  };
+  return bad[range];
+}
+
+/** fe80::/64 + the modified EUI-64 of `mac`: the link-local address SLAAC derives from a MAC. */
+export function eui64LinkLocal(mac: Mac): Prefix {
+  const bytes = new Uint8Array(16);
+  bytes[0] = 0xfe;
+  bytes[1] = 0x80;
+  bytes.set(eui64InterfaceId(mac), 8);
+  return { family: 6, bytes, length: 128, text: formatAddress(6, bytes) };
+}
+
+/** Sort order for prefixes: family, then bytes, then length. */
+export function comparePrefixes(a: Prefix, b: Prefix): number {
+  if (a.family !== b.family) return a.family - b.family;
+  for (let i = 0; i < a.bytes.length; i++) {
+    const d = (a.bytes[i] ?? 0) - (b.bytes[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return a.length - b.length;
+}

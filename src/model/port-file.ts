@@ -1,0 +1,188 @@
+// Parses and validates a port file (YAML or JSON) into a PortFile; collects every issue and
+// rejects the whole file if there is one. Pure: the caller reads the file.
+import { parseDocument } from "yaml";
+import { z } from "zod";
+import { PortFileError, type Issue } from "../errors.ts";
+import { comparePrefixes, parseAddress, parsePrefix, prefixesOverlap, unusableHostAddress, type Prefix } from "./ip.ts";
+import { isMulticastMac, isZeroMac, parseMac, type Mac } from "./mac.ts";
+import { LEVELS, type Level, type Network, type Port, type PortFile } from "./types.ts";
+
+const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+const ID_EXPECTED = "1-63 characters: letters, digits, '.', '_' or '-', starting with a letter or digit";
+// Linux interface names: at most 15 bytes, no '/', ':' or whitespace; "vif3.0" and "tap-1a2b" are fine.
+const DEVICE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
+const MAC_EXPECTED = "a unicast MAC like 52:54:00:12:34:56 (not multicast, broadcast or all-zero)";
+
+const id = z.string().regex(ID, ID_EXPECTED);
+const level = z.enum(LEVELS as [Level, ...Level[]], { message: `one of ${LEVELS.join(", ")}` });
+
+const schema = z.strictObject({
+  config: z.strictObject({ antiSpoofing: z.boolean().default(true) }).default({ antiSpoofing: true }),
+  networks: z.array(
+    z.strictObject({
+      id,
+      tenant: id,
+      shared: z.boolean().default(false),
+      protection: level.default("full"),
+    }),
+  ),
+  ports: z.array(
+    z.strictObject({
+      id,
+      tenant: id.optional(),
+      network: id,
+      device: z.string().regex(DEVICE, "a Linux interface name of 1-15 characters: letters, digits, '.', '_' or '-'"),
+      mac: z.string(),
+      ips: z.array(z.string()).default([]),
+      allowed: z.array(z.strictObject({ ip: z.string(), mac: z.string().optional() })).default([]),
+      protection: level.optional(),
+    }),
+  ).default([]),
+});
+
+type Raw = z.infer<typeof schema>;
+
+/** `["ports", 3, "allowed", 0, "ip"]` → `ports[3].allowed[0].ip` */
+export function formatPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((acc, key) => (typeof key === "number" ? `${acc}[${key}]` : acc ? `${acc}.${String(key)}` : String(key)), "") || "(top level)";
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let node: unknown = root;
+  for (const key of path) {
+    if (node === null || typeof node !== "object") return undefined;
+    node = (node as Record<PropertyKey, unknown>)[key];
+  }
+  return node;
+}
+
+function zodIssues(root: unknown, error: z.ZodError): Issue[] {
+  return error.issues.map((issue) => {
+    if (issue.code === "unrecognized_keys") {
+      return { path: formatPath([...issue.path, issue.keys[0] ?? ""]), value: valueAt(root, [...issue.path, issue.keys[0] ?? ""]), expected: "no such field (misspelt?)" };
+    }
+    const value = valueAt(root, issue.path);
+    const expected = value === undefined ? "this field (it is required)" : issue.message.replace(/^Invalid input: expected /, "");
+    return { path: formatPath(issue.path), value, expected };
+  });
+}
+
+function macAt(text: string, path: string, issues: Issue[]): Mac | undefined {
+  const mac = parseMac(text);
+  if (!mac || isMulticastMac(mac) || isZeroMac(mac)) {
+    issues.push({ path, value: text, expected: MAC_EXPECTED });
+    return undefined;
+  }
+  return mac;
+}
+
+type Claim = { port: Port; order: number; path: string; prefix: Prefix };
+
+/** Validates a parsed document (any JSON value) as a port file. */
+export function validatePortFile(document: unknown, file: string): PortFile {
+  const parsed = schema.safeParse(document);
+  if (!parsed.success) throw new PortFileError(file, zodIssues(document, parsed.error));
+  return checkSemantics(parsed.data, file);
+}
+
+/** Parses YAML or JSON text (JSON is YAML) as a port file. */
+export function parsePortFile(text: string, file: string): PortFile {
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new PortFileError(file, doc.errors.map((e) => ({ path: `line ${e.linePos?.[0]?.line ?? "?"}`, value: e.code, expected: `valid YAML or JSON (${e.message.split("\n")[0]})` })));
+  }
+  return validatePortFile(doc.toJS(), file);
+}
+
+function checkSemantics(raw: Raw, file: string): PortFile {
+  const issues: Issue[] = [];
+  const networks = new Map<string, Network>();
+  raw.networks.forEach((n, i) => {
+    if (networks.has(n.id)) issues.push({ path: `networks[${i}].id`, value: n.id, expected: "a network id not used by another network" });
+    if (n.shared && n.protection !== "full") {
+      issues.push({ path: `networks[${i}].protection`, value: n.protection, expected: "full on a shared network (mac and off would let tenants spoof each other)" });
+    }
+    networks.set(n.id, n);
+  });
+
+  const ports: Port[] = [];
+  const indexes: number[] = []; // ports[k] came from raw.ports[indexes[k]], for error paths
+  const portIds = new Map<string, number>();
+  const devices = new Map<string, number>();
+  raw.ports.forEach((p, i) => {
+    const at = `ports[${i}]`;
+    const firstId = portIds.get(p.id);
+    if (firstId !== undefined) issues.push({ path: `${at}.id`, value: p.id, expected: `a port id not used by another port (ports[${firstId}] has it)` });
+    else portIds.set(p.id, i);
+    const firstDevice = devices.get(p.device);
+    if (firstDevice !== undefined) issues.push({ path: `${at}.device`, value: p.device, expected: `a device not used by another port (ports[${firstDevice}] has it)` });
+    else devices.set(p.device, i);
+
+    const network = networks.get(p.network);
+    if (!network) issues.push({ path: `${at}.network`, value: p.network, expected: `one of the networks defined in this file (${[...networks.keys()].join(", ") || "none"})` });
+    const effective = p.protection ?? network?.protection;
+    if (network?.shared && effective !== undefined && effective !== "full") {
+      issues.push({ path: `${at}.protection`, value: effective, expected: `full: network ${network.id} is shared, and mac or off would let tenants spoof each other` });
+    }
+
+    const mac = macAt(p.mac, `${at}.mac`, issues);
+    const ips: Prefix[] = [];
+    p.ips.forEach((text, j) => {
+      const address = parseAddress(text);
+      const unusable = address && unusableHostAddress(address);
+      if (!address) issues.push({ path: `${at}.ips[${j}]`, value: text, expected: "an IPv4 or IPv6 address, e.g. 10.0.0.5 or 2001:db8::5 (a CIDR belongs in allowed)" });
+      else if (unusable) issues.push({ path: `${at}.ips[${j}]`, value: text, expected: `a host address, ${unusable}` });
+      else ips.push(address);
+    });
+    const allowed: { ip: Prefix; mac: Mac }[] = [];
+    p.allowed.forEach((pair, j) => {
+      const parsed = parsePrefix(pair.ip);
+      if (!parsed.ok) issues.push({ path: `${at}.allowed[${j}].ip`, value: pair.ip, expected: parsed.expected });
+      const pairMac = pair.mac === undefined ? mac : macAt(pair.mac, `${at}.allowed[${j}].mac`, issues);
+      if (parsed.ok && pairMac) allowed.push({ ip: parsed.prefix, mac: pairMac });
+    });
+    if (mac) {
+      ports.push({ id: p.id, tenant: p.tenant ?? network?.tenant ?? p.network, network: p.network, device: p.device, mac, ips, allowed, protection: p.protection });
+      indexes.push(i);
+    }
+  });
+
+  issues.push(...crossTenantClaims(ports, indexes));
+  if (issues.length > 0) throw new PortFileError(file, issues);
+  return { config: raw.config, networks: [...networks.values()], ports };
+}
+
+/**
+ * An address (or overlapping CIDR) claimed by ports of two tenants on one network: the claim that
+ * comes later in the file is refused. CIDRs are laminar (nested or disjoint), so after sorting, the
+ * claims that overlap one are exactly the open ones on a stack: O(n log n), fine for 100k ports.
+ */
+function crossTenantClaims(ports: readonly Port[], indexes: readonly number[]): Issue[] {
+  const byNetwork = new Map<string, Claim[]>();
+  for (const [k, port] of ports.entries()) {
+    const i = indexes[k] ?? k;
+    const claims = byNetwork.get(port.network) ?? [];
+    port.ips.forEach((prefix, j) => claims.push({ port, order: i, path: `ports[${i}].ips[${j}]`, prefix }));
+    port.allowed.forEach((pair, j) => claims.push({ port, order: i, path: `ports[${i}].allowed[${j}].ip`, prefix: pair.ip }));
+    byNetwork.set(port.network, claims);
+  }
+  const issues: Issue[] = [];
+  for (const claims of byNetwork.values()) {
+    claims.sort((a, b) => comparePrefixes(a.prefix, b.prefix) || a.order - b.order);
+    const open: Claim[] = [];
+    for (const claim of claims) {
+      while (open.length > 0 && !prefixesOverlap(open[open.length - 1]!.prefix, claim.prefix)) open.pop();
+      for (const other of open) {
+        if (other.port.tenant === claim.port.tenant) continue;
+        const [first, second] = other.order <= claim.order ? [other, claim] : [claim, other];
+        issues.push({
+          path: second.path,
+          value: second.prefix.text,
+          expected: `an address no other tenant holds on network ${second.port.network} (${first.path} of port ${first.port.id}, tenant ${first.port.tenant}, holds ${first.prefix.text})`,
+        });
+      }
+      open.push(claim);
+    }
+  }
+  return issues.sort((a, b) => a.path.localeCompare(b.path, "en", { numeric: true }));
+}

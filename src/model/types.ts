@@ -1,0 +1,43 @@
+// The desired state as operators write it in a port file, after validation. Pure types.
+import type { Mac } from "./mac.ts";
+import type { Prefix } from "./ip.ts";
+
+/** How much of a port's identity is enforced: everything, only the MAC side, or nothing. */
+export type Level = "full" | "mac" | "off";
+export const LEVELS: readonly Level[] = ["full", "mac", "off"];
+
+export type Network = Readonly<{
+  id: string;
+  tenant: string;
+  /** Several tenants on one L2 segment: ports there cannot be `off` or `mac`. */
+  shared: boolean;
+  /** Default level of its ports. */
+  protection: Level;
+}>;
+
+/** An extra (address or CIDR, MAC) a port may send with, e.g. a failover VIP. */
+export type AllowedPair = Readonly<{ ip: Prefix; mac: Mac }>;
+
+export type Port = Readonly<{
+  id: string;
+  tenant: string;
+  network: string;
+  /** Host-side interface name: vnet3, tap-1a2b, vif3.0. */
+  device: string;
+  mac: Mac;
+  ips: readonly Prefix[];
+  allowed: readonly AllowedPair[];
+  /** Set explicitly on the port; undefined inherits the network's. */
+  protection: Level | undefined;
+}>;
+
+export type Config = Readonly<{
+  /** The global switch; when false every port is effectively `off`. */
+  antiSpoofing: boolean;
+}>;
+
+export type PortFile = Readonly<{
+  config: Config;
+  networks: readonly Network[];
+  ports: readonly Port[];
+}>;

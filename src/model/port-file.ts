@@ -76,7 +76,8 @@ function macAt(text: string, path: string, issues: Issue[]): Mac | undefined {
   return mac;
 }
 
-type Claim = { port: Port; order: number; path: string; prefix: Prefix };
+/** One address or prefix a port holds, with where it was written (for the error). */
+export type Claim = Readonly<{ port: string; tenant: string; network: string; order: number; path: string; prefix: Prefix }>;
 
 /** Validates a parsed document (any JSON value) as a port file. */
 export function validatePortFile(document: unknown, file: string): PortFile {
@@ -106,7 +107,7 @@ function checkSemantics(raw: Raw, file: string): PortFile {
   });
 
   const ports: Port[] = [];
-  const indexes: number[] = []; // ports[k] came from raw.ports[indexes[k]], for error paths
+  const claims: Claim[] = [];
   const portIds = new Map<string, number>();
   const devices = new Map<string, number>();
   raw.ports.forEach((p, i) => {
@@ -120,9 +121,9 @@ function checkSemantics(raw: Raw, file: string): PortFile {
 
     const network = networks.get(p.network);
     if (!network) issues.push({ path: `${at}.network`, value: p.network, expected: `one of the networks defined in this file (${[...networks.keys()].join(", ") || "none"})` });
-    const effective = p.protection ?? network?.protection;
-    if (network?.shared && effective !== undefined && effective !== "full") {
-      issues.push({ path: `${at}.protection`, value: effective, expected: `full: network ${network.id} is shared, and mac or off would let tenants spoof each other` });
+    // An inherited level is reported once, on the network; a level set on the port, here.
+    if (network?.shared && p.protection !== undefined && p.protection !== "full") {
+      issues.push({ path: `${at}.protection`, value: p.protection, expected: `full: network ${network.id} is shared, and mac or off would let tenants spoof each other` });
     }
 
     const mac = macAt(p.mac, `${at}.mac`, issues);
@@ -135,19 +136,19 @@ function checkSemantics(raw: Raw, file: string): PortFile {
       else ips.push(address);
     });
     const allowed: { ip: Prefix; mac: Mac }[] = [];
+    const tenant = p.tenant ?? network?.tenant ?? p.network;
+    ips.forEach((prefix, j) => claims.push({ port: p.id, tenant, network: p.network, order: i, path: `${at}.ips[${j}]`, prefix }));
     p.allowed.forEach((pair, j) => {
       const parsed = parsePrefix(pair.ip);
       if (!parsed.ok) issues.push({ path: `${at}.allowed[${j}].ip`, value: pair.ip, expected: parsed.expected });
+      else claims.push({ port: p.id, tenant, network: p.network, order: i, path: `${at}.allowed[${j}].ip`, prefix: parsed.prefix });
       const pairMac = pair.mac === undefined ? mac : macAt(pair.mac, `${at}.allowed[${j}].mac`, issues);
       if (parsed.ok && pairMac) allowed.push({ ip: parsed.prefix, mac: pairMac });
     });
-    if (mac) {
-      ports.push({ id: p.id, tenant: p.tenant ?? network?.tenant ?? p.network, network: p.network, device: p.device, mac, ips, allowed, protection: p.protection });
-      indexes.push(i);
-    }
+    if (mac) ports.push({ id: p.id, tenant, network: p.network, device: p.device, mac, ips, allowed, protection: p.protection });
   });
 
-  issues.push(...crossTenantClaims(ports, indexes));
+  issues.push(...crossTenantClaims(claims));
   if (issues.length > 0) throw new PortFileError(file, issues);
   return { config: raw.config, networks: [...networks.values()], ports };
 }
@@ -157,14 +158,12 @@ function checkSemantics(raw: Raw, file: string): PortFile {
  * comes later in the file is refused. CIDRs are laminar (nested or disjoint), so after sorting, the
  * claims that overlap one are exactly the open ones on a stack: O(n log n), fine for 100k ports.
  */
-function crossTenantClaims(ports: readonly Port[], indexes: readonly number[]): Issue[] {
+export function crossTenantClaims(claims: readonly Claim[]): Issue[] {
   const byNetwork = new Map<string, Claim[]>();
-  for (const [k, port] of ports.entries()) {
-    const i = indexes[k] ?? k;
-    const claims = byNetwork.get(port.network) ?? [];
-    port.ips.forEach((prefix, j) => claims.push({ port, order: i, path: `ports[${i}].ips[${j}]`, prefix }));
-    port.allowed.forEach((pair, j) => claims.push({ port, order: i, path: `ports[${i}].allowed[${j}].ip`, prefix: pair.ip }));
-    byNetwork.set(port.network, claims);
+  for (const claim of claims) {
+    const list = byNetwork.get(claim.network);
+    if (list) list.push(claim);
+    else byNetwork.set(claim.network, [claim]);
   }
   const issues: Issue[] = [];
   for (const claims of byNetwork.values()) {
@@ -173,12 +172,12 @@ function crossTenantClaims(ports: readonly Port[], indexes: readonly number[]): 
     for (const claim of claims) {
       while (open.length > 0 && !prefixesOverlap(open[open.length - 1]!.prefix, claim.prefix)) open.pop();
       for (const other of open) {
-        if (other.port.tenant === claim.port.tenant) continue;
+        if (other.tenant === claim.tenant) continue;
         const [first, second] = other.order <= claim.order ? [other, claim] : [claim, other];
         issues.push({
           path: second.path,
           value: second.prefix.text,
-          expected: `an address no other tenant holds on network ${second.port.network} (${first.path} of port ${first.port.id}, tenant ${first.port.tenant}, holds ${first.prefix.text})`,
+          expected: `an address no other tenant holds on network ${second.network} (${first.path} of port ${first.port}, tenant ${first.tenant}, holds ${first.prefix.text})`,
         });
       }
       open.push(claim);

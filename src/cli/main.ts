@@ -1,0 +1,37 @@
+// The vifguard command: parses arguments, runs one subcommand, turns typed errors into messages.
+import { Command, CommanderError } from "commander";
+import { VifguardError } from "../errors.ts";
+import { registerCheck } from "./check.ts";
+import { registerExplain } from "./explain.ts";
+
+export function buildProgram(): Command {
+  const program = new Command("vifguard")
+    .description("Stops virtual machines from spoofing each other: per-port MAC, IP, ARP, ND, RA, DHCP and VLAN guards")
+    .version("0.1.0")
+    .showHelpAfterError()
+    .exitOverride();
+  registerCheck(program);
+  registerExplain(program);
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv as string[], { from: "user" });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode;
+    if (error instanceof VifguardError) {
+      console.error(`vifguard: ${error.message}`);
+      return error.code === "VG_USAGE" ? 2 : 1;
+    }
+    throw error;
+  }
+}
+
+// `vifguard check ... | head` closes our stdout early: that is not an error.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
+  throw error;
+});
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,10 @@
+// The Open vSwitch driver's entry point.
+import { OvsDriver, type OvsDriverOptions } from "./driver.ts";
+
+export { OVS_CAPABILITIES, OVS_LIMITATIONS, OvsDriver, type OvsDriverOptions } from "./driver.ts";
+export { compileOvs, TABLE_COUNT, type OvsLayout, type PassAction } from "./compile.ts";
+export { ofportMap, readInterfaces, watchInterfaces, type OvsInterface } from "./ovsdb.ts";
+
+export function createOvsDriver(options: OvsDriverOptions): OvsDriver {
+  return new OvsDriver(options);
+}

@@ -1,0 +1,139 @@
+// compile() and render() of the OVS driver: golden flows per case file, and the properties the
+// driver relies on (cookies per port, notes that round-trip, bundles that touch only vifguard's tables).
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import { test } from "node:test";
+import { compileOvs, keyHash, magicFor, noteFor, parseNote, TABLE_COUNT, type OvsLayout } from "../../../src/drivers/ovs/compile.ts";
+import { OvsDriver, parseDump } from "../../../src/drivers/ovs/driver.ts";
+import { renderChanges, renderRemoveAll } from "../../../src/drivers/ovs/render.ts";
+import { ApplyError } from "../../../src/errors.ts";
+import { CommandError, setRunner } from "../../../src/host/run.ts";
+import { parsePortFile } from "../../../src/model/port-file.ts";
+import { portPolicies, type PortPolicy } from "../../../src/policy/port-policy.ts";
+import { cloud } from "./fixture.ts";
+
+const CASES = new URL("../../golden/cases/", import.meta.url);
+const GOLDEN = new URL("../../golden/ovs/", import.meta.url);
+const NORMAL: OvsLayout = { tableBase: 0, pass: "normal", magic: magicFor("vifguard"), portRegister: 7 };
+const TABLE: OvsLayout = { tableBase: 20, pass: { table: 30 }, magic: magicFor("vifguard"), portRegister: 7 };
+
+/** Golden cases give each device the ofport of its position (1, 2, …); a device ending in "-gone" has none. */
+function ofportsOf(policies: readonly PortPolicy[]): Map<string, number> {
+  return new Map(policies.flatMap((p, i) => (p.device.endsWith("-gone") ? [] : [[p.device, i + 1] as const])));
+}
+
+function goldenText(policies: readonly PortPolicy[], layout: OvsLayout): string {
+  const units = compileOvs(policies, ofportsOf(policies), layout);
+  return [...units.values()].map((u) => `# unit ${u.key} digest ${u.digest}\n${u.text}`).join("\n");
+}
+
+test("compile() matches the golden flows of every case", async (t) => {
+  mkdirSync(GOLDEN, { recursive: true });
+  const files = readdirSync(CASES).filter((f) => f.endsWith(".yaml")).sort();
+  for (const file of files) {
+    await t.test(file, (tt) => {
+      let policies: PortPolicy[];
+      try {
+        policies = portPolicies(parsePortFile(readFileSync(new URL(file, CASES), "utf8"), file));
+      } catch (error) {
+        if (file.startsWith("ovs-")) throw error;
+        tt.skip(`not a port file the OVS golden test reads: ${(error as Error).message.split("\n")[0]}`);
+        return;
+      }
+      const got = goldenText(policies, NORMAL);
+      const target = new URL(file.replace(/\.yaml$/, ".golden"), GOLDEN);
+      if (process.env.UPDATE_GOLDEN === "1") writeFileSync(target, got);
+      assert.equal(got, readFileSync(target, "utf8"), `UPDATE_GOLDEN=1 rewrites ${target.pathname}; read the diff`);
+    });
+  }
+});
+
+const policies = cloud("vgg");
+const ofports = ofportsOf(policies);
+
+test("compile() is deterministic and gives each port its own cookie", () => {
+  const a = compileOvs(policies, ofports, NORMAL);
+  const b = compileOvs([...policies].reverse(), ofports, NORMAL);
+  assert.deepEqual([...a.entries()], [...b.entries()]);
+  const hashes = new Set<string>();
+  for (const unit of a.values()) {
+    const cookies = new Set([...unit.text.matchAll(/cookie=0x([0-9a-f]{16})/g)].map((m) => m[1]!.slice(2, 14)));
+    assert.deepEqual([...cookies], [keyHash(unit.key)], `every flow of ${unit.key} carries its key hash`);
+    hashes.add(keyHash(unit.key));
+  }
+  assert.equal(hashes.size, a.size);
+});
+
+test("compile() sets each allowed MAC, binding and the EUI-64 link-local of Alice", () => {
+  const alice = compileOvs(policies, ofports, NORMAL).get("alice-0")!.text;
+  assert.match(alice, /dl_src=52:54:00:00:00:01,arp,arp_sha=52:54:00:00:00:01,arp_spa=10\.0\.0\.100 /);
+  assert.match(alice, /dl_src=52:54:00:00:00:01,ipv6,ipv6_src=fe80::5054:ff:fe00:1 /);
+  assert.match(alice, /icmp_type=136,nd_target=2001:db8::100,nd_tll=52:54:00:00:00:01 /);
+  assert.match(alice, /metadata=0x[0-9a-f]{8},dl_dst=52:54:00:00:00:01 actions=output:1/);
+  assert.doesNotMatch(alice, /nd_sll=[^ ]*icmp_type=136|icmp_type=135,[^ ]*nd_tll/, "never a match OVS would silently normalize away");
+});
+
+test("compile() changes the digest when the ofport changes (a re-created VIF)", () => {
+  const before = compileOvs(policies, ofports, NORMAL).get("eve-0")!;
+  const after = compileOvs(policies, new Map([...ofports, ["vgg-e", 42]]), NORMAL).get("eve-0")!;
+  assert.notEqual(before.digest, after.digest);
+  assert.match(after.text, /in_port=42,/);
+});
+
+test("compile() at pass=table resubmits to the operator's table and fills the to-vm table", () => {
+  const eve = compileOvs(policies, ofports, TABLE).get("eve-0")!.text;
+  assert.match(eve, /resubmit\(,30\)/);
+  assert.doesNotMatch(eve, /NORMAL|write_metadata/);
+  assert.match(eve, /table=24,priority=10,cookie=0x[0-9a-f]+,reg7=2 actions=drop/);
+  for (const line of eve.trim().split("\n")) {
+    const table = Number(/^table=(\d+)/.exec(line)![1]);
+    assert.ok(table >= 20 && table < 20 + TABLE_COUNT, line);
+  }
+});
+
+test("the classify flow's note round-trips key and digest, also zero-padded by OVS", () => {
+  assert.deepEqual(parseNote(noteFor("alice-0", "0123abcd")), { key: "alice-0", digest: "0123abcd" });
+  assert.deepEqual(parseNote(`${noteFor("a", "b")}.00.00.00`), { key: "a", digest: "b" });
+  assert.equal(parseNote("41.42"), undefined);
+});
+
+test("renderChanges() deletes by cookie in vifguard's tables only, then adds", () => {
+  const units = compileOvs(policies, ofports, TABLE);
+  const bundle = renderChanges({ add: [units.get("eve-0")!], remove: ["old-port"] }, TABLE);
+  const deletes = bundle.split("\n").filter((l) => l.startsWith("delete "));
+  assert.equal(deletes.length, 2 * TABLE_COUNT);
+  for (const d of deletes) assert.match(d, /^delete table=2[0-4],cookie=0x[0-9a-f]{16}\/0xffffffffffffff00$/);
+  const firstAdd = bundle.split("\n").findIndex((l) => l.startsWith("add "));
+  assert.ok(firstAdd > bundle.split("\n").findLastIndex((l) => l.startsWith("delete ")), "make before break inside one bundle: deletes, then adds");
+  assert.match(renderRemoveAll(TABLE), /^delete table=20,cookie=0x[0-9a-f]{2}00000000000000\/0xff00000000000000\n/);
+});
+
+test("a port whose device is not on the bridge compiles to an empty unit that only deletes", () => {
+  const units = compileOvs(policies, new Map(), NORMAL);
+  const unit = units.get("bob-0")!;
+  assert.equal(unit.text, "");
+  const bundle = renderChanges({ add: [unit], remove: [] }, NORMAL);
+  assert.doesNotMatch(bundle, /^add .*in_port/m);
+});
+
+test("parseDump() reads cookie, table, counters and note", () => {
+  const line = ` cookie=0xef0029e409476600, duration=0.033s, table=10, n_packets=3, n_bytes=180, idle_age=0, priority=100,in_port=4 actions=note:41.42.00,goto_table:11`;
+  assert.deepEqual(parseDump(line), [{ cookie: 0xef0029e409476600n, table: 10, packets: 3, bytes: 180, note: "41.42.00", inPort: 4 }]);
+});
+
+test("apply() reports a failed bundle as ApplyError naming the ports", async () => {
+  const restore = setRunner(async (command, args) => {
+    throw new CommandError({ code: 1, stdout: "", stderr: "OFPBAC_BAD_OUT_PORT", command: [command, ...args].join(" ") });
+  });
+  try {
+    const driver = new OvsDriver({ bridge: "br-x", tableBase: 0 });
+    const units = compileOvs(policies, ofports, driver.layout);
+    await assert.rejects(driver.apply({ add: [units.get("eve-0")!], remove: [] }), (e: unknown) => e instanceof ApplyError && e.ports.includes("eve-0") && /BAD_OUT_PORT/.test(e.stderr));
+  } finally {
+    restore();
+  }
+});
+
+test("OvsDriver rejects a pass table inside vifguard's table range", () => {
+  assert.throws(() => new OvsDriver({ bridge: "br", tableBase: 10, pass: { table: 12 } }), RangeError);
+});

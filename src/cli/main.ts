@@ -1,8 +1,11 @@
 // The vifguard command: parses arguments, runs one subcommand, turns typed errors into messages.
 import { Command, CommanderError } from "commander";
 import { VifguardError } from "../errors.ts";
+import { registerApply } from "./apply.ts";
 import { registerCheck } from "./check.ts";
 import { registerExplain } from "./explain.ts";
+import { registerRemove } from "./remove.ts";
+import { registerStatus } from "./status.ts";
 
 export function buildProgram(): Command {
   const program = new Command("vifguard")
@@ -12,6 +15,9 @@ export function buildProgram(): Command {
     .exitOverride();
   registerCheck(program);
   registerExplain(program);
+  registerApply(program);
+  registerStatus(program);
+  registerRemove(program);
   return program;
 }
 

@@ -1,0 +1,36 @@
+// `vifguard apply`: make the host's filtering match a port file (adds, changes, removes), in one batch.
+import type { Command } from "commander";
+import { planChanges } from "../agent/plan.ts";
+import { readFile } from "node:fs/promises";
+import { readPortFile, writeFileAtomic } from "../host/files.ts";
+import { portPolicies } from "../policy/port-policy.ts";
+import { addDriverOptions, appliedStatePath, driverFromFlags, type DriverFlags } from "./driver-options.ts";
+
+export function registerApply(program: Command): void {
+  addDriverOptions(
+    program
+      .command("apply")
+      .description("Make the host's filtering match a port file: install new ports, replace changed ones, remove ports no longer in it")
+      .requiredOption("-f, --file <ports.yaml>", "the port file (validated whole before anything changes)"),
+  )
+    .addHelpText("after", "\nExamples:\n  vifguard apply -f examples/ports.yaml\n  vifguard apply -f ports.yaml --netns hv1\n  vifguard apply -f ports.yaml --driver ovs --bridge br-int\n\nA bad port file changes nothing on the host.")
+    .action(async (flags: DriverFlags & { file: string }) => {
+      const file = await readPortFile(flags.file); // before touching the host: bad input changes nothing
+      const driver = await driverFromFlags(flags);
+      await driver.probe();
+      const desired = driver.compile(portPolicies(file));
+      const installed = await driver.observe();
+      const changes = planChanges(desired, installed);
+      const changed = changes.add.filter((u) => installed.has(u.key)).length;
+      if (changes.add.length === 0 && changes.remove.length === 0) {
+        console.log(`${flags.file}: the host already matches (${desired.size} ports, driver ${driver.name})`);
+      } else {
+        const report = await driver.apply(changes);
+        console.log(
+          `${flags.file}: added ${changes.add.length - changed}, changed ${changed}, removed ${changes.remove.length} ports in ${report.durationMs.toFixed(1)} ms (driver ${driver.name}, ${desired.size} ports now)`,
+        );
+      }
+      // What was applied, verbatim, so that status can show levels and guards even after the file changes.
+      await writeFileAtomic(appliedStatePath(flags), JSON.stringify({ file: flags.file, text: await readFile(flags.file, "utf8") }) + "\n");
+    });
+}

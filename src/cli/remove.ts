@@ -1,0 +1,14 @@
+// `vifguard remove`: take away everything vifguard installed with this driver (and these options).
+import type { Command } from "commander";
+import { addDriverOptions, driverFromFlags, type DriverFlags } from "./driver-options.ts";
+
+export function registerRemove(program: Command): void {
+  addDriverOptions(program.command("remove").description("Remove every rule, set, chain, flow or binding vifguard owns (nothing else is touched)"))
+    .addHelpText("after", "\nExample:\n  vifguard remove --netns hv1\n\nPorts are unprotected afterwards.")
+    .action(async (flags: DriverFlags) => {
+      const driver = await driverFromFlags(flags);
+      const before = await driver.observe();
+      await driver.removeAll();
+      console.log(`removed vifguard's ${driver.name} rules (${before.size} ports were installed)`);
+    });
+}

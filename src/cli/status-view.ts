@@ -1,0 +1,58 @@
+// Builds and renders status rows from desired units, installed units and counters. Pure.
+import type { Capabilities, DropCounter, UnitMap } from "../drivers/contract.ts";
+import type { Guard } from "../policy/guards.ts";
+import type { PortPolicy } from "../policy/port-policy.ts";
+
+export type PortStatus = Readonly<{
+  port: string;
+  device: string;
+  level: string;
+  /** installed and equal to the desired rules; drifted: installed but different; missing: not installed. */
+  state: "in-sync" | "drifted" | "missing" | "orphan";
+  enforced: readonly Guard[];
+  missing: readonly Guard[];
+  limitations: readonly string[];
+  drops: Readonly<Partial<Record<Guard, number>>>;
+}>;
+
+export function portStatusRows(policies: readonly PortPolicy[], desired: UnitMap, installed: UnitMap, counters: readonly DropCounter[], capabilities: Capabilities): PortStatus[] {
+  const rows: PortStatus[] = [];
+  const desiredKeys = new Set<string>();
+  const unitOfPort = new Map([...desired.values()].map((u) => [u.port, u]));
+  for (const policy of policies) {
+    const unit = unitOfPort.get(policy.port);
+    if (unit) desiredKeys.add(unit.key);
+    const have = unit && installed.get(unit.key);
+    const state = !unit || !have ? (policy.level === "off" && !unit ? "in-sync" : "missing") : have.digest === unit.digest ? "in-sync" : "drifted";
+    const drops: Partial<Record<Guard, number>> = {};
+    for (const c of counters) if (c.port === policy.port && c.packets > 0) drops[c.reason] = (drops[c.reason] ?? 0) + c.packets;
+    rows.push({
+      port: policy.port,
+      device: policy.device,
+      level: policy.level,
+      state,
+      enforced: policy.guards.filter((g) => capabilities.guards.has(g)),
+      missing: policy.guards.filter((g) => !capabilities.guards.has(g)),
+      limitations: capabilities.limitations.filter((l) => policy.guards.includes(l.guard)).map((l) => l.id),
+      drops,
+    });
+  }
+  for (const unit of installed.values()) {
+    if (!desiredKeys.has(unit.key)) rows.push({ port: unit.port, device: "?", level: "?", state: "orphan", enforced: [], missing: [], limitations: [], drops: {} });
+  }
+  return rows;
+}
+
+export function renderStatus(rows: readonly PortStatus[], driver: string): string {
+  const lines = [`driver ${driver}: ${rows.length} ports`];
+  for (const r of rows) {
+    lines.push(`${r.port} (${r.device})  level ${r.level}  ${r.state}`);
+    if (r.level === "off" || r.state === "orphan") continue;
+    lines.push(`  enforced: ${r.enforced.join(", ") || "none"}`);
+    if (r.missing.length) lines.push(`  MISSING:  ${r.missing.join(", ")} (the ${driver} driver cannot enforce these)`);
+    if (r.limitations.length) lines.push(`  limits:   ${r.limitations.join(", ")} (see docs/drivers.md)`);
+    const drops = Object.entries(r.drops).map(([reason, n]) => `${reason} ${n}`);
+    lines.push(`  dropped:  ${drops.length ? drops.join(", ") : "nothing"}`);
+  }
+  return lines.join("\n");
+}

@@ -173,7 +173,9 @@ export class OvsDriver implements Driver {
     const started = performance.now();
     const bundle = renderChanges(changes, this.layout);
     try {
-      await this.ofctl(["--bundle", "add-flows", this.bridge, "-"], { input: bundle });
+      // ~420,000 flows (10,000 ports) take over a minute in one bundle on a small host: scale the timeout.
+      const lines = bundle.length / 100;
+      await this.ofctl(["--bundle", "add-flows", this.bridge, "-"], { input: bundle, timeoutMs: Math.max(60_000, lines) });
     } catch (error) {
       const result = error instanceof CommandError ? error.result : undefined;
       throw new ApplyError({

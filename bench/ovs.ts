@@ -1,0 +1,78 @@
+// By hand, as root: node --import tsx bench/ovs.ts [10,100,1000,10000]
+// Installs N protected ports on a userspace OVS bridge in one bundle, then times one-port updates,
+// observe(), counters(), and a trace of a frame from the last port (classifier cost vs N).
+// Prints a markdown table for bench/RESULTS.md "## ovs".
+import { planChanges } from "../src/agent/plan.ts";
+import { createOvsDriver } from "../src/drivers/ovs/index.ts";
+import { sandboxPrefix, startOvsSandbox } from "../src/drivers/ovs/sandbox.ts";
+import { parsePortFile } from "../src/model/port-file.ts";
+import type { Mac } from "../src/model/mac.ts";
+import { portPolicies, type PortPolicy } from "../src/policy/port-policy.ts";
+
+const sizes = (process.argv[2] ?? "10,100,1000,10000").split(",").map(Number);
+
+function mac(i: number): Mac {
+  return `52:54:01:${((i >> 16) & 0xff).toString(16).padStart(2, "0")}:${((i >> 8) & 0xff).toString(16).padStart(2, "0")}:${(i & 0xff).toString(16).padStart(2, "0")}` as Mac;
+}
+
+function policiesFor(n: number): PortPolicy[] {
+  const ports = Array.from({ length: n }, (_, i) => ({
+    id: `p${i}`,
+    tenant: `t${i}`,
+    network: "public",
+    device: `d${i}`,
+    mac: mac(i + 1),
+    ips: [`10.${100 + ((i >> 16) & 0xff)}.${(i >> 8) & 0xff}.${i & 0xff}`, `2001:db8::${(i + 1).toString(16)}`],
+  }));
+  return portPolicies(parsePortFile(JSON.stringify({ networks: [{ id: "public", tenant: "provider", shared: true }], ports }), "bench"));
+}
+
+const ms = (t0: number): number => performance.now() - t0;
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+const rows: string[] = ["| ports | flows | install all (bundles of ≤1,000 ports) | one-port update (median of 20) | observe() | counters() | trace of last port |", "|---:|---:|---:|---:|---:|---:|---:|"];
+for (const n of sizes) {
+  const sandbox = await startOvsSandbox({ prefix: sandboxPrefix("vgob") });
+  try {
+    const bridge = `${sandbox.prefix}-br`;
+    await sandbox.addBridge(bridge);
+    const policies = policiesFor(n);
+    // Ports need not exist for flows: feed compile() the ofports directly (port i → ofport i+1).
+    const driver = createOvsDriver({ bridge, runDir: sandbox.runDir });
+    const ofports = new Map(policies.map((p, i) => [p.device, i + 1]));
+    Object.defineProperty(driver, "ofports", { value: ofports, writable: true });
+    const units = driver.compile(policies);
+    const flows = [...units.values()].reduce((s, u) => s + u.text.split("\n").filter(Boolean).length, 0);
+    // Install in bundles of at most 1,000 ports (each bundle atomic), as an agent's first sync would.
+    let t0 = performance.now();
+    const all = [...units.values()];
+    for (let i = 0; i < all.length; i += 1000) await driver.apply({ add: all.slice(i, i + 1000), remove: [] });
+    const install = ms(t0);
+    const updates: number[] = [];
+    for (let k = 0; k < 20; k++) {
+      const p = policies[(k * 7919) % n]!;
+      const changed = policies.map((q) => (q === p ? { ...q, macs: [...q.macs, mac(0xf00000 + k)] } : q));
+      const unit = driver.compile(changed).get(p.port)!;
+      t0 = performance.now();
+      await driver.apply({ add: [unit], remove: [] });
+      updates.push(ms(t0));
+    }
+    Object.defineProperty(driver, "refreshPorts", { value: async () => ofports });
+    t0 = performance.now();
+    const observed = await driver.observe();
+    const observe = ms(t0);
+    t0 = performance.now();
+    await driver.counters();
+    const counters = ms(t0);
+    const last = policies.at(-1)!;
+    t0 = performance.now();
+    await sandbox.appctl("ofproto/trace", bridge, `in_port=${n},udp,dl_src=${last.macs[0]},nw_src=10.0.0.1`);
+    const trace = ms(t0);
+    const drift = planChanges(driver.compile(policies), observed).add.length;
+    rows.push(`| ${n} | ${flows} | ${install.toFixed(0)} ms | ${median(updates).toFixed(1)} ms | ${observe.toFixed(0)} ms | ${counters.toFixed(0)} ms | ${trace.toFixed(0)} ms |`);
+    console.error(`n=${n} done (${drift} ports differ from the original policies after the 20 updates)`);
+  } finally {
+    await sandbox.stop();
+  }
+}
+console.log(rows.join("\n"));

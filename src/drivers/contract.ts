@@ -50,7 +50,27 @@ export interface Driver {
   counters(): Promise<DropCounter[]>;
   /** Takes away everything of vifguard's this driver installed. */
   removeAll(): Promise<void>;
+
+  // --- Optional, for the host agent (issue 4) ---
+  /**
+   * Fail closed: a unit keyed FAIL_CLOSED_KEY that drops every frame from and to a device matching
+   * one of `devices` (an interface name, or a prefix ending in '*': "vnet*") unless a port's unit
+   * claims that device. apply() installs and removes it, and observe() reports it, like a port's
+   * unit, so a restarted agent finds it and drift is repaired. Pure and deterministic.
+   */
+  compileFailClosed?(devices: readonly string[]): Unit;
+  /**
+   * Calls `onChange` soon after the dataplane objects vifguard owns may have changed (e.g. `nft
+   * monitor`), so the agent repairs drift before its periodic check. Resolves once following.
+   */
+  watch?(onChange: () => void): Promise<DriverWatch>;
 }
+
+/** The key of the fail-closed unit (no port id starts with '*'). */
+export const FAIL_CLOSED_KEY = "*fail-closed";
+
+/** A running watch(); close() stops it. */
+export type DriverWatch = Readonly<{ close(): void }>;
 
 /** Options every driver understands; drivers ignore what does not apply to them. */
 export type DriverOptions = Readonly<{

@@ -63,13 +63,13 @@ export interface Driver {
    * Calls `onChange` soon after the dataplane objects vifguard owns may have changed (e.g. `nft
    * monitor`), so the agent repairs drift before its periodic check. Resolves once following.
    */
-  watch?(onChange: () => void): Promise<DriverWatch>;
+  watchChanges?(onChange: () => void): Promise<DriverWatch>;
 }
 
 /** The key of the fail-closed unit (no port id starts with '*'). */
 export const FAIL_CLOSED_KEY = "*fail-closed";
 
-/** A running watch(); close() stops it. */
+/** A running watchChanges(); close() stops it. */
 export type DriverWatch = Readonly<{ close(): void }>;
 
 /** Options every driver understands; drivers ignore what does not apply to them. */

@@ -6,3 +6,90 @@ export function planChanges(desired: UnitMap, installed: UnitMap): ChangeSet {
   const remove = [...installed.keys()].filter((key) => !desired.has(key)).sort();
   return { add, remove };
 }
+
+/**
+ * Splits a change set into batches of at most `size` ports, removals first (they free names), so
+ * that a large first sync is many bounded transactions: an interrupted agent leaves whole ports.
+ */
+export function splitChanges(changes: ChangeSet, size: number): ChangeSet[] {
+  const batches: ChangeSet[] = [];
+  for (let i = 0; i < changes.remove.length; i += size) batches.push({ add: [], remove: changes.remove.slice(i, i + size) });
+  for (let i = 0; i < changes.add.length; i += size) batches.push({ add: changes.add.slice(i, i + size), remove: [] });
+  return batches;
+}
+
+/**
+ * How many of the planned changes repair drift: a unit whose wanted digest is what we last saw
+ * installed (or a unit we last saw installed and still want, now missing) changed behind our back.
+ * `converged` maps key → digest as of the last successful sync; empty after a (re)start.
+ */
+export function countDrift(changes: ChangeSet, desired: UnitMap, converged: ReadonlyMap<string, string>): number {
+  const readded = changes.add.filter((u) => converged.get(u.key) === u.digest).length;
+  const strays = changes.remove.filter((key) => !converged.has(key) && !desired.has(key)).length;
+  return readded + (converged.size > 0 ? strays : 0);
+}
+
+/** Does `device` match `pattern` ("vnet*": a trailing '*' matches any rest, as nft ifname wildcards do)? */
+export function matchesDevice(pattern: string, device: string): boolean {
+  return pattern.endsWith("*") ? device.startsWith(pattern.slice(0, -1)) : device === pattern;
+}
+
+export type PortState = "enforced" | "pending" | "unplugged";
+
+/** The state of each port the source names: enforced (its unit is installed as wanted), pending, or unplugged. */
+export function portStates(ports: readonly string[], desired: UnitMap, installed: UnitMap, unplugged: ReadonlySet<string>): Map<string, PortState> {
+  const byPort = new Map<string, string>();
+  for (const unit of desired.values()) byPort.set(unit.port, unit.key);
+  const states = new Map<string, PortState>();
+  for (const port of ports) {
+    if (unplugged.has(port)) states.set(port, "unplugged");
+    else {
+      const key = byPort.get(port);
+      const wanted = key === undefined ? undefined : desired.get(key);
+      states.set(port, wanted && installed.get(wanted.key)?.digest === wanted.digest ? "enforced" : "pending");
+    }
+  }
+  return states;
+}
+
+/** Counts of ports per state, every state present. */
+export function countStates(states: ReadonlyMap<string, PortState>): Record<PortState, number> {
+  const counts: Record<PortState, number> = { enforced: 0, pending: 0, unplugged: 0 };
+  for (const state of states.values()) counts[state]++;
+  return counts;
+}
+
+export type DropSample = Readonly<{ port: string; reason: string; packets: number }>;
+
+/**
+ * What each port dropped since the previous sample, per reason, largest first; a counter that went
+ * down (the port's rules were replaced) counts from zero.
+ */
+export function dropDeltas(previous: readonly DropSample[], current: readonly DropSample[]): DropSample[] {
+  const before = new Map(previous.map((c) => [`${c.port}\u0000${c.reason}`, c.packets]));
+  const deltas: DropSample[] = [];
+  for (const c of current) {
+    const was = before.get(`${c.port}\u0000${c.reason}`) ?? 0;
+    const delta = c.packets >= was ? c.packets - was : c.packets;
+    if (delta > 0) deltas.push({ port: c.port, reason: c.reason, packets: delta });
+  }
+  return deltas.sort((a, b) => b.packets - a.packets || (a.port < b.port ? -1 : a.port > b.port ? 1 : a.reason < b.reason ? -1 : 1));
+}
+
+/** One log line per port: "port eve-0 dropped 37 frames: arp-spoof 30, mac-spoof 7". */
+export function describeDrops(deltas: readonly DropSample[]): { port: string; total: number; reasons: Record<string, number>; message: string }[] {
+  const byPort = new Map<string, DropSample[]>();
+  for (const d of deltas) byPort.set(d.port, [...(byPort.get(d.port) ?? []), d]);
+  return [...byPort.entries()].map(([port, list]) => {
+    const total = list.reduce((n, d) => n + d.packets, 0);
+    const reasons = Object.fromEntries(list.map((d) => [d.reason, d.packets]));
+    const detail = list.length === 1 ? list[0]!.reason : list.map((d) => `${d.reason} ${d.packets}`).join(", ");
+    return { port, total, reasons, message: `port ${port} dropped ${total} frame${total === 1 ? "" : "s"}: ${detail}` };
+  });
+}
+
+/** The policy a lifecycle request names: by port id, else host device, else MAC (lower-case). */
+export function findPort<P extends Readonly<{ port: string; device: string; macs: readonly string[] }>>(policies: readonly P[], name: string): P | undefined {
+  const mac = name.toLowerCase();
+  return policies.find((p) => p.port === name) ?? policies.find((p) => p.device === name) ?? policies.find((p) => p.macs[0] === mac);
+}

@@ -1,0 +1,262 @@
+// The host agent: wires a desired-state source, the saved state, the reconciler, drift detection,
+// the control socket and /metrics together. Effects (timers, sockets, files, the driver).
+import type { Server } from "node:net";
+import type { Server as HttpServer } from "node:http";
+import { pino, type Logger } from "pino";
+import type { Driver } from "../drivers/contract.ts";
+import { createDriver } from "../drivers/registry.ts";
+import { PortFileError } from "../errors.ts";
+import type { AgentConfig } from "./config.ts";
+import { decodeDelivery, type Delivery } from "./desired.ts";
+import { serveLifecycle, type LifecycleAnswer, type LifecycleRequest } from "./lifecycle.ts";
+import { AgentMetrics, serveMetrics } from "./metrics.ts";
+import { countStates, describeDrops, dropDeltas, findPort, type DropSample } from "./plan.ts";
+import { Reconciler } from "./reconciler.ts";
+import { ControllerSource } from "./sources/controller.ts";
+import { FileSource } from "./sources/file.ts";
+import type { DesiredSource } from "./sources/source.ts";
+import { StateStore } from "./state-store.ts";
+
+export type AgentDeps = Readonly<{
+  /** Instead of the configured driver (tests: an in-memory fake). */
+  driver?: Driver;
+  /** Instead of the configured source. */
+  source?: DesiredSource;
+  logger?: Logger;
+  now?: () => number;
+}>;
+
+export type RunningAgent = Readonly<{
+  reconciler: Reconciler;
+  metrics: AgentMetrics;
+  logger: Logger;
+  /** The bound port of /metrics and /healthz (undefined when listen is off). */
+  httpPort: number | undefined;
+  /** Handles one lifecycle request, as the control socket does. */
+  handle(request: LifecycleRequest): Promise<LifecycleAnswer>;
+  stop(): Promise<void>;
+}>;
+
+export function createLogger(level: string): Logger {
+  return pino({ level, base: { component: "vifguard-agent" }, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } });
+}
+
+function createSource(config: AgentConfig): DesiredSource {
+  const s = config.source;
+  return s.kind === "file" ? new FileSource({ path: s.file, debounceMs: config.reconcile.debounceMs }) : new ControllerSource(s);
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Promise<RunningAgent> {
+  const log = deps.logger ?? createLogger(config.logLevel);
+  const now = deps.now ?? Date.now;
+  const driver = deps.driver ?? (await createDriver(config.driver.name, config.driver.settings));
+  const facts = await driver.probe();
+  log.info({ driver: driver.name, versions: facts.versions, notes: facts.notes }, `driver ${driver.name} ready`);
+
+  const store = new StateStore(config.stateDir);
+  const source = deps.source ?? createSource(config);
+  const metrics = new AgentMetrics(() => driver.counters());
+  const reconciler = new Reconciler({
+    driver,
+    log,
+    batchSize: config.reconcile.batchSize,
+    failClosedDevices: config.failClosed.enabled ? config.failClosed.devices : [],
+    now,
+    hooks: {
+      synced: (report, at) => metrics.synced(report.durationMs, at, countStates(report.states), report.drift),
+      failed: (_error, durationMs) => metrics.failed(durationMs),
+    },
+  });
+  for (const port of await store.loadUnplugged()) reconciler.setUnplugged(port, true);
+
+  let current: { revision: string; origin: string; saved: boolean } | undefined;
+  let sourceProblem: string | undefined;
+
+  /** Takes a delivery if it decodes; otherwise logs why (naming the field) and keeps the last good state. */
+  const accept = async (delivery: Delivery, fromSaved: boolean): Promise<boolean> => {
+    let policies;
+    try {
+      policies = decodeDelivery(delivery).policies;
+    } catch (error) {
+      const issues = error instanceof PortFileError ? error.issues : undefined;
+      sourceProblem = error instanceof Error ? error.message : String(error);
+      metrics.source(false, "invalid");
+      log.error(
+        { origin: delivery.origin, issues, enforcing: current?.revision ?? null },
+        `${sourceProblem}\n  still enforcing ${current ? `revision ${current.revision} from ${current.origin}` : "what is installed"}`,
+      );
+      return false;
+    }
+    reconciler.setDesired(policies);
+    const names = new Set(policies.map((p) => p.port));
+    const gone = [...reconciler.unplugged].filter((p) => !names.has(p));
+    for (const port of gone) reconciler.setUnplugged(port, false); // a port that left the desired state is forgotten
+    if (gone.length > 0) await store.saveUnplugged([...reconciler.unplugged]).catch((e: Error) => log.error({ err: e }, `cannot save unplugged ports: ${e.message}`));
+    current = { revision: delivery.revision, origin: delivery.origin, saved: fromSaved };
+    sourceProblem = undefined;
+    metrics.desired(delivery.revision, delivery.origin, fromSaved);
+    if (!fromSaved) {
+      metrics.source(true);
+      await store.save(delivery, now()).catch((e: Error) => log.error({ err: e }, `cannot save the desired state to ${store.path}: ${e.message}`));
+    }
+    log.info({ revision: delivery.revision, origin: delivery.origin, ports: policies.length, saved: fromSaved }, `desired state: ${policies.length} ports (revision ${delivery.revision}${fromSaved ? ", saved copy" : ""})`);
+    return true;
+  };
+
+  // Start-up: the source if it answers and is valid, else the saved copy, else keep what is installed.
+  const startTimeoutMs = config.source.kind === "controller" ? Math.min(config.source.pollTimeoutMs, 10_000) : 5_000;
+  let fresh = false;
+  try {
+    fresh = await accept(await source.fetch(startTimeoutMs), false);
+  } catch (error) {
+    sourceProblem = error instanceof Error ? error.message : String(error);
+    metrics.source(false, "unreadable");
+    log.error({ origin: source.origin, err: error }, `desired-state source unavailable at start: ${sourceProblem}`);
+  }
+  if (!fresh) {
+    const saved = await store.load();
+    if (saved.desired && (await accept(saved.desired, true))) log.warn({ path: store.path, revision: saved.desired.revision }, `using the saved desired state (revision ${saved.desired.revision}) until ${source.origin} answers`);
+    else log.warn({ problem: saved.problem }, `no desired state yet: keeping what is installed (never flushing) and failing closed until one arrives`);
+  }
+  if (current && "seen" in source && typeof source.seen === "function" && !current.saved) (source as FileSource).seen(current.revision);
+
+  await reconciler.sync("start").catch(() => undefined); // logged; the periodic check retries
+
+  // Follow the source.
+  source.start({
+    onDelivery: (delivery) => {
+      void accept(delivery, false).then((ok) => (ok ? reconciler.sync("desired").catch(() => undefined) : undefined));
+    },
+    onError: (error) => {
+      sourceProblem = error.message;
+      metrics.source(false, error instanceof PortFileError ? "invalid" : "unreadable");
+      const issues = error instanceof PortFileError ? error.issues : undefined;
+      log.error({ origin: source.origin, issues, enforcing: current?.revision ?? null }, `desired-state source: ${error.message}\n  still enforcing ${current ? `revision ${current.revision}` : "what is installed"}`);
+    },
+  });
+
+  // Drift: the driver's change feed (debounced), and a periodic full check as the backstop.
+  let driftTimer: NodeJS.Timeout | undefined;
+  const watch = config.reconcile.watch && driver.watchChanges
+    ? await driver.watchChanges(() => {
+        if (driftTimer) return;
+        driftTimer = setTimeout(() => {
+          driftTimer = undefined;
+          reconciler.sync("change").catch(() => undefined);
+        }, config.reconcile.debounceMs);
+      }).catch((e: Error) => (log.warn({ err: e }, `cannot follow dataplane changes (${e.message}); relying on the periodic check`), undefined))
+    : undefined;
+  if (config.reconcile.watch && !driver.watchChanges) log.info({ driver: driver.name }, `driver ${driver.name} has no change feed: drift is found by the periodic check every ${config.reconcile.intervalMs} ms`);
+  const periodic = setInterval(() => void reconciler.sync("periodic").catch(() => undefined), config.reconcile.intervalMs);
+
+  // Drops: a rate-limited event per port when its counters rise.
+  let previous: DropSample[] | undefined;
+  const sampleDrops = async (): Promise<void> => {
+    try {
+      const counters = await driver.counters();
+      if (previous) for (const d of describeDrops(dropDeltas(previous, counters))) log.warn({ event: "drops", port: d.port, frames: d.total, reasons: d.reasons }, d.message);
+      previous = counters;
+    } catch (e) {
+      log.debug({ err: e }, "cannot read drop counters");
+    }
+  };
+  await sampleDrops();
+  const dropTimer = setInterval(() => void sampleDrops(), config.drops.logIntervalMs);
+
+  // Lifecycle.
+  const waitForPort = async (name: string, timeoutMs: number, refresh: boolean) => {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const policy = findPort(reconciler.desiredPolicies, name);
+      if (policy || !refresh || performance.now() >= deadline) return policy;
+      try {
+        const delivery = await source.fetch(Math.max(1000, deadline - performance.now()));
+        if (delivery.revision !== current?.revision) await accept(delivery, false);
+      } catch {
+        // the source may not know it yet either
+      }
+      if (findPort(reconciler.desiredPolicies, name)) continue;
+      await sleep(Math.min(500, Math.max(0, deadline - performance.now())));
+    }
+  };
+  const saveUnplugged = () => store.saveUnplugged([...reconciler.unplugged]);
+  const handle = async (request: LifecycleRequest): Promise<LifecycleAnswer> => {
+    const started = performance.now();
+    const timeoutMs = request.timeoutMs ?? 30_000;
+    const name = request.port ?? "";
+    const answer = async (): Promise<LifecycleAnswer> => {
+      switch (request.op) {
+        case "status": {
+          const states = Object.fromEntries(reconciler.states);
+          return { ok: true, message: `${countStates(reconciler.states).enforced} ports enforced`, data: { revision: current?.revision ?? null, origin: current?.origin ?? null, saved: current?.saved ?? false, healthy: reconciler.healthy, sourceProblem: sourceProblem ?? null, states } };
+        }
+        case "plug":
+        case "migrate-in": {
+          if (!name) return { ok: false, code: "VG_USAGE", message: `${request.op}: a port id, device or MAC is required` };
+          const policy = await waitForPort(name, request.op === "migrate-in" ? timeoutMs : Math.min(timeoutMs, 5_000), true);
+          if (!policy) return { ok: false, code: "VG_PORT_UNKNOWN", message: `${request.op} ${name}: no port with this id, device or MAC in the desired state (revision ${current?.revision ?? "none"})` };
+          reconciler.setUnplugged(policy.port, false);
+          await saveUnplugged();
+          const report = await reconciler.sync(request.op);
+          const state = report.states.get(policy.port);
+          if (state !== "enforced") return { ok: false, code: "VG_APPLY_FAILED", message: `${request.op} ${policy.port}: rules not installed (state ${state ?? "unknown"})` };
+          return { ok: true, message: `${policy.port} (${policy.device}) protected in ${Math.round(performance.now() - started)} ms`, data: { port: policy.port, device: policy.device, level: policy.level } };
+        }
+        case "unplug":
+        case "migrate-out": {
+          if (!name) return { ok: false, code: "VG_USAGE", message: `${request.op}: a port id, device or MAC is required` };
+          const policy = findPort(reconciler.desiredPolicies, name);
+          if (policy) {
+            reconciler.setUnplugged(policy.port, true);
+            await saveUnplugged();
+          }
+          await reconciler.sync(request.op); // also removes rules of a port the desired state already dropped
+          const port = policy?.port ?? name;
+          return { ok: true, message: policy ? `${port} (${policy.device}): every rule removed` : `${name}: not in the desired state; nothing of it is installed`, data: { port } };
+        }
+      }
+    };
+    try {
+      const result = await answer();
+      metrics.request(request.op, result.ok);
+      (result.ok ? log.info.bind(log) : log.error.bind(log))({ op: request.op, port: name, ok: result.ok, durationMs: Math.round(performance.now() - started) }, `${request.op}: ${result.message}`);
+      return result;
+    } catch (error) {
+      metrics.request(request.op, false);
+      throw error;
+    }
+  };
+  const control: Server = await serveLifecycle(config.controlSocket, handle);
+
+  let http: HttpServer | undefined;
+  let httpPort: number | undefined;
+  if (config.listen) {
+    const served = await serveMetrics(metrics, () => ({ ok: reconciler.healthy, detail: { revision: current?.revision ?? null, saved: current?.saved ?? false, driver: driver.name, sourceProblem: sourceProblem ?? null } }), config.listen.host, config.listen.port);
+    http = served.server;
+    httpPort = served.port;
+  }
+  log.info({ controlSocket: config.controlSocket, listen: httpPort === undefined ? null : `${config.listen?.host}:${httpPort}` }, "agent running");
+
+  return {
+    reconciler,
+    metrics,
+    logger: log,
+    httpPort,
+    handle,
+    async stop() {
+      source.stop();
+      watch?.close();
+      clearInterval(periodic);
+      clearInterval(dropTimer);
+      clearTimeout(driftTimer);
+      await new Promise<void>((r) => control.close(() => r()));
+      if (http) {
+        http.closeAllConnections();
+        await new Promise<void>((r) => http.close(() => r()));
+      }
+      await reconciler.idle(); // an apply in flight finishes; nothing is flushed: the rules stay for the next agent
+    },
+  };
+}

@@ -1,0 +1,169 @@
+// The agent's configuration file (agent.yaml): schema, defaults and validation. Pure: the caller reads the file.
+// Every problem names its field (`source.controller.url`), the value as given and what is accepted.
+import { parseDocument } from "yaml";
+import { z } from "zod";
+import { DRIVER_NAMES, type DriverName } from "../drivers/contract.ts";
+import type { DriverSettings } from "../drivers/registry.ts";
+import { VifguardError, formatIssue, type Issue } from "../errors.ts";
+import { formatPath } from "../model/port-file.ts";
+
+/** The agent configuration could not be loaded; the agent did not start. */
+export class AgentConfigError extends VifguardError {
+  override name = "AgentConfigError";
+  readonly code = "VG_AGENT_CONFIG_INVALID";
+  readonly file: string;
+  readonly issues: readonly Issue[];
+  constructor(file: string, issues: readonly Issue[]) {
+    super(`Cannot load agent configuration ${file}:\n  ${issues.map(formatIssue).join("\n  ")}`);
+    this.file = file;
+    this.issues = issues;
+  }
+}
+
+export const DEFAULT_FAIL_CLOSED_DEVICES: readonly string[] = ["vnet*", "tap*", "vif*"];
+const LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+export type LogLevel = (typeof LEVELS)[number];
+
+// A device pattern: an interface name with at most one '*', at the end (what nft's ifname wildcards accept).
+const DEVICE_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}\*?$|^\*$/;
+const PREFIX = /^[a-z][a-z0-9_-]{0,23}$/;
+const LISTEN = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+
+const positiveMs = (min: number) => z.number().int().min(min, { message: `an integer number of milliseconds ≥ ${min}` });
+
+const schema = z.strictObject({
+  driver: z.strictObject({
+    name: z.enum(DRIVER_NAMES as [DriverName, ...DriverName[]], { message: `one of ${DRIVER_NAMES.join(", ")}` }).default("nftables"),
+    netns: z.string().min(1).optional(),
+    prefix: z.string().regex(PREFIX, "1-24 characters: lower-case letters, digits, '_' or '-', starting with a letter").default("vifguard"),
+    bridge: z.string().min(1).optional(),
+    runDir: z.string().min(1).optional(),
+    tableBase: z.number().int().min(0).max(250).optional(),
+  }).default({ name: "nftables", prefix: "vifguard" }),
+  source: z.union([
+    z.strictObject({ file: z.string().min(1, "a path to a port file") }),
+    z.strictObject({
+      controller: z.strictObject({
+        url: z.url({ protocol: /^https?$/, message: "an http:// or https:// URL of the controller" }),
+        tokenFile: z.string().min(1, "a path to a file holding the bearer token"),
+        host: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, "this host's name as the controller knows it"),
+        pollTimeoutMs: positiveMs(1000).default(30_000),
+        retryMs: positiveMs(100).default(2_000),
+      }),
+    }),
+  ], { message: "either { file: ports.yaml } or { controller: { url, tokenFile, host } }" }),
+  stateDir: z.string().min(1).default("/var/lib/vifguard/agent"),
+  controlSocket: z.string().min(1).default("/run/vifguard/agent.sock"),
+  listen: z.union([z.literal(false), z.string().regex(LISTEN, "host:port, e.g. 127.0.0.1:9477 or [::1]:9477")]).default("127.0.0.1:9477"),
+  log: z.strictObject({ level: z.enum(LEVELS, { message: `one of ${LEVELS.join(", ")}` }).default("info") }).default({ level: "info" }),
+  failClosed: z.strictObject({
+    enabled: z.boolean().default(true),
+    devices: z.array(z.string().regex(DEVICE_PATTERN, "an interface name, optionally ending in '*' (vnet*, tap*, vif*)")).default([...DEFAULT_FAIL_CLOSED_DEVICES]),
+  }).default({ enabled: true, devices: [...DEFAULT_FAIL_CLOSED_DEVICES] }),
+  reconcile: z.strictObject({
+    intervalMs: positiveMs(100).default(5_000),
+    watch: z.boolean().default(true),
+    batchSize: z.number().int().min(1).max(100_000).default(250),
+    debounceMs: z.number().int().min(0).max(10_000).default(100),
+  }).default({ intervalMs: 5_000, watch: true, batchSize: 250, debounceMs: 100 }),
+  drops: z.strictObject({ logIntervalMs: positiveMs(100).default(10_000) }).default({ logIntervalMs: 10_000 }),
+});
+
+export type SourceConfig =
+  | Readonly<{ kind: "file"; file: string }>
+  | Readonly<{ kind: "controller"; url: string; tokenFile: string; host: string; pollTimeoutMs: number; retryMs: number }>;
+
+export type AgentConfig = Readonly<{
+  driver: Readonly<{ name: DriverName; settings: DriverSettings }>;
+  source: SourceConfig;
+  stateDir: string;
+  controlSocket: string;
+  /** host and port of /metrics and /healthz; undefined: no HTTP listener. */
+  listen: Readonly<{ host: string; port: number }> | undefined;
+  logLevel: LogLevel;
+  failClosed: Readonly<{ enabled: boolean; devices: readonly string[] }>;
+  reconcile: Readonly<{ intervalMs: number; watch: boolean; batchSize: number; debounceMs: number }>;
+  drops: Readonly<{ logIntervalMs: number }>;
+}>;
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let node: unknown = root;
+  for (const key of path) {
+    if (node === null || typeof node !== "object") return undefined;
+    node = (node as Record<PropertyKey, unknown>)[key];
+  }
+  return node;
+}
+
+function issuesOf(root: unknown, error: z.ZodError): Issue[] {
+  const issues: Issue[] = [];
+  for (const issue of error.issues) {
+    if (issue.code === "unrecognized_keys") {
+      for (const key of issue.keys) issues.push({ path: formatPath([...issue.path, key]), value: valueAt(root, [...issue.path, key]), expected: "no such field (misspelt?)" });
+      continue;
+    }
+    // A union names the branch that came closest: the one whose own issues go deepest.
+    if (issue.code === "invalid_union" && issue.errors.length > 0) {
+      const nested = issue.errors.map((branch) => branch.map((i) => ({ ...i, path: [...issue.path, ...i.path] })));
+      const value = valueAt(root, issue.path);
+      const best = value !== null && typeof value === "object" ? nested.find((branch) => branch.every((i) => i.code !== "unrecognized_keys")) : undefined;
+      if (best) {
+        issues.push(...issuesOf(root, { issues: best } as unknown as z.ZodError));
+        continue;
+      }
+    }
+    const value = valueAt(root, issue.path);
+    const expected = value === undefined ? `this field (it is required): ${issue.message.replace(/^Invalid input: expected /, "")}` : issue.message.replace(/^Invalid input: expected /, "");
+    issues.push({ path: formatPath(issue.path), value, expected });
+  }
+  return issues;
+}
+
+function parseListen(text: string): { host: string; port: number } | undefined {
+  const m = LISTEN.exec(text);
+  if (!m) return undefined;
+  const port = Number(m[2]);
+  return port <= 65535 ? { host: m[1]!.replace(/^\[|\]$/g, ""), port } : undefined;
+}
+
+/** Validates a parsed document (any JSON value) as agent configuration. */
+export function validateAgentConfig(document: unknown, file: string): AgentConfig {
+  const parsed = schema.safeParse(document ?? {});
+  if (!parsed.success) throw new AgentConfigError(file, issuesOf(document, parsed.error));
+  const raw = parsed.data;
+  const issues: Issue[] = [];
+  const listen = raw.listen === false ? undefined : parseListen(raw.listen);
+  if (raw.listen !== false && !listen) issues.push({ path: "listen", value: raw.listen, expected: "host:port with a port from 0 to 65535" });
+  if (raw.driver.name === "ovs" && !raw.driver.bridge) issues.push({ path: "driver.bridge", value: undefined, expected: "the Open vSwitch bridge the ports are on (required with driver ovs)" });
+  if (raw.failClosed.enabled && raw.failClosed.devices.length === 0) issues.push({ path: "failClosed.devices", value: [], expected: "at least one device pattern, or failClosed.enabled: false" });
+  if (issues.length > 0) throw new AgentConfigError(file, issues);
+  const d = raw.driver;
+  const settings: DriverSettings = {
+    prefix: d.prefix,
+    ...(d.netns !== undefined && { netns: d.netns }),
+    ...(d.bridge !== undefined && { bridge: d.bridge }),
+    ...(d.runDir !== undefined && { runDir: d.runDir }),
+    ...(d.tableBase !== undefined && { tableBase: d.tableBase }),
+  };
+  const source: SourceConfig = "file" in raw.source ? { kind: "file", file: raw.source.file } : { kind: "controller", ...raw.source.controller };
+  return {
+    driver: { name: d.name, settings },
+    source,
+    stateDir: raw.stateDir,
+    controlSocket: raw.controlSocket,
+    listen,
+    logLevel: raw.log.level,
+    failClosed: raw.failClosed,
+    reconcile: raw.reconcile,
+    drops: raw.drops,
+  };
+}
+
+/** Parses YAML or JSON text as agent configuration. */
+export function parseAgentConfig(text: string, file: string): AgentConfig {
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new AgentConfigError(file, doc.errors.map((e) => ({ path: `line ${e.linePos?.[0]?.line ?? "?"}`, value: e.code, expected: `valid YAML or JSON (${e.message.split("\n")[0]})` })));
+  }
+  return validateAgentConfig(doc.toJS(), file);
+}

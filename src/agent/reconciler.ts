@@ -1,0 +1,169 @@
+// Makes the dataplane match the desired state: compile, observe, apply the difference (plan.ts decides).
+// Effects only through the driver. Never flushes: before any desired state is known it keeps
+// whatever is installed, and it only ever removes units the desired state no longer names.
+// Runs are serialized; requests made during a run share one follow-up run.
+import type { Driver, Unit, UnitMap } from "../drivers/contract.ts";
+import { FAIL_CLOSED_KEY } from "../drivers/contract.ts";
+import type { PortPolicy } from "../policy/port-policy.ts";
+import { countDrift, countStates, planChanges, portStates, splitChanges, type PortState } from "./plan.ts";
+
+export type SyncReport = Readonly<{
+  reason: string;
+  added: number;
+  removed: number;
+  drift: number;
+  durationMs: number;
+  states: ReadonlyMap<string, PortState>;
+}>;
+
+export type ReconcilerLog = Readonly<{
+  info(fields: Record<string, unknown>, message: string): void;
+  warn(fields: Record<string, unknown>, message: string): void;
+  error(fields: Record<string, unknown>, message: string): void;
+}>;
+
+export type ReconcilerHooks = Readonly<{
+  synced?(report: SyncReport, nowMs: number): void;
+  failed?(error: unknown, durationMs: number): void;
+}>;
+
+export type ReconcilerOptions = Readonly<{
+  driver: Driver;
+  log: ReconcilerLog;
+  hooks?: ReconcilerHooks;
+  /** Device patterns that fail closed (needs driver.compileFailClosed); empty: off. */
+  failClosedDevices?: readonly string[];
+  /** At most this many ports per driver.apply() (one transaction each). */
+  batchSize?: number;
+  now?: () => number;
+}>;
+
+export class Reconciler {
+  readonly driver: Driver;
+  private readonly log: ReconcilerLog;
+  private readonly hooks: ReconcilerHooks;
+  private readonly failClosed: Unit | undefined;
+  private readonly batchSize: number;
+  private readonly now: () => number;
+  private policies: readonly PortPolicy[] = [];
+  private known = false;
+  private readonly unpluggedPorts = new Set<string>();
+  private converged: ReadonlyMap<string, string> = new Map();
+  private current: Promise<SyncReport> | undefined;
+  private queued: Promise<SyncReport> | undefined;
+  private lastStates: ReadonlyMap<string, PortState> = new Map();
+  private lastOk = false;
+
+  constructor(options: ReconcilerOptions) {
+    this.driver = options.driver;
+    this.log = options.log;
+    this.hooks = options.hooks ?? {};
+    this.batchSize = options.batchSize ?? 250;
+    this.now = options.now ?? Date.now;
+    const devices = options.failClosedDevices ?? [];
+    this.failClosed = devices.length > 0 && this.driver.compileFailClosed ? this.driver.compileFailClosed(devices) : undefined;
+    if (devices.length > 0 && !this.failClosed) {
+      this.log.warn({ driver: this.driver.name }, `driver ${this.driver.name} cannot fail closed: devices without a policy pass traffic until their policy arrives`);
+    }
+  }
+
+  /** The policies to enforce from now on; the next sync applies them. */
+  setDesired(policies: readonly PortPolicy[]): void {
+    this.policies = policies;
+    this.known = true;
+  }
+
+  get hasDesired(): boolean {
+    return this.known;
+  }
+
+  get desiredPolicies(): readonly PortPolicy[] {
+    return this.policies;
+  }
+
+  get unplugged(): ReadonlySet<string> {
+    return this.unpluggedPorts;
+  }
+
+  /** Marks a port unplugged (its rules go at the next sync) or plugged again. */
+  setUnplugged(port: string, unplugged: boolean): void {
+    if (unplugged) this.unpluggedPorts.add(port);
+    else this.unpluggedPorts.delete(port);
+  }
+
+  /** Port states after the last successful sync. */
+  get states(): ReadonlyMap<string, PortState> {
+    return this.lastStates;
+  }
+
+  /** Did the last sync succeed? */
+  get healthy(): boolean {
+    return this.lastOk;
+  }
+
+  /** Resolves when no run is in progress or queued. */
+  async idle(): Promise<void> {
+    while (this.current || this.queued) await (this.queued ?? this.current)?.catch(() => undefined);
+  }
+
+  /** Reconciles now, or right after the run in progress; resolves when a run that started after this call ends. */
+  sync(reason: string): Promise<SyncReport> {
+    if (this.queued) return this.queued;
+    if (!this.current) return this.begin(reason);
+    this.queued = this.current
+      .catch(() => undefined)
+      .then(() => {
+        this.queued = undefined;
+        return this.begin(reason);
+      });
+    return this.queued;
+  }
+
+  private begin(reason: string): Promise<SyncReport> {
+    const run: Promise<SyncReport> = this.once(reason).finally(() => {
+      if (this.current === run) this.current = undefined;
+    });
+    this.current = run;
+    return run;
+  }
+
+  /** The units wanted now: every plugged port's, plus the fail-closed unit. */
+  private wanted(): Map<string, Unit> {
+    const desired = new Map(this.driver.compile(this.policies.filter((p) => !this.unpluggedPorts.has(p.port))));
+    if (this.failClosed) desired.set(FAIL_CLOSED_KEY, this.failClosed);
+    return desired;
+  }
+
+  private async once(reason: string): Promise<SyncReport> {
+    const started = performance.now();
+    try {
+      const desired = this.wanted();
+      const installed: UnitMap = await this.driver.observe();
+      // Knowing nothing yet (no source, nothing saved) is no reason to take protection away.
+      if (!this.known) for (const [key, unit] of installed) if (!desired.has(key)) desired.set(key, unit);
+      const changes = planChanges(desired, installed);
+      const drift = countDrift(changes, desired, this.converged);
+      for (const batch of splitChanges(changes, this.batchSize)) await this.driver.apply(batch);
+      this.converged = new Map([...desired.values()].map((u) => [u.key, u.digest]));
+      this.lastStates = portStates(this.policies.map((p) => p.port), desired, desired, this.unpluggedPorts);
+      this.lastOk = true;
+      const report: SyncReport = { reason, added: changes.add.length, removed: changes.remove.length, drift, durationMs: performance.now() - started, states: this.lastStates };
+      if (changes.add.length + changes.remove.length > 0) {
+        const counts = countStates(this.lastStates);
+        const fields = { reason, added: report.added, removed: report.removed, drift, durationMs: Math.round(report.durationMs), ...counts };
+        if (drift > 0) this.log.warn(fields, `repaired drift: ${drift} unit${drift === 1 ? "" : "s"} had changed behind vifguard's back`);
+        else this.log.info(fields, `applied ${report.added} and removed ${report.removed} units`);
+      }
+      this.hooks.synced?.(report, this.now());
+      return report;
+    } catch (error) {
+      this.lastOk = false;
+      const durationMs = performance.now() - started;
+      this.log.error({ reason, err: error }, `reconcile failed (retrying at the next check): ${error instanceof Error ? error.message : String(error)}`);
+      this.hooks.failed?.(error, durationMs);
+      throw error;
+    }
+  }
+}
+
+export { countStates };

@@ -1,0 +1,45 @@
+// `vifguard port plug|unplug|migrate-in|migrate-out|status`: lifecycle requests to the running agent
+// over its control socket (hooks call these; they block until the agent has applied the change).
+import type { Command } from "commander";
+import { LifecycleError, requestLifecycle, type LifecycleOp } from "../agent/lifecycle.ts";
+
+const DEFAULT_SOCKET = "/run/vifguard/agent.sock";
+
+type Flags = { socket: string; timeout: string; json?: boolean };
+
+async function send(op: LifecycleOp, port: string | undefined, flags: Flags): Promise<void> {
+  const timeoutMs = Number(flags.timeout);
+  const answer = await requestLifecycle(flags.socket, { op, ...(port !== undefined && { port }), timeoutMs }, timeoutMs + 5_000);
+  if (flags.json) console.log(JSON.stringify(answer, null, 2));
+  if (!answer.ok) throw new LifecycleError(answer.code, answer.message);
+  if (!flags.json) console.log(answer.message);
+}
+
+export function registerPort(program: Command): void {
+  const port = program
+    .command("port")
+    .description("Tell the running agent about a port's lifecycle (for libvirt hooks, Xen vif scripts, OVS watchers)")
+    .addHelpText("after", "\nID is a port id, its host device (vnet3) or its MAC.\n\nExamples:\n  vifguard port migrate-in 52:54:00:00:00:01   # blocks until the port's rules are installed\n  vifguard port unplug vnet3\n");
+  const verbs: [LifecycleOp, string][] = [
+    ["plug", "install the port's rules now (blocks until applied)"],
+    ["unplug", "remove every rule of the port (VM stopped or destroyed)"],
+    ["migrate-in", "install the port's rules before an incoming VM runs; waits for the desired state to name it"],
+    ["migrate-out", "remove every rule of the port after the VM left this host"],
+  ];
+  for (const [op, description] of verbs) {
+    port
+      .command(`${op} <id>`)
+      .description(description)
+      .option("--socket <path>", "the agent's control socket", DEFAULT_SOCKET)
+      .option("--timeout <ms>", "how long to wait for the agent", "30000")
+      .option("--json", "print the agent's answer as JSON")
+      .action((id: string, flags: Flags) => send(op, id, flags));
+  }
+  port
+    .command("status")
+    .description("the agent's desired revision and each port's state")
+    .option("--socket <path>", "the agent's control socket", DEFAULT_SOCKET)
+    .option("--timeout <ms>", "how long to wait for the agent", "5000")
+    .option("--json", "print the agent's answer as JSON", true)
+    .action((flags: Flags) => send("status", undefined, flags));
+}

@@ -21,28 +21,31 @@ export class AgentMetrics {
 
   constructor(readCounters: () => Promise<readonly DropCounter[]>) {
     const registers = [this.registry];
-    const dropped = new Counter({ name: "vifguard_dropped_frames_total", help: "Frames dropped per port and reason (guard), since the port's rules were installed", labelNames: ["port", "reason"], registers });
-    const droppedBytes = new Counter({ name: "vifguard_dropped_bytes_total", help: "Bytes dropped per port and reason (guard), since the port's rules were installed", labelNames: ["port", "reason"], registers });
-    const countersUp = new Gauge({
-      name: "vifguard_counters_up",
-      help: "1 when the driver's drop counters could be read at this scrape",
+    // The registry collects in registration order: the first metric reads the driver once per
+    // scrape and fills the bytes counter and the up gauge registered after it.
+    const droppedBytes = new Counter({ name: "vifguard_dropped_bytes_total", help: "Bytes dropped per port and reason (guard), since the port's rules were installed", labelNames: ["port", "reason"], registers: [] });
+    const countersUp = new Gauge({ name: "vifguard_counters_up", help: "1 when the driver's drop counters could be read at this scrape", registers: [] });
+    new Counter({
+      name: "vifguard_dropped_frames_total",
+      help: "Frames dropped per port and reason (guard), since the port's rules were installed",
+      labelNames: ["port", "reason"],
       registers,
-      // One read of the driver per scrape, shared by the two counters above.
       async collect() {
-        dropped.reset();
+        this.reset();
         droppedBytes.reset();
         try {
           for (const c of await readCounters()) {
-            dropped.inc({ port: c.port, reason: c.reason }, c.packets);
+            this.inc({ port: c.port, reason: c.reason }, c.packets);
             droppedBytes.inc({ port: c.port, reason: c.reason }, c.bytes);
           }
-          this.set(1);
+          countersUp.set(1);
         } catch {
-          this.set(0);
+          countersUp.set(0);
         }
       },
     });
-    void countersUp;
+    this.registry.registerMetric(droppedBytes);
+    this.registry.registerMetric(countersUp);
     this.reconcileSeconds = new Histogram({ name: "vifguard_reconcile_duration_seconds", help: "Duration of a reconcile (compile, observe, apply)", labelNames: ["result"], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers });
     this.lastSync = new Gauge({ name: "vifguard_last_successful_sync_timestamp_seconds", help: "When the dataplane last matched the desired state (Unix time)", registers });
     this.drift = new Counter({ name: "vifguard_drift_repairs_total", help: "Port units (and the fail-closed unit) repaired after they changed behind the agent's back", registers });

@@ -1,0 +1,188 @@
+// The agent with an in-memory driver and a real port file, control socket and /metrics.
+import assert from "node:assert/strict";
+import { rename, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { test, type TestContext } from "node:test";
+import { pino } from "pino";
+import { startAgent, type RunningAgent } from "../../src/agent/agent.ts";
+import { validateAgentConfig } from "../../src/agent/config.ts";
+import { requestLifecycle } from "../../src/agent/lifecycle.ts";
+import { FAIL_CLOSED_KEY } from "../../src/drivers/contract.ts";
+import { FakeDriver } from "./fake-driver.ts";
+import { ALICE, BOB, EVE, portFile, tempDir, until, type PortSpec } from "./fixture.ts";
+
+type Lab = { agent: RunningAgent; driver: FakeDriver; dir: string; file: string; logs: Record<string, unknown>[]; socket: string };
+
+async function writePorts(file: string, ports: readonly PortSpec[] | string): Promise<void> {
+  await writeFile(`${file}.new`, typeof ports === "string" ? ports : portFile(ports));
+  await rename(`${file}.new`, file); // as editors and config management do
+}
+
+async function startLab(t: TestContext, ports: readonly PortSpec[] | undefined, options: { driver?: FakeDriver; dir?: string; intervalMs?: number } = {}): Promise<Lab> {
+  const dir = options.dir ?? (await tempDir(t, "agent"));
+  const file = join(dir, "ports.yaml");
+  if (ports) await writePorts(file, ports);
+  const driver = options.driver ?? new FakeDriver();
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({ write: (chunk: Buffer, _e, done) => (logs.push(JSON.parse(chunk.toString()) as Record<string, unknown>), done()) });
+  const socket = join(dir, "agent.sock");
+  const config = validateAgentConfig(
+    { source: { file }, stateDir: join(dir, "state"), controlSocket: socket, listen: "127.0.0.1:0", reconcile: { intervalMs: options.intervalMs ?? 60_000, debounceMs: 10, batchSize: 2 }, drops: { logIntervalMs: 100 } },
+    "test",
+  );
+  const agent = await startAgent(config, { driver, logger: pino({ level: "debug" }, sink) });
+  t.after(() => agent.stop());
+  return { agent, driver, dir, file, logs, socket };
+}
+
+const installedKeys = (driver: FakeDriver): string[] => [...driver.installed.keys()].sort();
+
+test("agent: installs every port of the file and the fail-closed unit at start", async (t) => {
+  const lab = await startLab(t, [ALICE, EVE, BOB]);
+  assert.deepEqual(installedKeys(lab.driver), [FAIL_CLOSED_KEY, "alice-0", "bob-0", "eve-0"].sort());
+  assert.ok(lab.driver.applied.length >= 2, "batches of at most 2 ports");
+  assert.ok(lab.driver.applied.every((c) => c.add.length + c.remove.length <= 2));
+});
+
+test("agent: a restarted agent takes over what is installed and changes only what differs", async (t) => {
+  const driver = new FakeDriver();
+  const first = await startLab(t, [ALICE, EVE, BOB], { driver });
+  await first.agent.stop();
+  await writePorts(first.file, [ALICE, EVE, { ...BOB, ips: ["10.0.0.3", "10.0.0.33"] }]);
+  const before = driver.applied.length;
+  await startLab(t, undefined, { driver, dir: first.dir });
+  assert.deepEqual(driver.touched(before), { added: ["bob-0"], removed: [] });
+});
+
+test("agent: port file changes take effect without restart and touch only the changed port", async (t) => {
+  const lab = await startLab(t, [ALICE, EVE, BOB]);
+  const steps: { name: string; ports: PortSpec[]; touched: { added: string[]; removed: string[] } }[] = [
+    { name: "add a port", ports: [ALICE, EVE, BOB, { id: "carol-0", tenant: "carol", device: "vnet3", mac: "52:54:00:00:00:04", ips: ["10.0.0.4"] }], touched: { added: ["carol-0"], removed: [] } },
+    { name: "add an address pair", ports: [{ ...ALICE, allowed: ["10.0.0.100/32"] }, EVE, BOB, { id: "carol-0", tenant: "carol", device: "vnet3", mac: "52:54:00:00:00:04", ips: ["10.0.0.4"] }], touched: { added: ["alice-0"], removed: [] } },
+    { name: "change a level", ports: [{ ...ALICE, allowed: ["10.0.0.100/32"] }, EVE, BOB, { id: "carol-0", tenant: "carol", network: "lab", device: "vnet3", mac: "52:54:00:00:00:04", ips: ["10.0.0.4"], protection: "off" }], touched: { added: ["carol-0"], removed: [] } },
+    { name: "delete a port", ports: [{ ...ALICE, allowed: ["10.0.0.100/32"] }, EVE, BOB], touched: { added: [], removed: ["carol-0"] } },
+  ];
+  for (const step of steps) {
+    await t.test(step.name, async () => {
+      const before = lab.driver.applied.length;
+      await writePorts(lab.file, step.ports);
+      assert.ok(await until(() => lab.driver.applied.length > before), "applied without a restart");
+      await lab.agent.reconciler.idle();
+      assert.deepEqual(lab.driver.touched(before), step.touched);
+    });
+  }
+});
+
+test("agent: a bad port file while running keeps the last good state and names the field", async (t) => {
+  const lab = await startLab(t, [ALICE, EVE, BOB]);
+  const before = lab.driver.applied.length;
+  await writePorts(lab.file, portFile([ALICE, EVE, BOB]).replace('mac: "52:54:00:00:00:02"', 'mac: "ff:ff:ff:ff:ff:ff"'));
+  assert.ok(await until(() => lab.logs.some((l) => l.level === 50 && String(l.msg).includes("ports[1].mac"))), "an error naming ports[1].mac");
+  const line = lab.logs.find((l) => String(l.msg).includes("ports[1].mac"))!;
+  assert.match(String(line.msg), /still enforcing revision/);
+  await lab.agent.reconciler.sync("test");
+  assert.equal(lab.driver.applied.length, before, "nothing changed on the host");
+  assert.deepEqual(installedKeys(lab.driver), [FAIL_CLOSED_KEY, "alice-0", "bob-0", "eve-0"].sort());
+  // and a good file afterwards is taken again
+  await writePorts(lab.file, [ALICE, BOB]);
+  assert.ok(await until(() => !lab.driver.installed.has("eve-0")));
+});
+
+test("agent: without its source at start it enforces the saved state; with neither it keeps what is installed", async (t) => {
+  const driver = new FakeDriver();
+  const first = await startLab(t, [ALICE, EVE]);
+  await first.agent.stop();
+  await rename(first.file, `${first.file}.gone`);
+  const second = await startLab(t, undefined, { driver, dir: first.dir });
+  assert.deepEqual(installedKeys(driver), [FAIL_CLOSED_KEY, "alice-0", "eve-0"].sort());
+  assert.ok(second.logs.some((l) => String(l.msg).includes("using the saved desired state")));
+  await second.agent.stop();
+
+  const lonely = new FakeDriver();
+  lonely.installed.set("bob-0", { key: "bob-0", port: "bob-0", digest: "x", text: "" });
+  const third = await startLab(t, undefined, { driver: lonely });
+  assert.deepEqual(installedKeys(lonely), [FAIL_CLOSED_KEY, "bob-0"].sort(), "no flush, and fail closed");
+  assert.ok(third.logs.some((l) => String(l.msg).includes("never flushing")));
+});
+
+test("agent: repairs drift reported by the driver's change feed and counts it", async (t) => {
+  const lab = await startLab(t, [ALICE, EVE, BOB]);
+  lab.driver.tamper((units) => {
+    units.delete("eve-0");
+    units.delete(FAIL_CLOSED_KEY);
+    units.set("stray-0", { key: "stray-0", port: "stray-0", digest: "z", text: "" });
+  });
+  assert.ok(await until(() => lab.driver.installed.has("eve-0") && lab.driver.installed.has(FAIL_CLOSED_KEY) && !lab.driver.installed.has("stray-0"), 2_000));
+  const text = await (await fetch(`http://127.0.0.1:${lab.agent.httpPort}/metrics`)).text();
+  assert.match(text, /^vifguard_drift_repairs_total 3$/m);
+});
+
+test("agent: the periodic check repairs drift without a change feed", async (t) => {
+  const driver = new FakeDriver();
+  (driver as { watchChanges?: unknown }).watchChanges = undefined;
+  const lab = await startLab(t, [ALICE], { driver, intervalMs: 200 });
+  driver.installed.delete("alice-0");
+  assert.ok(await until(() => driver.installed.has("alice-0"), 2_000));
+  void lab;
+});
+
+test("agent: unplug removes the port's rules, plug brings them back; the socket is 0600", async (t) => {
+  const lab = await startLab(t, [ALICE, EVE, BOB]);
+  const { stat } = await import("node:fs/promises");
+  assert.equal((await stat(lab.socket)).mode & 0o777, 0o600);
+  const unplug = await requestLifecycle(lab.socket, { op: "unplug", port: "vnet1" }, 5_000);
+  assert.equal(unplug.ok, true, JSON.stringify(unplug));
+  assert.ok(!lab.driver.installed.has("eve-0"));
+  // a new desired state does not bring an unplugged port back
+  await writePorts(lab.file, [ALICE, EVE, { ...BOB, ips: ["10.0.0.3", "10.0.0.9"] }]);
+  await until(() => lab.driver.applied.some((c) => c.add.some((u) => u.key === "bob-0" && u.text.includes("10.0.0.9"))));
+  assert.ok(!lab.driver.installed.has("eve-0"));
+  const plug = await requestLifecycle(lab.socket, { op: "plug", port: "52:54:00:00:00:02" }, 5_000);
+  assert.equal(plug.ok, true, JSON.stringify(plug));
+  assert.ok(lab.driver.installed.has("eve-0"));
+  const unknown = await requestLifecycle(lab.socket, { op: "plug", port: "nobody", timeoutMs: 300 }, 5_000);
+  assert.deepEqual([unknown.ok, !unknown.ok && unknown.code], [false, "VG_PORT_UNKNOWN"]);
+  const status = await requestLifecycle(lab.socket, { op: "status" }, 5_000);
+  assert.ok(status.ok && JSON.stringify(status.data).includes('"eve-0":"enforced"'));
+});
+
+test("agent: migrate-in waits for the port to appear in the desired state, then installs it before answering", async (t) => {
+  const lab = await startLab(t, [ALICE]);
+  const answer = requestLifecycle(lab.socket, { op: "migrate-in", port: "eve-0", timeoutMs: 5_000 }, 10_000);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.ok(!lab.driver.installed.has("eve-0"));
+  await writePorts(lab.file, [ALICE, EVE]);
+  const result = await answer;
+  assert.equal(result.ok, true, JSON.stringify(result));
+  assert.ok(lab.driver.installed.has("eve-0"), "installed when the hook returns");
+  const out = await requestLifecycle(lab.socket, { op: "migrate-out", port: "eve-0" }, 5_000);
+  assert.equal(out.ok, true);
+  assert.ok(!lab.driver.installed.has("eve-0"));
+});
+
+test("agent: /metrics shows drops, port states, sync time; a drop rise logs one line per port", async (t) => {
+  const lab = await startLab(t, [ALICE, EVE, BOB]);
+  lab.driver.drops = [{ port: "eve-0", reason: "arp-spoof", packets: 5, bytes: 300 }];
+  await new Promise((r) => setTimeout(r, 250));
+  lab.driver.drops = [{ port: "eve-0", reason: "arp-spoof", packets: 42, bytes: 2520 }];
+  assert.ok(await until(() => lab.logs.some((l) => l.msg === "port eve-0 dropped 37 frames: arp-spoof")), JSON.stringify(lab.logs.filter((l) => l.event === "drops")));
+  const text = await (await fetch(`http://127.0.0.1:${lab.agent.httpPort}/metrics`)).text();
+  assert.match(text, /^vifguard_dropped_frames_total\{port="eve-0",reason="arp-spoof"\} 42$/m);
+  assert.match(text, /^vifguard_ports\{state="enforced"\} 3$/m);
+  assert.match(text, /^vifguard_last_successful_sync_timestamp_seconds \d+/m);
+  assert.match(text, /^vifguard_reconcile_duration_seconds_count\{result="ok"\} \d+$/m);
+  const health = await fetch(`http://127.0.0.1:${lab.agent.httpPort}/healthz`);
+  assert.equal(health.status, 200);
+});
+
+test("agent: a failed apply makes /healthz fail, and the next sync retries", async (t) => {
+  const lab = await startLab(t, [ALICE]);
+  lab.driver.failNextApply = new Error("nft: boom");
+  await writePorts(lab.file, [ALICE, EVE]);
+  assert.ok(await until(() => lab.logs.some((l) => String(l.msg).includes("reconcile failed"))));
+  assert.equal((await fetch(`http://127.0.0.1:${lab.agent.httpPort}/healthz`)).status, 503);
+  await lab.agent.reconciler.sync("retry");
+  assert.ok(lab.driver.installed.has("eve-0"));
+  assert.equal((await fetch(`http://127.0.0.1:${lab.agent.httpPort}/healthz`)).status, 200);
+});

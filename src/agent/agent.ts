@@ -10,6 +10,7 @@ import type { AgentConfig } from "./config.ts";
 import { decodeDelivery, type Delivery } from "./desired.ts";
 import { serveLifecycle, type LifecycleAnswer, type LifecycleRequest } from "./lifecycle.ts";
 import { AgentMetrics, serveMetrics } from "./metrics.ts";
+import { watchNftables } from "./nft-watch.ts";
 import { countStates, describeDrops, dropDeltas, findPort, type DropSample } from "./plan.ts";
 import { Reconciler } from "./reconciler.ts";
 import { ControllerSource } from "./sources/controller.ts";
@@ -139,16 +140,23 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
 
   // Drift: the driver's change feed (debounced), and a periodic full check as the backstop.
   let driftTimer: NodeJS.Timeout | undefined;
-  const watch = config.reconcile.watch && driver.watchChanges
-    ? await driver.watchChanges(() => {
-        if (driftTimer) return;
-        driftTimer = setTimeout(() => {
-          driftTimer = undefined;
-          reconciler.sync("change").catch(() => undefined);
-        }, config.reconcile.debounceMs);
-      }).catch((e: Error) => (log.warn({ err: e }, `cannot follow dataplane changes (${e.message}); relying on the periodic check`), undefined))
+  const onChange = (): void => {
+    if (driftTimer) return;
+    driftTimer = setTimeout(() => {
+      driftTimer = undefined;
+      reconciler.sync("change").catch(() => undefined);
+    }, config.reconcile.debounceMs);
+  };
+  // The driver's own change feed; for nftables without one, the agent follows `nft monitor` itself.
+  const feed = driver.watchChanges
+    ? driver.watchChanges.bind(driver)
+    : driver.name === "nftables" && !deps.driver
+      ? (f: () => void) => watchNftables({ prefix: config.driver.settings.prefix ?? "vifguard", ...(config.driver.settings.netns && { netns: config.driver.settings.netns }) }, f)
+      : undefined;
+  const watch = config.reconcile.watch && feed
+    ? await feed(onChange).catch((e: Error) => (log.warn({ err: e }, `cannot follow dataplane changes (${e.message}); relying on the periodic check`), undefined))
     : undefined;
-  if (config.reconcile.watch && !driver.watchChanges) log.info({ driver: driver.name }, `driver ${driver.name} has no change feed: drift is found by the periodic check every ${config.reconcile.intervalMs} ms`);
+  if (config.reconcile.watch && !feed) log.info({ driver: driver.name }, `driver ${driver.name} has no change feed: drift is found by the periodic check every ${config.reconcile.intervalMs} ms`);
   const periodic = setInterval(() => void reconciler.sync("periodic").catch(() => undefined), config.reconcile.intervalMs);
 
   // Drops: a rate-limited event per port when its counters rise.

@@ -174,7 +174,7 @@ export class OvsDriver implements Driver {
     const bundle = renderChanges(changes, this.layout);
     try {
       // ~420,000 flows (10,000 ports) take over a minute in one bundle on a small host: scale the timeout.
-      const lines = bundle.length / 100;
+      const lines = Math.ceil(bundle.length / 100);
       await this.ofctl(["--bundle", "add-flows", this.bridge, "-"], { input: bundle, timeoutMs: Math.max(60_000, lines) });
     } catch (error) {
       const result = error instanceof CommandError ? error.result : undefined;

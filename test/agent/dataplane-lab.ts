@@ -1,0 +1,316 @@
+// A lab for the agent's dataplane tests (test/dataplane/agent*.test.ts): a per-run "hypervisor"
+// network namespace with a Linux bridge, guests in their own namespaces behind veth pairs named
+// vnetN on the host side, the real agent as a child process (bin/vifguard agent), scapy to send
+// and capture frames. Everything is named per run and removed in t.after(), even on failure.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm, writeFile, rename } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { TestContext } from "node:test";
+import { requestLifecycle, type LifecycleAnswer, type LifecycleOp } from "../../src/agent/lifecycle.ts";
+import { planChanges } from "../../src/agent/plan.ts";
+import type { Driver, UnitMap } from "../../src/drivers/contract.ts";
+import { FAIL_CLOSED_KEY } from "../../src/drivers/contract.ts";
+import { createDriver } from "../../src/drivers/registry.ts";
+import { run } from "../../src/host/run.ts";
+import { parsePortFile } from "../../src/model/port-file.ts";
+import { portPolicies } from "../../src/policy/port-policy.ts";
+import { portFile, type PortSpec } from "./fixture.ts";
+
+export const PYTHON = "/usr/bin/python3"; // the one with scapy
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+/** Skips (with the reason) unless root; under CI=true a missing prerequisite fails instead. */
+export function needsRoot(t: TestContext): boolean {
+  const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+  if (isRoot) return true;
+  if (process.env.CI === "true") throw new Error("this test needs root (CI=true: not skipping)");
+  t.skip("needs root: creates network namespaces, a bridge, nftables tables and runs the agent");
+  return false;
+}
+
+// Sends frames (hex, cycled) `count` times, `gapMs` apart (count 0: until killed); prints how many it sent.
+const SEND = `
+import sys, json, time, signal
+from scapy.all import conf
+a = json.loads(sys.stdin.read())
+s = conf.L2socket(iface=a["iface"])
+frames = [bytes.fromhex(h) for h in a["frames"]]
+n = 0
+stop = False
+def done(*_):
+    global stop
+    stop = True
+signal.signal(signal.SIGTERM, done)
+t0 = time.time()
+while not stop and (a["count"] == 0 or n < a["count"]):
+    s.send(frames[n % len(frames)])
+    n += 1
+    if a["gapMs"]:
+        d = t0 + n * a["gapMs"] / 1000 - time.time()
+        if d > 0: time.sleep(d)
+print(n, flush=True)
+`;
+
+// Counts frames carrying each marker (hex) seen on iface until SIGTERM or timeout; prints JSON {marker: n}.
+const SNIFF = `
+import sys, json, signal
+from scapy.all import AsyncSniffer
+import time
+a = json.loads(sys.argv[1])
+marks = {m: bytes.fromhex(m) for m in a["markers"]}
+counts = {m: 0 for m in marks}
+def seen(p):
+    raw = bytes(p)
+    for m, b in marks.items():
+        if b in raw: counts[m] += 1
+stop = False
+def done(*_):
+    global stop
+    stop = True
+signal.signal(signal.SIGTERM, done)
+sn = AsyncSniffer(iface=a["iface"], prn=seen, store=False)
+sn.start()
+time.sleep(0.5)
+print("ready", flush=True)
+t0 = time.time()
+while not stop and time.time() - t0 < a["timeout"]:
+    time.sleep(0.05)
+time.sleep(0.3)
+sn.stop()
+print(json.dumps(counts), flush=True)
+`;
+
+export type Guest = Readonly<{ port: string; netns: string; device: string; mac: string; ip: string }>;
+
+export type AgentProcess = Readonly<{ child: ChildProcess; logs: Record<string, unknown>[]; stderr: string[]; exited: Promise<number | null> }>;
+
+export class AgentLab {
+  readonly id: string;
+  readonly hostNetns: string;
+  readonly prefix: string;
+  readonly dir: string;
+  readonly file: string;
+  readonly socket: string;
+  readonly metricsPort: number;
+  readonly guests = new Map<string, Guest>();
+  driver!: Driver;
+  agent: AgentProcess | undefined;
+  private readonly namespaces: string[] = [];
+  private readonly children = new Set<ChildProcess>();
+
+  private constructor(id: string, dir: string) {
+    this.id = id;
+    this.hostNetns = `${id}-hv`;
+    this.prefix = `vgt${id.replace(/[^a-z0-9]/g, "")}`;
+    this.dir = dir;
+    this.file = join(dir, "ports.yaml");
+    this.socket = join(dir, "agent.sock");
+    this.metricsPort = 20_000 + Math.floor(Math.random() * 20_000);
+  }
+
+  /** A lab with its hypervisor namespace and bridge; removed in t.after(). */
+  static async start(t: TestContext, name: string): Promise<AgentLab> {
+    const id = `${name}${process.pid % 10_000}${Math.floor(Math.random() * 1000)}`.slice(0, 12);
+    const dir = await mkdtemp(join(tmpdir(), `vg-${id}-`));
+    const lab = new AgentLab(id, dir);
+    t.after(() => lab.cleanup());
+    await lab.addNetns(lab.hostNetns);
+    await run("ip", ["link", "add", "br0", "type", "bridge"], { netns: lab.hostNetns });
+    await run("ip", ["link", "set", "br0", "up"], { netns: lab.hostNetns });
+    lab.driver = await createDriver("nftables", { netns: lab.hostNetns, prefix: lab.prefix });
+    return lab;
+  }
+
+  private async addNetns(name: string): Promise<void> {
+    await run("ip", ["netns", "add", name]);
+    this.namespaces.push(name);
+  }
+
+  /** A guest: its own namespace, eth0 (MAC, IP/24) ↔ `device` on the lab's bridge. */
+  async addGuest(spec: PortSpec): Promise<Guest> {
+    const netns = `${this.id}-${spec.device}`;
+    await this.addNetns(netns);
+    const ip = spec.ips[0]!;
+    await run("ip", ["link", "add", spec.device, "type", "veth", "peer", "name", "eth0", "netns", netns], { netns: this.hostNetns });
+    await run("sysctl", ["-qw", "net.ipv6.conf.all.disable_ipv6=1"], { netns }); // no kernel chatter in captures
+    await run("ip", ["link", "set", "eth0", "address", spec.mac, "up"], { netns });
+    await run("ip", ["addr", "add", `${ip}/24`, "dev", "eth0"], { netns });
+    await run("ip", ["link", "set", "lo", "up"], { netns });
+    await run("ip", ["link", "set", spec.device, "master", "br0", "up"], { netns: this.hostNetns });
+    const guest = { port: spec.id, netns, device: spec.device, mac: spec.mac, ip };
+    this.guests.set(spec.id, guest);
+    return guest;
+  }
+
+  /** Writes the port file (atomically, as config management does). */
+  async writePorts(ports: readonly PortSpec[] | string): Promise<void> {
+    await writeFile(`${this.file}.new`, typeof ports === "string" ? ports : portFile(ports));
+    await rename(`${this.file}.new`, this.file);
+  }
+
+  configYaml(extra: Record<string, unknown> = {}): string {
+    const config = {
+      driver: { name: "nftables", netns: this.hostNetns, prefix: this.prefix },
+      source: { file: this.file },
+      stateDir: join(this.dir, "state"),
+      controlSocket: this.socket,
+      listen: `127.0.0.1:${this.metricsPort}`,
+      log: { level: "debug" },
+      reconcile: { intervalMs: 5000, debounceMs: 50, batchSize: 100 },
+      drops: { logIntervalMs: 500 },
+      ...extra,
+    };
+    return JSON.stringify(config, null, 2);
+  }
+
+  /** Starts `bin/vifguard agent --config` as a child process; resolves once its control socket answers. */
+  async startAgent(extra: Record<string, unknown> = {}, waitReady = true): Promise<AgentProcess> {
+    const config = join(this.dir, "agent.yaml");
+    await writeFile(config, this.configYaml(extra));
+    const child = spawn(join(ROOT, "bin/vifguard"), ["agent", "--config", config], { stdio: ["ignore", "pipe", "pipe"] });
+    this.children.add(child);
+    const logs: Record<string, unknown>[] = [];
+    const stderr: string[] = [];
+    let rest = "";
+    child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+      const lines = (rest + chunk).split("\n");
+      rest = lines.pop() ?? "";
+      for (const line of lines) {
+        try {
+          logs.push(JSON.parse(line) as Record<string, unknown>);
+        } catch {
+          stderr.push(line);
+        }
+      }
+    });
+    child.stderr!.setEncoding("utf8").on("data", (chunk: string) => stderr.push(chunk));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => (this.children.delete(child), resolve(code))));
+    this.agent = { child, logs, stderr, exited };
+    if (waitReady) {
+      const deadline = performance.now() + 60_000;
+      for (;;) {
+        const ok = await requestLifecycle(this.socket, { op: "status" }, 2_000).then((a) => a.ok, () => false);
+        if (ok) break;
+        if (child.exitCode !== null) throw new Error(`agent exited ${child.exitCode}: ${stderr.join("")}`);
+        if (performance.now() > deadline) throw new Error(`agent not ready after 60 s: ${stderr.join("")}`);
+        await settle(100);
+      }
+    }
+    return this.agent;
+  }
+
+  async stopAgent(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+    const agent = this.agent;
+    if (!agent || agent.child.exitCode !== null || agent.child.signalCode !== null) return;
+    agent.child.kill(signal);
+    await agent.exited;
+  }
+
+  /** What the desired state of `ports` compiles to, with the fail-closed unit. */
+  desiredUnits(ports: readonly PortSpec[], failClosed = true): UnitMap {
+    const units = new Map(this.driver.compile(portPolicies(parsePortFile(portFile(ports), "lab"))));
+    if (failClosed && this.driver.compileFailClosed) units.set(FAIL_CLOSED_KEY, this.driver.compileFailClosed(["vnet*", "tap*", "vif*"]));
+    return units;
+  }
+
+  /** Does the dataplane match `ports` exactly? */
+  async converged(ports: readonly PortSpec[]): Promise<boolean> {
+    const changes = planChanges(this.desiredUnits(ports), await this.driver.observe());
+    return changes.add.length === 0 && changes.remove.length === 0;
+  }
+
+  /** The whole ruleset of the hypervisor namespace. */
+  async ruleset(): Promise<string> {
+    return (await run("nft", ["list", "ruleset"], { netns: this.hostNetns })).stdout;
+  }
+
+  /** vifguard's tables as "family name". */
+  async tables(): Promise<string[]> {
+    const out = (await run("nft", ["list", "tables"], { netns: this.hostNetns })).stdout;
+    return out.split("\n").map((l) => l.replace(/^table\s+/, "").trim()).filter((l) => l.split(" ")[1] === this.prefix);
+  }
+
+  port(op: LifecycleOp, port: string): Promise<LifecycleAnswer> {
+    return requestLifecycle(this.socket, { op, port }, 30_000);
+  }
+
+  /** `vifguard <args>` as a child process. */
+  cli(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    return run(join(ROOT, "bin/vifguard"), args, { allowFailure: true, timeoutMs: 60_000 });
+  }
+
+  /** Sends frames from a guest; `count` 0 streams until stop(). */
+  stream(from: string, frames: readonly Uint8Array[], count: number, gapMs: number): { done: Promise<number>; stop(): void } {
+    const guest = this.guests.get(from)!;
+    const child = spawn("ip", ["netns", "exec", guest.netns, PYTHON, "-c", SEND], { stdio: ["pipe", "pipe", "pipe"] });
+    this.children.add(child);
+    let out = "";
+    child.stdout!.setEncoding("utf8").on("data", (c: string) => (out += c));
+    child.stdin!.end(JSON.stringify({ iface: "eth0", frames: frames.map(hex), count, gapMs }));
+    const done = new Promise<number>((resolve) => child.once("exit", () => (this.children.delete(child), resolve(Number(out.trim()) || 0))));
+    return { done, stop: () => void child.kill("SIGTERM") };
+  }
+
+  /** Captures at a guest; resolves `ready` once capturing, and `counts` per marker after stop() or timeoutS. */
+  sniff(at: string, markers: readonly Uint8Array[], timeoutS: number): { ready: Promise<void>; counts: Promise<Record<string, number>>; stop(): void } {
+    const guest = this.guests.get(at)!;
+    const child = spawn("ip", ["netns", "exec", guest.netns, PYTHON, "-c", SNIFF, JSON.stringify({ iface: "eth0", markers: markers.map(hex), timeout: timeoutS })], { stdio: ["ignore", "pipe", "pipe"] });
+    this.children.add(child);
+    let out = "";
+    let resolveReady!: () => void;
+    const ready = new Promise<void>((r) => (resolveReady = r));
+    child.stdout!.setEncoding("utf8").on("data", (c: string) => {
+      out += c;
+      if (out.includes("ready")) resolveReady();
+    });
+    const counts = new Promise<Record<string, number>>((resolve, reject) =>
+      child.once("exit", () => {
+        this.children.delete(child);
+        resolveReady();
+        try {
+          resolve(JSON.parse(out.trim().split("\n").at(-1)!) as Record<string, number>);
+        } catch {
+          reject(new Error(`sniffer output: ${out}`));
+        }
+      }),
+    );
+    return { ready, counts, stop: () => void child.kill("SIGTERM") };
+  }
+
+  /** ping from one guest to an address; resolves with the number of replies. */
+  async ping(from: string, to: string, count = 3): Promise<number> {
+    const guest = this.guests.get(from)!;
+    const r = await run("ping", ["-c", String(count), "-i", "0.2", "-W", "1", to], { netns: guest.netns, allowFailure: true });
+    return Number(/(\d+) received/.exec(r.stdout)?.[1] ?? 0);
+  }
+
+  async cleanup(): Promise<void> {
+    for (const child of this.children) child.kill("SIGKILL");
+    if (this.agent && this.agent.child.exitCode === null) {
+      this.agent.child.kill("SIGKILL");
+      await this.agent.exited;
+    }
+    for (const ns of this.namespaces.reverse()) await run("ip", ["netns", "del", ns], { allowFailure: true });
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+let markerSeq = 0;
+/** A unique payload trailer for counting frames at the receiver. */
+export function marker(): Uint8Array {
+  markerSeq++;
+  return Uint8Array.from([0x76, 0x67, 0x61, 0x67, (markerSeq >> 8) & 0xff, markerSeq & 0xff, 0x6d, 0x6b]);
+}
+export const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
+export const settle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` every `stepMs` until true; resolves with the elapsed ms, or rejects after timeoutMs. */
+export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string, stepMs = 20): Promise<number> {
+  const started = performance.now();
+  while (performance.now() - started < timeoutMs) {
+    if (await check()) return performance.now() - started;
+    await settle(stepMs);
+  }
+  throw new Error(`${what}: not within ${timeoutMs} ms`);
+}

@@ -81,6 +81,18 @@ sn.stop()
 print(json.dumps(counts), flush=True)
 `;
 
+/** Skips (with the reason) while the build has no nftables driver; under CI=true that fails instead. */
+export async function needsNftables(t: TestContext): Promise<boolean> {
+  try {
+    await createDriver("nftables", { prefix: "vgprobe" });
+    return true;
+  } catch (error) {
+    if (process.env.CI === "true") throw error;
+    t.skip(`the nftables driver is not available: ${(error as Error).message}`);
+    return false;
+  }
+}
+
 export type Guest = Readonly<{ port: string; netns: string; device: string; mac: string; ip: string }>;
 
 export type AgentProcess = Readonly<{ child: ChildProcess; logs: Record<string, unknown>[]; stderr: string[]; exited: Promise<number | null> }>;

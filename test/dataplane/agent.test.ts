@@ -6,7 +6,7 @@ import { test, type TestContext } from "node:test";
 import * as f from "../../src/policy/frame-builder.ts";
 import { run } from "../../src/host/run.ts";
 import { follow } from "../../src/host/follow.ts";
-import { AgentLab, hex, marker, needsRoot, settle, waitFor } from "../agent/dataplane-lab.ts";
+import { AgentLab, hex, marker, needsNftables, needsRoot, settle, waitFor } from "../agent/dataplane-lab.ts";
 import { ALICE, BOB, EVE, portFile, type PortSpec } from "../agent/fixture.ts";
 
 const CAROL: PortSpec = { id: "carol-0", tenant: "carol", device: "vnet3", mac: "52:54:00:00:00:04", ips: ["10.0.0.4"] };
@@ -35,7 +35,7 @@ function traces(spec: PortSpec): RegExp {
 }
 
 test("agent dataplane: `nft delete table` and `nft flush table` by hand are repaired within 2 s", async (t) => {
-  if (!needsRoot(t)) return;
+  if (!needsRoot(t) || !(await needsNftables(t))) return;
   const lab = await lab3(t, "vgdr");
   const figures: string[] = [];
   for (const how of ["delete", "flush"] as const) {
@@ -55,7 +55,7 @@ test("agent dataplane: `nft delete table` and `nft flush table` by hand are repa
 });
 
 test("agent dataplane: unplug and destroy leave no rule, set element, counter or chain of the port", async (t) => {
-  if (!needsRoot(t)) return;
+  if (!needsRoot(t) || !(await needsNftables(t))) return;
   const lab = await lab3(t, "vgun");
   assert.match(await lab.ruleset(), traces(EVE), "Eve's port is in the ruleset before");
   const unplug = await lab.cli(["port", "unplug", "eve-0", "--socket", lab.socket]);
@@ -80,7 +80,7 @@ test("agent dataplane: unplug and destroy leave no rule, set element, counter or
 });
 
 test("agent dataplane: a vnet* device without a policy passes nothing until its policy arrives", async (t) => {
-  if (!needsRoot(t)) return;
+  if (!needsRoot(t) || !(await needsNftables(t))) return;
   const lab = await lab3(t, "vgfc", [CAROL]);
   assert.equal(await lab.ping("carol-0", "10.0.0.3"), 0, "Carol's ping to Bob fails before her policy");
   assert.equal(await lab.ping("bob-0", "10.0.0.4"), 0, "Bob's ping to Carol fails before her policy");
@@ -93,7 +93,7 @@ test("agent dataplane: a vnet* device without a policy passes nothing until its 
 });
 
 test("agent dataplane: port file changes apply without a restart and touch only the changed port", async (t) => {
-  if (!needsRoot(t)) return;
+  if (!needsRoot(t) || !(await needsNftables(t))) return;
   const lab = await lab3(t, "vgch");
   const carol: PortSpec = { ...CAROL, device: "vnet9" };
   const steps: { name: string; ports: PortSpec[]; changed: PortSpec }[] = [
@@ -126,7 +126,7 @@ test("agent dataplane: port file changes apply without a restart and touch only 
 });
 
 test("agent dataplane: a bad port file while running keeps enforcing and names the field", async (t) => {
-  if (!needsRoot(t)) return;
+  if (!needsRoot(t) || !(await needsNftables(t))) return;
   const lab = await lab3(t, "vgbad");
   await lab.writePorts(portFile(BASE).replace('ips: ["10.0.0.2"]', 'ips: ["10.0.0.300"]'));
   await waitFor(() => lab.agent!.logs.some((l) => String(l.msg).includes("ports[1].ips[0]")), 10_000, "error naming ports[1].ips[0]");
@@ -151,7 +151,7 @@ test("agent dataplane: a bad port file while running keeps enforcing and names t
 });
 
 test("agent dataplane: /metrics shows Eve's drop counters rising after an attack, and a drop log event", async (t) => {
-  if (!needsRoot(t)) return;
+  if (!needsRoot(t) || !(await needsNftables(t))) return;
   const lab = await lab3(t, "vgmx");
   const scrape = async (): Promise<number> => {
     const text = await (await fetch(`http://127.0.0.1:${lab.metricsPort}/metrics`)).text();

@@ -1,9 +1,11 @@
 // The vifguard command: parses arguments, runs one subcommand, turns typed errors into messages.
 import { Command, CommanderError } from "commander";
 import { VifguardError } from "../errors.ts";
+import { registerAgent } from "./agent.ts";
 import { registerApply } from "./apply.ts";
 import { registerCheck } from "./check.ts";
 import { registerExplain } from "./explain.ts";
+import { registerPort } from "./port.ts";
 import { registerRemove } from "./remove.ts";
 import { registerStatus } from "./status.ts";
 
@@ -18,6 +20,8 @@ export function buildProgram(): Command {
   registerApply(program);
   registerStatus(program);
   registerRemove(program);
+  registerAgent(program);
+  registerPort(program);
   return program;
 }
 

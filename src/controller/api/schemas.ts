@@ -1,0 +1,159 @@
+// The API's request and response shapes in zod (with OpenAPI metadata). Only types are checked
+// here; the addresses, MACs and ids are checked by the model, like a port file. Pure.
+import { z } from "@hono/zod-openapi";
+import { LEVELS, type Level } from "../../model/types.ts";
+import { GUARDS, type Guard } from "../../policy/guards.ts";
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+const NAME_EXPECTED = "1-63 characters: letters, digits, '.', '_' or '-', starting with a letter or digit";
+
+export const level = z.enum(LEVELS as [Level, ...Level[]]).openapi("Level", { description: "full: every guard; mac: only the MAC side; off: nothing" });
+export const guard = z.enum(GUARDS as unknown as [Guard, ...Guard[]]).openapi("Guard");
+export const name = z.string().regex(NAME, NAME_EXPECTED);
+
+export const issue = z.object({ path: z.string(), value: z.unknown(), expected: z.string() }).openapi("Issue");
+export const errorBody = z.object({ code: z.string(), message: z.string(), issues: z.array(issue) }).openapi("Error");
+
+export const config = z.object({
+  antiSpoofing: z.boolean().openapi({ description: "The global switch; when false every port is effectively off" }),
+  failClosed: z.boolean().openapi({ description: "Agents drop traffic of VM devices that have no policy yet" }),
+  revision: z.number().int(),
+}).openapi("Config");
+export const configPatch = z.strictObject({ antiSpoofing: z.boolean().optional(), failClosed: z.boolean().optional() }).openapi("ConfigPatch");
+
+export const network = z.object({ id: z.string(), tenant: z.string(), shared: z.boolean(), protection: level, revision: z.number().int() }).openapi("Network");
+export const networkCreate = z.strictObject({
+  id: z.string().openapi({ example: "public" }),
+  tenant: z.string().optional().openapi({ description: "Default (tenant tokens): the token's tenant; admins must give it" }),
+  shared: z.boolean().optional().openapi({ description: "Several tenants on one L2 segment; admin only. Default false" }),
+  protection: level.optional().openapi({ description: "Default level of its ports; default full (must be full when shared)" }),
+}).openapi("NetworkCreate");
+export const networkPatch = z.strictObject({ shared: z.boolean().optional(), protection: level.optional() }).openapi("NetworkPatch");
+
+export const allowed = z.strictObject({
+  ip: z.string().openapi({ example: "10.0.0.100/32", description: "An address or a CIDR" }),
+  mac: z.string().optional().openapi({ description: "Default: the port's MAC" }),
+}).openapi("AllowedPair");
+export const allowedView = z.object({ ip: z.string(), mac: z.string() }).openapi("AllowedPairView");
+
+export const migration = z.object({
+  state: z.enum(["unbound", "pending", "migrating", "ready"]).openapi({
+    description: "unbound: no host; pending: the host has not applied it yet; migrating: on source and destination until the destination applied it; ready: the host applied it",
+  }),
+  host: z.string().nullable(),
+  source: z.string().nullable(),
+  boundRevision: z.number().int(),
+  appliedRevision: z.number().int().nullable(),
+}).openapi("Migration");
+export const migrationWait = migration.extend({ ready: z.boolean().openapi({ description: "ready, and on readyOn if given" }) }).openapi("MigrationWait");
+
+export const port = z.object({
+  id: z.string(),
+  tenant: z.string(),
+  network: z.string(),
+  host: z.string().nullable(),
+  device: z.string(),
+  mac: z.string(),
+  ips: z.array(z.string()),
+  allowed: z.array(allowedView),
+  protection: level.nullable().openapi({ description: "Set on the port; null inherits the network's" }),
+  level: level.openapi({ description: "Effective level, the global switch included" }),
+  migration,
+  revision: z.number().int(),
+}).openapi("Port");
+export const portCreate = z.strictObject({
+  id: z.string().openapi({ example: "alice-0" }),
+  network: z.string(),
+  tenant: z.string().optional().openapi({ description: "Default: the token's tenant, or (admins) the network's" }),
+  host: name.nullable().optional().openapi({ description: "Host binding; admin only" }),
+  device: z.string().openapi({ example: "vnet0" }),
+  mac: z.string().openapi({ example: "52:54:00:00:00:01" }),
+  ips: z.array(z.string()).optional().openapi({ example: ["10.0.0.1", "2001:db8::1"] }),
+  allowed: z.array(allowed).optional(),
+  protection: level.nullable().optional(),
+}).openapi("PortCreate");
+export const portBatch = z.strictObject({ ports: z.array(portCreate) }).openapi("PortBatch");
+export const portPatch = z.strictObject({
+  host: name.nullable().optional().openapi({ description: "Admin only. Moving a bound port starts a migration" }),
+  device: z.string().optional(),
+  mac: z.string().optional(),
+  ips: z.array(z.string()).optional(),
+  allowed: z.array(allowed).optional(),
+  protection: level.nullable().optional(),
+}).openapi("PortPatch");
+
+export const limitation = z.object({ id: z.string(), guard, description: z.string() }).openapi("Limitation");
+export const hostRegistration = z.strictObject({
+  driver: z.string().min(1).openapi({ example: "nftables" }),
+  version: z.string().openapi({ example: "0.1.0" }),
+  capabilities: z.strictObject({ guards: z.array(guard), limitations: z.array(limitation).default([]) }),
+}).openapi("HostRegistration");
+export const host = z.object({
+  name: z.string(),
+  driver: z.string(),
+  version: z.string(),
+  capabilities: z.object({ guards: z.array(guard), limitations: z.array(limitation) }),
+  registeredAt: z.string(),
+  lastSeenAt: z.string(),
+  revision: z.number().int(),
+}).openapi("Host");
+
+export const drop = z.object({ reason: guard, packets: z.number().int().min(0), bytes: z.number().int().min(0) }).openapi("DropCounter");
+export const statusReport = z.strictObject({
+  ports: z.array(z.strictObject({
+    port: z.string(),
+    appliedRevision: z.number().int().min(0),
+    guardsEnforced: z.array(guard).default([]),
+    guardsMissing: z.array(guard).default([]),
+    drops: z.array(drop.strict()).default([]),
+  })),
+}).openapi("StatusReport");
+export const statusAccepted = z.object({ revision: z.number().int(), completedMigrations: z.array(z.string()) }).openapi("StatusAccepted");
+export const portStatus = z.object({
+  port: z.string(),
+  host: z.string().nullable(),
+  level,
+  guardsRequired: z.array(guard),
+  guardsMissing: z.array(guard).openapi({ description: "Guards the level needs that the bound host's driver lacks" }),
+  limitations: z.array(limitation),
+  hostRegistered: z.boolean(),
+  migration,
+  reports: z.array(z.object({
+    host: z.string(),
+    port: z.string(),
+    appliedRevision: z.number().int(),
+    guardsEnforced: z.array(guard),
+    guardsMissing: z.array(guard),
+    drops: z.array(drop),
+    reportedAt: z.string(),
+  })),
+}).openapi("PortStatus");
+
+export const policy = z.object({
+  port: z.string(),
+  tenant: z.string(),
+  network: z.string(),
+  device: z.string(),
+  level,
+  macs: z.array(z.string()),
+  bindings: z.array(z.object({ mac: z.string(), prefix: z.string() })),
+  guards: z.array(guard),
+}).openapi("PortPolicy");
+export const desired = z.object({
+  revision: z.number().int(),
+  host: z.string(),
+  config: z.object({ antiSpoofing: z.boolean(), failClosed: z.boolean() }),
+  ports: z.array(policy),
+}).openapi("Desired");
+
+export const role = z.enum(["admin", "tenant", "agent"]);
+export const tokenCreate = z.strictObject({
+  role,
+  tenant: name.optional().openapi({ description: "Required for role tenant" }),
+  host: name.optional().openapi({ description: "Required for role agent" }),
+  name: z.string().max(200).optional(),
+}).openapi("TokenCreate");
+export const tokenView = z.object({ id: z.string(), role, tenant: z.string().nullable(), host: z.string().nullable(), name: z.string(), createdAt: z.string(), revision: z.number().int() }).openapi("Token");
+export const tokenCreated = tokenView.extend({ token: z.string().openapi({ description: "The secret; shown once, stored only as a hash" }) }).openapi("TokenCreated");
+
+export const timeoutMs = z.coerce.number().int().min(0).max(120_000).optional().openapi({ description: "Long-poll wait, at most 120000; default 30000" });

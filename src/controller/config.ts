@@ -1,0 +1,53 @@
+// The controller's configuration file (YAML): where it listens, its store, the bootstrap admin
+// token, and whether ports on hosts lacking a guard are refused. Pure: the caller reads the file.
+import { parseDocument } from "yaml";
+import { z } from "zod";
+import { formatPath } from "../model/port-file.ts";
+import { ControllerConfigError } from "./errors.ts";
+import { parseStoreUrl } from "./store/open.ts";
+
+export type ControllerConfig = Readonly<{
+  /** host:port; port 0 picks a free one. */
+  listen: Readonly<{ host: string; port: number }>;
+  /** sqlite:///path.db or postgres://… */
+  store: string;
+  /** File holding the bootstrap admin token (read at start). */
+  bootstrapTokenFile: string | undefined;
+  /** Refuse (409) binding a port to a host whose driver lacks a guard its level needs. */
+  refuseMissingGuards: boolean;
+  maxBodyBytes: number;
+  /** Fallback poll of the revision (PostgreSQL also LISTENs). */
+  watchPollMs: number;
+  logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "silent";
+}>;
+
+const LISTEN = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+
+const schema = z.strictObject({
+  listen: z.string().regex(LISTEN, "host:port, e.g. 127.0.0.1:8700 or [::]:8700").default("127.0.0.1:8700"),
+  store: z.string().refine((s) => parseStoreUrl(s) !== undefined, "sqlite:///path/to/controller.db or postgres://user@host:port/database").default("sqlite:///var/lib/vifguard/controller.db"),
+  bootstrapTokenFile: z.string().min(1).optional(),
+  refuseMissingGuards: z.boolean().default(false),
+  maxBodyBytes: z.number().int().min(1024).max(64 << 20).default(1 << 20),
+  watchPollMs: z.number().int().min(10).max(60_000).default(1000),
+  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "silent"]).default("info"),
+});
+
+export function parseControllerConfig(text: string, file: string): ControllerConfig {
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) throw new ControllerConfigError(file, doc.errors.map((e) => ({ path: `line ${e.linePos?.[0]?.line ?? "?"}`, value: e.code, expected: `valid YAML (${e.message.split("\n")[0]})` })));
+  const raw: unknown = doc.toJS() ?? {};
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    throw new ControllerConfigError(file, parsed.error.issues.map((i) => {
+      const path = i.code === "unrecognized_keys" ? [...i.path, i.keys[0] ?? ""] : i.path;
+      const value = path.reduce<unknown>((node, key) => (node !== null && typeof node === "object" ? (node as Record<PropertyKey, unknown>)[key] : undefined), raw);
+      return { path: formatPath(path), value, expected: i.code === "unrecognized_keys" ? "no such field (misspelt?)" : i.message.replace(/^Invalid input: expected /, "") };
+    }));
+  }
+  const c = parsed.data;
+  const m = LISTEN.exec(c.listen)!;
+  const port = Number(m[2]);
+  if (port > 65535) throw new ControllerConfigError(file, [{ path: "listen", value: c.listen, expected: "a port from 0 to 65535" }]);
+  return { ...c, bootstrapTokenFile: c.bootstrapTokenFile, listen: { host: m[1]!.replace(/^\[|\]$/g, ""), port } };
+}

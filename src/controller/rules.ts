@@ -1,0 +1,147 @@
+// The controller's rules on networks and ports, over the model's own validation (validatePortFile,
+// crossTenantClaims) so the API and the port file accept exactly the same things. Pure.
+import type { Issue } from "../errors.ts";
+import type { Prefix } from "../model/ip.ts";
+import type { Claim } from "../model/port-file.ts";
+import { validatePortFile } from "../model/port-file.ts";
+import type { Level, Network, Port } from "../model/types.ts";
+import { guardsForLevel, type Guard } from "../policy/guards.ts";
+import { ApiError } from "./errors.ts";
+import { PortFileError } from "../errors.ts";
+
+export type NetworkInput = Readonly<{ id: string; tenant: string; shared?: boolean; protection?: Level }>;
+export type AllowedInput = Readonly<{ ip: string; mac?: string | undefined }>;
+export type PortInput = Readonly<{
+  id: string;
+  tenant: string;
+  network: string;
+  device: string;
+  mac: string;
+  ips?: readonly string[];
+  allowed?: readonly AllowedInput[];
+  protection?: Level | null | undefined;
+}>;
+
+/** Validates one network as the port file would; issue paths are relative to the request body. */
+export function checkNetwork(input: NetworkInput, at = ""): Network {
+  const network = { id: input.id, tenant: input.tenant, shared: input.shared ?? false, protection: input.protection ?? "full" };
+  const file = validated({ networks: [network], ports: [] }, [["networks[0].", at]]);
+  return file.networks[0]!;
+}
+
+/**
+ * Validates one port on `network` as the port file would (id, device, MAC, addresses, allowed
+ * pairs, the level a shared network demands); issue paths are relative to the request body.
+ */
+export function checkPort(input: PortInput, network: Network, at = ""): Port {
+  const port: Record<string, unknown> = {
+    id: input.id,
+    tenant: input.tenant,
+    network: input.network,
+    device: input.device,
+    mac: input.mac,
+    ips: input.ips ?? [],
+    allowed: (input.allowed ?? []).map((a) => (a.mac === undefined ? { ip: a.ip } : { ip: a.ip, mac: a.mac })),
+  };
+  if (input.protection !== undefined && input.protection !== null) port.protection = input.protection;
+  const { id, tenant, shared, protection } = network;
+  const file = validated({ networks: [{ id, tenant, shared, protection }], ports: [port] }, [["ports[0].", at], ["networks[0].", `network ${network.id}: `]]);
+  return file.ports[0]!;
+}
+
+function validated(document: unknown, prefixes: readonly (readonly [string, string])[]): ReturnType<typeof validatePortFile> {
+  try {
+    return validatePortFile(document, "request");
+  } catch (error) {
+    if (!(error instanceof PortFileError)) throw error;
+    const issues = error.issues.map((issue): Issue => {
+      const hit = prefixes.find(([from]) => issue.path.startsWith(from));
+      return hit ? { ...issue, path: hit[1] + issue.path.slice(hit[0].length) } : issue;
+    });
+    throw new ApiError("VG_INVALID", "The request is not valid; nothing was stored", issues);
+  }
+}
+
+/** The addresses and prefixes a port holds, as the model's claims (`order` says which came first). */
+export function ipClaims(port: Port, order: number, at = ""): Claim[] {
+  return [
+    ...port.ips.map((prefix, i) => ({ port: port.id, tenant: port.tenant, network: port.network, order, path: `${at}ips[${i}]`, prefix })),
+    ...port.allowed.map((pair, i) => ({ port: port.id, tenant: port.tenant, network: port.network, order, path: `${at}allowed[${i}].ip`, prefix: pair.ip })),
+  ];
+}
+
+export type MacClaim = Readonly<{ port: string; tenant: string; network: string; mac: string; path: string }>;
+
+/** The MACs a port sends with: its own, and allowed pairs' that differ from it. */
+export function macClaims(port: Port, at = ""): MacClaim[] {
+  const claims: MacClaim[] = [{ port: port.id, tenant: port.tenant, network: port.network, mac: port.mac, path: `${at}mac` }];
+  port.allowed.forEach((pair, i) => {
+    if (pair.mac !== port.mac && !claims.some((c) => c.mac === pair.mac)) {
+      claims.push({ port: port.id, tenant: port.tenant, network: port.network, mac: pair.mac, path: `${at}allowed[${i}].mac` });
+    }
+  });
+  return claims;
+}
+
+function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString("hex");
+}
+
+/** First and last address of a prefix as fixed-width hex: for one family they compare as text. */
+export function claimRange(prefix: Prefix): { lo: string; hi: string } {
+  const last = prefix.bytes.map((b, i) => {
+    const bits = Math.max(0, Math.min(8, prefix.length - i * 8));
+    return b | (0xff >> bits);
+  });
+  return { lo: hex(prefix.bytes), hi: hex(last) };
+}
+
+/** The starts of every prefix that could contain `prefix` (lengths 0..its own): an IN list for the index. */
+export function containingStarts(prefix: Prefix): string[] {
+  const starts = new Set<string>();
+  for (let length = 0; length <= prefix.length; length++) {
+    starts.add(hex(prefix.bytes.map((b, i) => b & ((0xff << (8 - Math.max(0, Math.min(8, length - i * 8)))) & 0xff))));
+  }
+  return [...starts];
+}
+
+/** The guards `level` needs that a host's driver cannot enforce (empty when the host is unknown). */
+export function missingGuards(level: Level, hostGuards: readonly Guard[] | undefined): Guard[] {
+  if (!hostGuards) return [];
+  const has = new Set(hostGuards);
+  return guardsForLevel(level).filter((g) => !has.has(g));
+}
+
+/** Where a port is bound: `host` (the destination while migrating) and the source it is leaving. */
+export type Binding = Readonly<{ host: string | null; migratingFrom: string | null; boundRevision: number }>;
+
+/**
+ * The binding after the host is set to `next` at `revision`. Moving a bound port starts a migration:
+ * the source keeps the port until the destination reports it applied. Moving it again mid-way keeps
+ * the original source (the VM still runs there); moving it back to the source cancels the migration.
+ */
+export function rebind(current: Binding, next: string | null, revision: number): Binding {
+  if (next === current.host) return current;
+  if (next === null) return { host: null, migratingFrom: null, boundRevision: revision };
+  const source = current.migratingFrom ?? current.host;
+  if (source === null || source === next) return { host: next, migratingFrom: null, boundRevision: revision };
+  return { host: next, migratingFrom: source, boundRevision: revision };
+}
+
+/** The hosts whose desired set holds a port with this binding. */
+export function bindingHosts(b: Binding): string[] {
+  return [b.host, b.migratingFrom].filter((h): h is string => h !== null);
+}
+
+export type MigrationState = "unbound" | "pending" | "migrating" | "ready";
+
+/**
+ * unbound: no host. pending: bound, the host has not applied it yet. migrating: on source and
+ * destination until the destination applied it. ready: the host applied it (a migration is over).
+ */
+export function migrationState(b: Binding, hostAppliedRevision: number | undefined): MigrationState {
+  if (b.host === null) return "unbound";
+  const applied = hostAppliedRevision !== undefined && hostAppliedRevision >= b.boundRevision;
+  if (applied) return "ready";
+  return b.migratingFrom === null ? "pending" : "migrating";
+}

@@ -1,0 +1,107 @@
+// The controller's migrations, one set for SQLite and PostgreSQL, run by Kysely's Migrator (which
+// takes a lock, so two replicas starting at once migrate once). Effects: DDL on the store.
+import { type Kysely, type Migration, type MigrationProvider } from "kysely";
+
+const initial: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema.createTable("revision")
+      .addColumn("id", "integer", (c) => c.primaryKey())
+      .addColumn("value", "bigint", (c) => c.notNull())
+      .execute();
+    await db.insertInto("revision" as never).values({ id: 1, value: 0 } as never).execute();
+
+    await db.schema.createTable("change")
+      .addColumn("revision", "bigint", (c) => c.notNull())
+      .addColumn("host", "text", (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex("change_revision").on("change").columns(["revision", "host"]).execute();
+
+    await db.schema.createTable("config")
+      .addColumn("id", "integer", (c) => c.primaryKey())
+      .addColumn("anti_spoofing", "integer", (c) => c.notNull())
+      .addColumn("fail_closed", "integer", (c) => c.notNull())
+      .addColumn("revision", "bigint", (c) => c.notNull())
+      .execute();
+    await db.insertInto("config" as never).values({ id: 1, anti_spoofing: 1, fail_closed: 1, revision: 0 } as never).execute();
+
+    await db.schema.createTable("network")
+      .addColumn("id", "text", (c) => c.primaryKey())
+      .addColumn("tenant", "text", (c) => c.notNull())
+      .addColumn("shared", "integer", (c) => c.notNull())
+      .addColumn("protection", "text", (c) => c.notNull())
+      .addColumn("revision", "bigint", (c) => c.notNull())
+      .execute();
+
+    await db.schema.createTable("port")
+      .addColumn("id", "text", (c) => c.primaryKey())
+      .addColumn("tenant", "text", (c) => c.notNull())
+      .addColumn("network", "text", (c) => c.notNull().references("network.id"))
+      .addColumn("host", "text")
+      .addColumn("migrating_from", "text")
+      .addColumn("bound_revision", "bigint", (c) => c.notNull())
+      .addColumn("device", "text", (c) => c.notNull())
+      .addColumn("mac", "text", (c) => c.notNull())
+      .addColumn("ips", "text", (c) => c.notNull())
+      .addColumn("allowed", "text", (c) => c.notNull())
+      .addColumn("protection", "text")
+      .addColumn("revision", "bigint", (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex("port_network").on("port").column("network").execute();
+    await db.schema.createIndex("port_host").on("port").column("host").execute();
+    await db.schema.createIndex("port_migrating_from").on("port").column("migrating_from").execute();
+    await db.schema.createIndex("port_tenant").on("port").column("tenant").execute();
+
+    await db.schema.createTable("claim")
+      .addColumn("network", "text", (c) => c.notNull())
+      .addColumn("port", "text", (c) => c.notNull())
+      .addColumn("tenant", "text", (c) => c.notNull())
+      .addColumn("kind", "text", (c) => c.notNull())
+      .addColumn("family", "integer", (c) => c.notNull())
+      .addColumn("lo", "text", (c) => c.notNull())
+      .addColumn("hi", "text", (c) => c.notNull())
+      .addColumn("length", "integer", (c) => c.notNull())
+      .addColumn("text", "text", (c) => c.notNull())
+      .addColumn("path", "text", (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex("claim_range").on("claim").columns(["network", "kind", "family", "lo"]).execute();
+    await db.schema.createIndex("claim_port").on("claim").column("port").execute();
+
+    await db.schema.createTable("host")
+      .addColumn("name", "text", (c) => c.primaryKey())
+      .addColumn("driver", "text", (c) => c.notNull())
+      .addColumn("version", "text", (c) => c.notNull())
+      .addColumn("guards", "text", (c) => c.notNull())
+      .addColumn("limitations", "text", (c) => c.notNull())
+      .addColumn("registered_ms", "bigint", (c) => c.notNull())
+      .addColumn("last_seen_ms", "bigint", (c) => c.notNull())
+      .addColumn("revision", "bigint", (c) => c.notNull())
+      .execute();
+
+    await db.schema.createTable("port_status")
+      .addColumn("port", "text", (c) => c.notNull())
+      .addColumn("host", "text", (c) => c.notNull())
+      .addColumn("applied_revision", "bigint", (c) => c.notNull())
+      .addColumn("guards_enforced", "text", (c) => c.notNull())
+      .addColumn("guards_missing", "text", (c) => c.notNull())
+      .addColumn("drops", "text", (c) => c.notNull())
+      .addColumn("reported_ms", "bigint", (c) => c.notNull())
+      .addColumn("revision", "bigint", (c) => c.notNull())
+      .addPrimaryKeyConstraint("port_status_pk", ["port", "host"])
+      .execute();
+
+    await db.schema.createTable("token")
+      .addColumn("id", "text", (c) => c.primaryKey())
+      .addColumn("hash", "text", (c) => c.notNull().unique())
+      .addColumn("role", "text", (c) => c.notNull())
+      .addColumn("tenant", "text")
+      .addColumn("host", "text")
+      .addColumn("name", "text", (c) => c.notNull())
+      .addColumn("created_ms", "bigint", (c) => c.notNull())
+      .addColumn("revision", "bigint", (c) => c.notNull())
+      .execute();
+  },
+};
+
+export const migrations: MigrationProvider = {
+  getMigrations: () => Promise.resolve({ "001_initial": initial }),
+};

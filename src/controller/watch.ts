@@ -1,0 +1,95 @@
+// Follows the store's revision and wakes long-polls whose host's desired set changed. Works across
+// replicas: it reads the change log by revision, on every local commit, on PostgreSQL NOTIFY, and
+// on a timer (the fallback if a notification is lost). Waiters live in memory, but nothing that
+// matters does: an agent resumes with `since=REV` against any replica. Effects: timers, the store.
+import type { Store } from "./store/store.ts";
+
+type Waiter = { host: string | undefined; wake: () => void };
+
+export type WatchOptions = Readonly<{ pollMs?: number }>;
+
+export class RevisionWatch {
+  private readonly store: Store;
+  private readonly pollMs: number;
+  private seen = 0;
+  private readonly waiters = new Set<Waiter>();
+  private timer: NodeJS.Timeout | undefined;
+  private unlisten: (() => Promise<void>) | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private readonly onCommit = (): void => this.refresh();
+
+  constructor(store: Store, options: WatchOptions = {}) {
+    this.store = store;
+    this.pollMs = options.pollMs ?? 1000;
+  }
+
+  /** The newest revision this watch has seen. */
+  get revision(): number {
+    return this.seen;
+  }
+
+  async start(): Promise<void> {
+    this.seen = await this.store.revision();
+    this.store.events.on("commit", this.onCommit);
+    if (this.store.listen) this.unlisten = await this.store.listen(() => this.refresh());
+    this.timer = setInterval(() => this.refresh(), this.pollMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.store.events.off("commit", this.onCommit);
+    await this.unlisten?.();
+    for (const w of this.waiters) w.wake();
+    this.waiters.clear();
+    await this.running?.catch(() => undefined);
+  }
+
+  /** Reads what changed since the last look; coalesces calls that come while one runs. */
+  refresh(): void {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        const { revision, hosts } = await this.store.changesSince(this.seen);
+        if (revision <= this.seen) continue;
+        this.seen = revision;
+        for (const w of [...this.waiters]) {
+          if (w.host === undefined || hosts.has("*") || hosts.has(w.host)) w.wake();
+        }
+      } while (this.again);
+    })().catch(() => undefined).finally(() => (this.running = undefined));
+  }
+
+  /**
+   * A wait that ends when a change to `host`'s desired set (any change, if `host` is undefined) is
+   * seen, on `timeoutMs`, or on `signal`. Register it before checking the store, so that nothing
+   * committed after the check is missed; then `await wait.done` (true: woken by a change).
+   */
+  waitFor(host: string | undefined, timeoutMs: number, signal?: AbortSignal): { done: Promise<boolean>; cancel(): void } {
+    let settle!: (woken: boolean) => void;
+    const done = new Promise<boolean>((resolve) => (settle = resolve));
+    const finish = (woken: boolean): void => {
+      if (!this.waiters.delete(waiter)) return;
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      settle(woken);
+    };
+    const onAbort = (): void => finish(false);
+    const waiter: Waiter = { host, wake: () => finish(true) };
+    this.waiters.add(waiter);
+    const timer = setTimeout(() => finish(false), Math.max(0, timeoutMs));
+    signal?.addEventListener("abort", onAbort);
+    if (signal?.aborted) finish(false);
+    return { done, cancel: () => finish(false) };
+  }
+
+  /** How many long-polls wait now (metrics, tests). */
+  get waiting(): number {
+    return this.waiters.size;
+  }
+}

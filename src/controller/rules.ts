@@ -141,7 +141,6 @@ export type MigrationState = "unbound" | "pending" | "migrating" | "ready";
  */
 export function migrationState(b: Binding, hostAppliedRevision: number | undefined): MigrationState {
   if (b.host === null) return "unbound";
-  const applied = hostAppliedRevision !== undefined && hostAppliedRevision >= b.boundRevision;
-  if (applied) return "ready";
-  return b.migratingFrom === null ? "pending" : "migrating";
+  if (b.migratingFrom !== null) return "migrating"; // the store ends it when the destination reports
+  return hostAppliedRevision !== undefined && hostAppliedRevision >= b.boundRevision ? "ready" : "pending";
 }

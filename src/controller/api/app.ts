@@ -4,6 +4,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
 import { formatPath } from "../../model/port-file.ts";
 import type { Authenticator } from "../auth.ts";
 import { ApiError, HTTP_STATUS } from "../errors.ts";
@@ -73,8 +74,9 @@ export function createApi(options: ApiOptions): OpenAPIHono<ApiEnv> {
       if (error.code === "VG_UNAUTHENTICATED") c.header("WWW-Authenticate", 'Bearer realm="vifguard"');
       return answer(c, error);
     }
-    if (error instanceof SyntaxError || (error as { name?: string }).name === "HTTPException" && (error as { status?: number }).status === 400) {
-      return answer(c, new ApiError("VG_INVALID", "The body is not valid JSON", [{ path: "(body)", value: undefined, expected: `JSON (${error.message})` }]));
+    if (error instanceof HTTPException && error.status === 400) {
+      // hono's validator could not parse the body
+      return answer(c, new ApiError("VG_INVALID", "The body is not valid JSON", [{ path: "(body)", value: undefined, expected: `a JSON object (${error.message})` }]));
     }
     options.logError?.(error);
     return c.json({ code: "VG_INTERNAL", message: "Internal error (logged on the controller)", issues: [] }, 500);

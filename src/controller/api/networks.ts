@@ -13,6 +13,11 @@ export function registerNetworks(app: Api, { store }: ApiDeps): void {
   app.openapi(createRoute({ method: "get", path: "/v1/config", tags: ["config"], security, summary: "The global config", responses: { 200: body(config, "The global config"), 401: errors[401] } }), async (c) => c.json(await store.config(), 200));
 
   app.openapi(createRoute({
+    method: "get", path: "/v1/revision", tags: ["config"], security, summary: "The global revision: every change bumps it",
+    responses: { 200: body(z.object({ revision: z.number().int() }), "The current revision"), 401: errors[401] },
+  }), async (c) => c.json({ revision: await store.revision() }, 200));
+
+  app.openapi(createRoute({
     method: "patch", path: "/v1/config", tags: ["config"], security, summary: "Set the global switch or fail-closed (admin)",
     request: jsonBody(configPatch), responses: { 200: body(config, "The new global config"), 400: errors[400], 401: errors[401], 403: errors[403] },
   }), async (c) => {

@@ -70,6 +70,8 @@ function openSqlite(file: string): OpenedDatabase {
 
 function openPostgres(url: string): OpenedDatabase {
   const pool = new pg.Pool({ connectionString: url, max: 10, types: pgTypes });
+  // An idle connection the server closed (restart, failover) is dropped; the next query reconnects.
+  pool.on("error", () => undefined);
   const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
   const listen = async (onNotify: () => void): Promise<() => Promise<void>> => {
     let client: pg.Client | undefined;

@@ -254,12 +254,22 @@ export class Store {
     if (filter.tenant !== undefined) q = q.where("tenant", "=", filter.tenant);
     if (filter.network !== undefined) q = q.where("network", "=", filter.network);
     if (filter.host !== undefined) q = q.where((eb) => eb.or([eb("host", "=", filter.host!), eb("migrating_from", "=", filter.host!)]));
-    return this.portViews(this.db, await q.execute());
+    return this.snapshot(async (trx) => this.portViews(trx, await trx.executeQuery(q.compile()).then((r) => r.rows)));
   }
 
-  async getPort(id: string, db: Kysely<Database> | Trx = this.db): Promise<PortView | undefined> {
-    const row = await db.selectFrom("port").selectAll().where("id", "=", id).executeTakeFirst();
-    return row && (await this.portViews(db, [row]))[0];
+  async getPort(id: string, db?: Trx): Promise<PortView | undefined> {
+    const read = async (trx: Trx): Promise<PortView | undefined> => {
+      const row = await trx.selectFrom("port").selectAll().where("id", "=", id).executeTakeFirst();
+      return row && (await this.portViews(trx, [row]))[0];
+    };
+    return db ? read(db) : this.snapshot(read);
+  }
+
+  /** Reads in one snapshot (repeatable read on PostgreSQL): a port and its statuses agree. */
+  private snapshot<T>(fn: (trx: Trx) => Promise<T>): Promise<T> {
+    let tx = this.db.transaction();
+    if (this.kind === "postgres") tx = tx.setIsolationLevel("repeatable read");
+    return tx.execute(fn);
   }
 
   private async portViews(db: Kysely<Database> | Trx, rows: readonly PortRow[]): Promise<PortView[]> {
@@ -548,13 +558,17 @@ export class Store {
     });
   }
 
-  async portStatus(id: string): Promise<PortStatusView | undefined> {
-    const row = await this.db.selectFrom("port").selectAll().where("id", "=", id).executeTakeFirst();
+  portStatus(id: string): Promise<PortStatusView | undefined> {
+    return this.snapshot((trx) => this.readPortStatus(trx, id));
+  }
+
+  private async readPortStatus(trx: Trx, id: string): Promise<PortStatusView | undefined> {
+    const row = await trx.selectFrom("port").selectAll().where("id", "=", id).executeTakeFirst();
     if (!row) return undefined;
-    const view = (await this.portViews(this.db, [row]))[0]!;
-    const host = row.host === null ? undefined : await this.getHost(row.host);
+    const view = (await this.portViews(trx, [row]))[0]!;
+    const host = row.host === null ? undefined : await this.getHost(row.host, trx);
     const required = [...guardsForLevel(view.level)];
-    const reports = await this.db.selectFrom("port_status").selectAll().where("port", "=", id).orderBy("host").execute();
+    const reports = await trx.selectFrom("port_status").selectAll().where("port", "=", id).orderBy("host").execute();
     return {
       port: id,
       host: row.host,
@@ -580,9 +594,7 @@ export class Store {
 
   /** The host's desired set and the revision it is as of, read in one snapshot. */
   desired(host: string): Promise<DesiredState> {
-    let tx = this.db.transaction();
-    if (this.kind === "postgres") tx = tx.setIsolationLevel("repeatable read");
-    return tx.execute(async (trx) => {
+    return this.snapshot(async (trx) => {
       const revision = Number((await trx.selectFrom("revision").select("value").where("id", "=", 1).executeTakeFirstOrThrow()).value);
       const config = await this.config(trx);
       const rows = await trx.selectFrom("port").selectAll()

@@ -1,0 +1,332 @@
+// The controller's rules, run once per store (SQLite file, PostgreSQL server) through app.request().
+import assert from "node:assert/strict";
+import type { TestContext } from "node:test";
+import { hashToken } from "../../src/controller/auth.ts";
+import { ADMIN, client, controllerOn, FULL_GUARDS, token, type Answer, type Backend } from "./helpers.ts";
+
+const MAC = (n: number): string => `52:54:00:00:00:${n.toString(16).padStart(2, "0")}`;
+
+function issue(res: Answer, path: string): { path: string; value: unknown; expected: string } {
+  const found = (res.body?.issues ?? []).find((i: { path: string }) => i.path === path);
+  assert.ok(found, `no issue at ${path} in ${JSON.stringify(res.body)}`);
+  return found;
+}
+
+export async function apiSuite(t: TestContext, backend: Backend): Promise<void> {
+  const c = await controllerOn(t, backend);
+  const admin = client(c, ADMIN);
+  const alice = client(c, await token(c, "tenant", "alice"));
+  const eve = client(c, await token(c, "tenant", "eve"));
+  const agent1 = client(c, await token(c, "agent", "h1"));
+  const agent2 = client(c, await token(c, "agent", "h2"));
+  const revision = async (): Promise<number> => (await admin("GET", "/v1/revision")).body.revision as number;
+
+  assert.equal((await admin("POST", "/v1/networks", { id: "public", tenant: "provider", shared: true })).status, 201);
+  assert.equal((await alice("POST", "/v1/networks", { id: "alice-net", protection: "mac" })).status, 201);
+
+  await t.test("a port on a shared network cannot be off or mac; a shared network cannot be below full", async () => {
+    for (const protection of ["off", "mac"]) {
+      const res = await alice("POST", "/v1/ports", { id: `a-${protection}`, network: "public", device: "vnet9", mac: MAC(9), protection });
+      assert.equal(res.status, 400);
+      assert.equal(res.body.code, "VG_INVALID");
+      assert.match(issue(res, "protection").expected, /full: network public is shared/);
+    }
+    const net = await admin("POST", "/v1/networks", { id: "shared-mac", tenant: "provider", shared: true, protection: "mac" });
+    assert.equal(net.status, 400);
+    assert.match(issue(net, "protection").expected, /full on a shared network/);
+    // Turning a network with a mac port into a shared one is refused, naming the port.
+    assert.equal((await alice("POST", "/v1/ports", { id: "a-private", network: "alice-net", device: "vnet8", mac: MAC(8), protection: "mac" })).status, 201);
+    const share = await admin("PATCH", "/v1/networks/alice-net", { shared: true, protection: "full" });
+    assert.equal(share.status, 409);
+    assert.match(issue(share, "shared").expected, /a-private has protection mac/);
+    // On an unshared network, mac and off are fine.
+    assert.equal((await alice("PATCH", "/v1/ports/a-private", { protection: "off" })).body.level, "off");
+  });
+
+  await t.test("no tenant can hold or be allowed an address, prefix or MAC another tenant's port holds on the network", async () => {
+    const a = await alice("POST", "/v1/ports", { id: "alice-0", network: "public", device: "vnet0", mac: MAC(1), ips: ["10.0.0.1", "2001:db8::1"], allowed: [{ ip: "10.0.1.0/24" }] });
+    assert.equal(a.status, 201, JSON.stringify(a.body));
+    assert.equal(a.body.tenant, "alice");
+    const e = await eve("POST", "/v1/ports", { id: "eve-0", network: "public", device: "vnet1", mac: MAC(2), ips: ["10.0.0.2"] });
+    assert.equal(e.status, 201);
+
+    const cases: [string, unknown, string][] = [
+      ["Alice's address as a fixed IP", { id: "eve-1", network: "public", device: "vnet2", mac: MAC(3), ips: ["10.0.0.1"] }, "ips[0]"],
+      ["an address inside Alice's allowed /24", { id: "eve-1", network: "public", device: "vnet2", mac: MAC(3), ips: ["10.0.1.7"] }, "ips[0]"],
+      ["a CIDR over Alice's address", { id: "eve-1", network: "public", device: "vnet2", mac: MAC(3), allowed: [{ ip: "10.0.0.0/16" }] }, "allowed[0].ip"],
+      ["an IPv6 prefix over Alice's address", { id: "eve-1", network: "public", device: "vnet2", mac: MAC(3), allowed: [{ ip: "2001:db8::/64" }] }, "allowed[0].ip"],
+      ["Alice's MAC", { id: "eve-1", network: "public", device: "vnet2", mac: MAC(1) }, "mac"],
+      ["Alice's MAC in an allowed pair", { id: "eve-1", network: "public", device: "vnet2", mac: MAC(3), allowed: [{ ip: "10.9.9.9", mac: MAC(1) }] }, "allowed[0].mac"],
+    ];
+    for (const [name, body, path] of cases) {
+      const res = await eve("POST", "/v1/ports", body);
+      assert.equal(res.status, 409, name);
+      assert.equal(res.body.code, "VG_ADDRESS_CLAIMED", name);
+      assert.match(issue(res, path).expected, /alice-0, tenant alice/, name);
+    }
+    // Eve cannot add Alice's IP (or a CIDR over it) to her own address pairs.
+    for (const ip of ["10.0.0.1", "10.0.0.0/24", "10.0.1.128/25", "0.0.0.0/0"]) {
+      const res = await eve("POST", "/v1/ports/eve-0/allowed", { ip });
+      assert.equal(res.status, 409, ip);
+      assert.equal(issue(res, "ip").value, ip);
+    }
+    const patch = await eve("PATCH", "/v1/ports/eve-0", { ips: ["10.0.0.2", "10.0.0.1"] });
+    assert.equal(patch.status, 409);
+    issue(patch, "ips[1]");
+    // Her own VIP is fine, and Alice may reuse her own address on another port (failover).
+    assert.equal((await eve("POST", "/v1/ports/eve-0/allowed", { ip: "10.0.2.0/28" })).status, 201);
+    assert.equal((await alice("POST", "/v1/ports", { id: "alice-1", network: "public", device: "vnet3", mac: MAC(4), allowed: [{ ip: "10.0.0.1" }] })).status, 201);
+    // A tenant's own claims do not conflict with themselves on update.
+    assert.equal((await alice("PATCH", "/v1/ports/alice-0", { ips: ["10.0.0.1", "2001:db8::1", "10.0.0.3"] })).status, 200);
+    // Removing a pair frees the address for others.
+    assert.equal((await eve("DELETE", "/v1/ports/eve-0/allowed?ip=10.0.2.0/28")).status, 200);
+    assert.equal((await alice("POST", "/v1/ports/alice-1/allowed", { ip: "10.0.2.5" })).status, 201);
+    // All or nothing: a batch with one conflicting port stores none.
+    const batch = await eve("POST", "/v1/ports/batch", { ports: [
+      { id: "eve-b1", network: "public", device: "vnet5", mac: MAC(5), ips: ["10.0.5.1"] },
+      { id: "eve-b2", network: "public", device: "vnet6", mac: MAC(6), ips: ["10.0.0.1"] },
+    ] });
+    assert.equal(batch.status, 409);
+    issue(batch, "ports[1].ips[0]");
+    assert.equal((await eve("GET", "/v1/ports/eve-b1")).status, 404);
+  });
+
+  await t.test("malformed input is refused with the field, the value and what is accepted", async () => {
+    const res = await alice("POST", "/v1/ports", { id: "alice-x", network: "public", device: "vnet7", mac: "52:54:00:00:00:0g", ips: ["10.0.0.9", "1.2.3", "010.0.0.1"], allowed: [{ ip: "10.0.0.5/24" }, { ip: "10.0.0.0/33" }, { ip: "10.3.0.0/16", mac: "ff:ff:ff:ff:ff:ff" }] });
+    assert.equal(res.status, 400);
+    assert.equal(res.body.code, "VG_INVALID");
+    assert.deepEqual(issue(res, "mac").value, "52:54:00:00:00:0g");
+    assert.match(issue(res, "mac").expected, /unicast MAC/);
+    assert.equal(issue(res, "ips[1]").value, "1.2.3");
+    issue(res, "ips[2]");
+    assert.match(issue(res, "allowed[0].ip").expected, /host bits zero \(did you mean 10\.0\.0\.0\/24\?\)/);
+    assert.match(issue(res, "allowed[1].ip").expected, /prefix length from 0 to 32/);
+    issue(res, "allowed[2].mac");
+
+    const types = await alice("POST", "/v1/ports", { id: "alice-x", network: "public", mac: MAC(10), ips: "10.0.0.9", color: "red" });
+    assert.equal(types.status, 400);
+    assert.match(issue(types, "device").expected, /required/);
+    assert.equal(issue(types, "ips").value, "10.0.0.9");
+    assert.match(issue(types, "color").expected, /no such field/);
+
+    const pair = await alice("POST", "/v1/ports/alice-0/allowed", { ip: "10.0.0.300" });
+    assert.equal(pair.status, 400);
+    assert.equal(issue(pair, "ip").value, "10.0.0.300");
+    const badNet = await alice("POST", "/v1/networks", { id: "bad net!", shared: "yes" });
+    assert.equal(badNet.status, 400);
+    issue(badNet, "shared");
+    const query = await agent1("GET", "/v1/hosts/h1/desired?since=abc");
+    assert.equal(query.status, 400);
+    issue(query, "query.since");
+    const json = await alice("POST", "/v1/ports", "{not json");
+    assert.equal(json.status, 400);
+    assert.equal(json.body.code, "VG_INVALID");
+    const huge = await alice("POST", "/v1/ports", { id: "big", network: "public", device: "vnet7", mac: MAC(11), ips: Array.from({ length: 80_000 }, (_, i) => `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`) });
+    assert.equal(huge.status, 413);
+    assert.equal(huge.body.code, "VG_TOO_LARGE");
+  });
+
+  await t.test("roles: admin everything, tenants their own, agents their host", async () => {
+    const none = await client(c, undefined)("GET", "/v1/networks");
+    assert.equal(none.status, 401);
+    assert.match(none.headers.get("www-authenticate") ?? "", /^Bearer/);
+    assert.equal((await client(c, "vg_not-a-token")("GET", "/v1/networks")).status, 401);
+
+    // Tenants see their own and shared networks, and only their own ports.
+    assert.deepEqual((await eve("GET", "/v1/networks")).body.map((n: { id: string }) => n.id), ["public"]);
+    assert.deepEqual((await alice("GET", "/v1/networks")).body.map((n: { id: string }) => n.id), ["alice-net", "public"]);
+    assert.ok((await eve("GET", "/v1/ports")).body.every((p: { tenant: string }) => p.tenant === "eve"));
+    assert.equal((await eve("GET", "/v1/ports/alice-0")).status, 404);
+    assert.equal((await eve("PATCH", "/v1/ports/alice-0", { ips: [] })).status, 404);
+    assert.equal((await eve("DELETE", "/v1/ports/alice-0")).status, 404);
+    assert.equal((await eve("GET", "/v1/networks/alice-net")).status, 404);
+    assert.equal((await eve("POST", "/v1/ports", { id: "eve-9", network: "alice-net", device: "vnet9", mac: MAC(0x29) })).status, 403);
+    assert.equal((await eve("POST", "/v1/ports", { id: "eve-9", tenant: "alice", network: "public", device: "vnet9", mac: MAC(0x29) })).status, 403);
+    assert.equal((await eve("POST", "/v1/networks", { id: "eve-shared", shared: true })).status, 403);
+    assert.equal((await eve("POST", "/v1/networks", { id: "eve-net", tenant: "alice" })).status, 403);
+    assert.equal((await eve("PATCH", "/v1/networks/public", { protection: "full" })).status, 403);
+    assert.equal((await eve("PATCH", "/v1/config", { antiSpoofing: false })).status, 403);
+    assert.equal((await eve("PATCH", "/v1/ports/eve-0", { host: "h1" })).status, 403);
+    assert.equal((await eve("POST", "/v1/tokens", { role: "admin" })).status, 403);
+    assert.equal((await eve("GET", "/v1/hosts")).status, 403);
+    assert.equal((await eve("GET", "/v1/hosts/h1/desired")).status, 403);
+
+    // Agents: their host only, no ports of their own making.
+    assert.equal((await agent1("GET", "/v1/hosts/h1/desired")).status, 200);
+    assert.equal((await agent1("GET", "/v1/hosts/h2/desired")).status, 403);
+    assert.equal((await agent1("PUT", "/v1/hosts/h2", { driver: "ovs", version: "1", capabilities: { guards: [] } })).status, 403);
+    assert.equal((await agent1("POST", "/v1/ports", { id: "x", network: "public", device: "vnet9", mac: MAC(0x29) })).status, 403);
+    assert.equal((await agent1("PATCH", "/v1/ports/alice-0", { ips: [] })).status, 404);
+    assert.equal((await agent1("GET", "/v1/ports/alice-0")).status, 404, "not bound to h1 yet");
+    assert.equal((await agent1("PUT", "/v1/hosts/h1/status", { ports: [{ port: "alice-0", appliedRevision: 1 }] })).status, 403);
+    assert.equal((await agent1("PATCH", "/v1/config", { failClosed: false })).status, 403);
+
+    // Tokens are stored as sha256 only, listed without secrets, and revocable.
+    const made = await admin("POST", "/v1/tokens", { role: "tenant", tenant: "bob", name: "bob's CI" });
+    assert.equal(made.status, 201);
+    const rows = await c.store.db.selectFrom("token").selectAll().where("id", "=", made.body.id).execute();
+    assert.equal(rows[0]!.hash, hashToken(made.body.token));
+    assert.ok(!JSON.stringify(rows).includes(made.body.token));
+    assert.ok(!JSON.stringify((await admin("GET", "/v1/tokens")).body).includes(made.body.token));
+    const bob = client(c, made.body.token);
+    assert.equal((await bob("GET", "/v1/networks")).status, 200);
+    assert.equal((await admin("DELETE", `/v1/tokens/${made.body.id}`)).status, 204);
+    assert.equal((await bob("GET", "/v1/networks")).status, 401);
+    assert.equal((await admin("POST", "/v1/tokens", { role: "agent" })).status, 400);
+  });
+
+  await t.test("every change bumps the global revision", async () => {
+    const seen = [await revision()];
+    const steps: [string, string, unknown][] = [
+      ["POST", "/v1/networks", { id: "rev-net", tenant: "carol" }],
+      ["POST", "/v1/ports", { id: "rev-0", network: "rev-net", device: "vnet0", mac: MAC(0x30), ips: ["192.0.2.1"] }],
+      ["PATCH", "/v1/ports/rev-0", { ips: ["192.0.2.2"] }],
+      ["POST", "/v1/ports/rev-0/allowed", { ip: "192.0.2.128/25" }],
+      ["PATCH", "/v1/networks/rev-net", { protection: "mac" }],
+      ["PATCH", "/v1/config", { failClosed: true }],
+      ["PUT", "/v1/hosts/h9", { driver: "nftables", version: "0.1.0", capabilities: { guards: FULL_GUARDS } }],
+      ["DELETE", "/v1/ports/rev-0", undefined],
+    ];
+    for (const [method, path, body] of steps) {
+      const res = await admin(method, path, body);
+      assert.ok(res.status < 300, `${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`);
+      seen.push(await revision());
+    }
+    for (let i = 1; i < seen.length; i++) assert.ok(seen[i]! > seen[i - 1]!, `revision ${seen.join(" → ")}`);
+    // A refused request stores nothing and keeps the revision.
+    const before = await revision();
+    assert.equal((await admin("POST", "/v1/ports", { id: "rev-1", network: "rev-net", device: "vnet0", mac: "nope" })).status, 400);
+    assert.equal(await revision(), before);
+  });
+
+  await t.test("watch: a long-poll wakes on a change for its host, not for others, and resumes by revision", async () => {
+    const first = await agent1("GET", "/v1/hosts/h1/desired");
+    assert.equal(first.status, 200);
+    const since = first.body.revision as number;
+    // Nothing for h1: the wait ends empty-handed (204), even though other hosts' ports change.
+    const idle = agent1("GET", `/v1/hosts/h1/desired?since=${since}&timeoutMs=400`);
+    await admin("POST", "/v1/ports", { id: "other-host", tenant: "carol", network: "rev-net", device: "vnet4", mac: MAC(0x31), host: "h7" });
+    assert.equal((await idle).status, 204);
+    // A change for h1 wakes a waiting poll promptly.
+    const started = Date.now();
+    const waiting = agent1("GET", `/v1/hosts/h1/desired?since=${since}&timeoutMs=10000`);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal((await admin("PATCH", "/v1/ports/alice-0", { host: "h1" })).status, 200);
+    const woke = await waiting;
+    assert.equal(woke.status, 200);
+    assert.ok(Date.now() - started < 3000, `woke after ${Date.now() - started} ms`);
+    assert.ok(woke.body.revision > since);
+    assert.deepEqual(woke.body.ports.map((p: { port: string }) => p.port), ["alice-0"]);
+    const policy = woke.body.ports[0];
+    assert.equal(policy.level, "full");
+    assert.ok(policy.bindings.some((b: { prefix: string }) => b.prefix === "10.0.1.0/24"));
+    // Resuming with an old revision answers at once with the current state; the current one waits.
+    const resumed = await agent1("GET", `/v1/hosts/h1/desired?since=${since}&timeoutMs=5000`);
+    assert.equal(resumed.status, 200);
+    assert.equal(resumed.body.revision, woke.body.revision);
+    assert.equal((await agent1("GET", `/v1/hosts/h1/desired?since=${woke.body.revision}&timeoutMs=200`)).status, 204);
+    // A revision from the future (a replaced store) gets the full state at once.
+    assert.equal((await agent1("GET", `/v1/hosts/h1/desired?since=${woke.body.revision + 1000}&timeoutMs=5000`)).status, 200);
+    // The global switch touches every host.
+    const all = agent1("GET", `/v1/hosts/h1/desired?since=${woke.body.revision}&timeoutMs=10000`);
+    assert.equal((await admin("PATCH", "/v1/config", { antiSpoofing: false })).status, 200);
+    const off = await all;
+    assert.equal(off.status, 200);
+    assert.equal(off.body.ports[0].level, "off");
+    assert.equal(off.body.config.antiSpoofing, false);
+    assert.equal((await admin("PATCH", "/v1/config", { antiSpoofing: true })).status, 200);
+    // The answer decodes as the agent decodes it.
+    const { decodeControllerAnswer } = await import("../../src/agent/desired.ts");
+    const decoded = decodeControllerAnswer(JSON.stringify(woke.body), "test");
+    assert.equal(decoded.revision, String(woke.body.revision));
+    assert.equal(decoded.policies[0]!.port, "alice-0");
+  });
+
+  await t.test("migration: destination installs before the source removes, and a hook can wait for it", async () => {
+    // alice-0 is on h1; h1 applies it, so it is ready there.
+    const bound = (await admin("GET", "/v1/ports/alice-0")).body;
+    assert.equal(bound.migration.state, "pending");
+    const applied = await agent1("PUT", "/v1/hosts/h1/status", { ports: [{ port: "alice-0", appliedRevision: bound.migration.boundRevision, guardsEnforced: FULL_GUARDS, drops: [{ reason: "ipv4-spoof", packets: 3, bytes: 180 }] }] });
+    assert.equal(applied.status, 200, JSON.stringify(applied.body));
+    assert.equal((await admin("GET", "/v1/ports/alice-0/migration")).body.state, "ready");
+
+    const h1Since = (await agent1("GET", "/v1/hosts/h1/desired")).body.revision as number;
+    const moved = await admin("PATCH", "/v1/ports/alice-0", { host: "h2" });
+    assert.equal(moved.status, 200);
+    assert.deepEqual([moved.body.migration.state, moved.body.migration.source, moved.body.migration.host], ["migrating", "h1", "h2"]);
+    // Both hosts' desired sets hold the port while it migrates.
+    const onH1 = await agent1("GET", `/v1/hosts/h1/desired?since=${h1Since}&timeoutMs=5000`);
+    const onH2 = await agent2("GET", "/v1/hosts/h2/desired");
+    assert.ok(onH1.body.ports.some((p: { port: string }) => p.port === "alice-0"));
+    assert.ok(onH2.body.ports.some((p: { port: string }) => p.port === "alice-0"));
+    // Both agents may read the port; the hook on h2 waits for "ready on h2".
+    assert.equal((await agent1("GET", "/v1/ports/alice-0")).status, 200);
+    const hook = agent2("GET", "/v1/ports/alice-0/migration?readyOn=h2&timeoutMs=10000");
+    const notYet = await agent2("GET", "/v1/ports/alice-0/migration?readyOn=h2&timeoutMs=150");
+    assert.deepEqual([notYet.body.state, notYet.body.ready], ["migrating", false]);
+    // The source's watch wakes when the destination applies it: the source drops it then.
+    const h1Wait = agent1("GET", `/v1/hosts/h1/desired?since=${onH1.body.revision}&timeoutMs=10000`);
+    // A destination report from before the move does not count.
+    await agent2("PUT", "/v1/hosts/h2/status", { ports: [{ port: "alice-0", appliedRevision: moved.body.migration.boundRevision - 1 }] });
+    assert.equal((await admin("GET", "/v1/ports/alice-0")).body.migration.state, "migrating");
+    const done = await agent2("PUT", "/v1/hosts/h2/status", { ports: [{ port: "alice-0", appliedRevision: onH2.body.revision, guardsEnforced: FULL_GUARDS }] });
+    assert.deepEqual(done.body.completedMigrations, ["alice-0"]);
+    const ready = await hook;
+    assert.deepEqual([ready.body.state, ready.body.ready, ready.body.host, ready.body.source], ["ready", true, "h2", null]);
+    const dropped = await h1Wait;
+    assert.equal(dropped.status, 200);
+    assert.ok(!dropped.body.ports.some((p: { port: string }) => p.port === "alice-0"));
+    assert.equal((await agent1("GET", "/v1/ports/alice-0")).status, 404, "the source's agent no longer sees it");
+    // Status keeps both hosts' last reports.
+    const status = (await alice("GET", "/v1/ports/alice-0/status")).body;
+    assert.deepEqual(status.reports.map((r: { host: string }) => r.host), ["h1", "h2"]);
+    assert.deepEqual(status.reports[0].drops, [{ reason: "ipv4-spoof", packets: 3, bytes: 180 }]);
+    // Moving a migrating port back to its source cancels the migration.
+    await admin("PATCH", "/v1/ports/alice-1", { host: "h1" });
+    await admin("PATCH", "/v1/ports/alice-1", { host: "h2" });
+    const back = await admin("PATCH", "/v1/ports/alice-1", { host: "h1" });
+    assert.deepEqual([back.body.migration.state, back.body.migration.source], ["pending", null]);
+  });
+
+  await t.test("a host lacking a guard: the port is accepted and its status names the missing guard", async () => {
+    const weak = FULL_GUARDS.filter((g) => g !== "nd-spoof" && g !== "vlan");
+    const reg = await client(c, await token(c, "agent", "h3"))("PUT", "/v1/hosts/h3", { driver: "libvirt", version: "9.0.0", capabilities: { guards: weak, limitations: [{ id: "lv-arp", guard: "arp-spoof", description: "approximate" }] } });
+    assert.equal(reg.status, 200, JSON.stringify(reg.body));
+    const port = await admin("POST", "/v1/ports", { id: "weak-0", tenant: "carol", network: "rev-net", device: "vnet1", mac: MAC(0x40), host: "h3", protection: "full" });
+    assert.equal(port.status, 201);
+    const status = (await admin("GET", "/v1/ports/weak-0/status")).body;
+    assert.deepEqual(status.guardsMissing, ["nd-spoof", "vlan"]);
+    assert.equal(status.hostRegistered, true);
+    assert.deepEqual(status.limitations.map((l: { id: string }) => l.id), ["lv-arp"]);
+    // At level mac the host has every guard needed.
+    await admin("PATCH", "/v1/ports/weak-0", { protection: "mac" });
+    assert.deepEqual((await admin("GET", "/v1/ports/weak-0/status")).body.guardsMissing, ["nd-spoof"]);
+    assert.equal((await admin("GET", "/v1/hosts/h3")).body.capabilities.guards.length, weak.length);
+  });
+
+  await t.test("the OpenAPI 3.1 document is served without a token", async () => {
+    const doc = await client(c, undefined)("GET", "/v1/openapi.json");
+    assert.equal(doc.status, 200);
+    assert.equal(doc.body.openapi, "3.1.0");
+    for (const path of ["/v1/networks", "/v1/ports", "/v1/ports/{id}/allowed", "/v1/hosts/{host}/desired", "/v1/ports/{id}/migration", "/v1/config", "/v1/tokens"]) {
+      assert.ok(path in doc.body.paths, path);
+    }
+  });
+}
+
+/** The same store opened with refuseMissingGuards: binding to a weak host is a 409. */
+export async function refuseSuite(t: TestContext, backend: Backend): Promise<void> {
+  const c = await controllerOn(t, backend, { refuseMissingGuards: true });
+  const admin = client(c, ADMIN);
+  await admin("POST", "/v1/networks", { id: "n", tenant: "carol" });
+  await admin("PUT", "/v1/hosts/weak", { driver: "libvirt", version: "9", capabilities: { guards: FULL_GUARDS.filter((g) => g !== "nd-spoof") } });
+  await admin("PUT", "/v1/hosts/strong", { driver: "ovs", version: "3", capabilities: { guards: FULL_GUARDS } });
+  const refused = await admin("POST", "/v1/ports", { id: "p", network: "n", device: "vnet0", mac: MAC(0x50), host: "weak" });
+  assert.equal(refused.status, 409);
+  assert.equal(refused.body.code, "VG_MISSING_GUARDS");
+  assert.match(issue(refused, "host").expected, /lacks nd-spoof/);
+  assert.equal((await admin("POST", "/v1/ports", { id: "p", network: "n", device: "vnet0", mac: MAC(0x50), host: "strong" })).status, 201);
+  const migrate = await admin("PATCH", "/v1/ports/p", { host: "weak" });
+  assert.equal(migrate.status, 409, "no migration to a host that cannot enforce the level");
+  assert.equal((await admin("PATCH", "/v1/ports/p", { protection: "off", host: "weak" })).status, 200, "level off needs no guard");
+}

@@ -1,0 +1,185 @@
+// By hand: node --import tsx bench/controller-scale.ts [--ports 100000] [--agents 1000] [--changes 200] [--store URL] [--write]
+// Starts the controller in a child process (so its RSS is its own) on a temp SQLite file (or
+// --store), creates the ports through POST /v1/ports/batch, then runs N in-process agents that
+// long-poll GET /v1/hosts/{host}/desired over HTTP. Measures the time from an API change to the
+// agent of that port's host holding it (sequential changes), the fan-out of a global change to
+// every agent, and the controller's RSS. --write puts the table in bench/RESULTS.md "## controller".
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { startController } from "../src/controller/server.ts";
+
+const ADMIN = "bench-admin-token-0123456789abcdef";
+const { values: args } = parseArgs({
+  options: {
+    serve: { type: "string" },
+    ports: { type: "string", default: "100000" },
+    agents: { type: "string", default: "1000" },
+    changes: { type: "string", default: "200" },
+    networks: { type: "string", default: "100" },
+    store: { type: "string" },
+    write: { type: "boolean", default: false },
+  },
+});
+
+if (args.serve !== undefined) {
+  // Child: the controller alone.
+  const c = await startController({ store: args.serve, bootstrapTokens: [ADMIN], listen: { host: "127.0.0.1", port: 0 }, logLevel: "error", maxBodyBytes: 8 << 20, watchPollMs: 1000 });
+  process.stdout.write(`${c.url}\n`);
+  process.on("SIGTERM", () => void c.close().then(() => process.exit(0)));
+} else {
+  await main();
+}
+
+function rssMb(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (key: string): number => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  return { rss: kb("VmRSS") / 1024, peak: kb("VmHWM") / 1024 };
+}
+
+function pct(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+async function main(): Promise<void> {
+  const nPorts = Number(args.ports);
+  const nAgents = Number(args.agents);
+  const nChanges = Number(args.changes);
+  const nNetworks = Number(args.networks);
+  const dir = mkdtempSync(join(tmpdir(), "vg-bench-controller-"));
+  const store = args.store ?? `sqlite://${join(dir, "controller.db")}`;
+  const child = spawn(process.execPath, ["--import", "tsx", import.meta.filename, "--serve", store], { stdio: ["ignore", "pipe", "inherit"] });
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout.setEncoding("utf8").once("data", (d: string) => resolve(d.trim()));
+    child.once("exit", (code) => reject(new Error(`controller exited ${code}`)));
+  });
+  const call = async (method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> => { // eslint-disable-line @typescript-eslint/no-explicit-any
+    const res = await fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await res.text();
+    return { status: res.status, json: text ? JSON.parse(text) : undefined };
+  };
+  try {
+    // --- setup: networks, ports in batches ---
+    const t0 = performance.now();
+    for (let n = 0; n < nNetworks; n++) await call("POST", "/v1/networks", { id: `net${n}`, tenant: `t${n}` });
+    const BATCH = 1000;
+    for (let i = 0; i < nPorts; i += BATCH) {
+      const ports = Array.from({ length: Math.min(BATCH, nPorts - i) }, (_, k) => {
+        const j = i + k;
+        return { id: `p${j}`, network: `net${j % nNetworks}`, host: `h${j % nAgents}`, device: `vnet${Math.floor(j / nAgents)}`, mac: mac(j + 1), ips: [`10.${(j >> 16) & 0xff}.${(j >> 8) & 0xff}.${j & 0xff}`, `2001:db8::${((j + 1) >> 16).toString(16)}:${((j + 1) & 0xffff).toString(16)}`] };
+      });
+      const res = await call("POST", "/v1/ports/batch", { ports });
+      if (res.status !== 201) throw new Error(`batch at ${i}: ${res.status} ${JSON.stringify(res.json).slice(0, 300)}`);
+    }
+    const setupS = (performance.now() - t0) / 1000;
+    const afterSetup = rssMb(child.pid!);
+    console.log(`setup: ${nPorts} ports in ${setupS.toFixed(1)} s; controller RSS ${afterSetup.rss.toFixed(0)} MB`);
+
+    // --- agents ---
+    type Agent = { host: string; revision: number; seen: Map<number, number>; ports: number; stop: boolean; waiters: ((rev: number) => void)[] };
+    const tokens = await Promise.all(Array.from({ length: nAgents }, async (_, h) => (await call("POST", "/v1/tokens", { role: "agent", host: `h${h}` })).json.token as string));
+    const agents: Agent[] = tokens.map((_, h) => ({ host: `h${h}`, revision: 0, seen: new Map(), ports: 0, stop: false, waiters: [] }));
+    const tStart = performance.now();
+    void agents.map(async (a, h) => {
+      let since: number | undefined;
+      while (!a.stop) {
+        const q = since === undefined ? "" : `?since=${since}&timeoutMs=30000`;
+        const res = await fetch(`${url}/v1/hosts/${a.host}/desired${q}`, { headers: { authorization: `Bearer ${tokens[h]}` } }).catch(() => undefined);
+        if (!res) continue;
+        if (res.status === 204) continue;
+        const body = (await res.json()) as { revision: number; ports: unknown[] };
+        const at = performance.now();
+        since = a.revision = body.revision;
+        a.ports = body.ports.length;
+        a.seen.set(body.revision, at);
+        for (const w of a.waiters.splice(0)) w(body.revision);
+      }
+    });
+    while (agents.some((a) => a.revision === 0)) await new Promise((r) => setTimeout(r, 50));
+    const startS = (performance.now() - tStart) / 1000;
+    await new Promise((r) => setTimeout(r, 300)); // every agent is waiting now
+    const waiting = rssMb(child.pid!);
+    console.log(`agents: ${nAgents} initial desired sets (${agents[0]!.ports} ports each) in ${startS.toFixed(1)} s; controller RSS ${waiting.rss.toFixed(0)} MB`);
+
+    // --- sequential changes: API call → the port's host agent holds the new revision ---
+    const seenBy = (a: Agent, revision: number): Promise<number> =>
+      a.revision >= revision ? Promise.resolve(performance.now()) : new Promise((resolve) => {
+        const check = (rev: number): void => void (rev >= revision ? resolve(performance.now()) : a.waiters.push(check));
+        a.waiters.push(check);
+      });
+    const latencies: number[] = [];
+    for (let k = 0; k < nChanges; k++) {
+      const j = Math.floor(Math.random() * nPorts);
+      const agent = agents[j % nAgents]!;
+      const t = performance.now();
+      const res = await call("POST", `/v1/ports/p${j}/allowed`, { ip: `172.${16 + (k >> 16)}.${(k >> 8) & 0xff}.${k & 0xff}` });
+      if (res.status !== 201) throw new Error(`change ${k}: ${res.status} ${JSON.stringify(res.json).slice(0, 300)}`);
+      const at = await seenBy(agent, res.json.revision as number);
+      latencies.push(at - t);
+    }
+    latencies.sort((x, y) => x - y);
+
+    // --- fan-out: the global switch wakes every agent ---
+    const fanouts: number[] = [];
+    for (const on of [false, true]) {
+      const t = performance.now();
+      const rev = (await call("PATCH", "/v1/config", { antiSpoofing: on })).json.revision as number;
+      const ats = await Promise.all(agents.map((a) => seenBy(a, rev)));
+      fanouts.push(...ats.map((at) => at - t));
+    }
+    fanouts.sort((x, y) => x - y);
+    const end = rssMb(child.pid!);
+    for (const a of agents) a.stop = true;
+
+    const row = {
+      ports: nPorts, agents: nAgents, store: store.startsWith("postgres") ? "PostgreSQL" : "SQLite",
+      setup: `${setupS.toFixed(1)} s (${Math.round(nPorts / setupS)} ports/s)`,
+      start: `${startS.toFixed(1)} s`,
+      p50: pct(latencies, 50).toFixed(1), p99: pct(latencies, 99).toFixed(1), max: latencies.at(-1)!.toFixed(1),
+      f50: pct(fanouts, 50).toFixed(0), f99: pct(fanouts, 99).toFixed(0), fmax: fanouts.at(-1)!.toFixed(0),
+      rssIdle: afterSetup.rss.toFixed(0), rssWaiting: waiting.rss.toFixed(0), peak: end.peak.toFixed(0),
+    };
+    console.log(row);
+    const table = [
+      "| store | ports | agents | create (batches of 1,000) | agents' first sets | change → agent p50 / p99 / max | global change → all agents p50 / p99 / max | controller RSS: after create / agents waiting / peak |",
+      "|---|---:|---:|---:|---:|---:|---:|---:|",
+      `| ${row.store} | ${row.ports} | ${row.agents} | ${row.setup} | ${row.start} | ${row.p50} / ${row.p99} / ${row.max} ms | ${row.f50} / ${row.f99} / ${row.fmax} ms | ${row.rssIdle} / ${row.rssWaiting} / ${row.peak} MB |`,
+    ].join("\n");
+    console.log(table);
+    if (args.write) writeResults(table, nChanges);
+  } finally {
+    child.kill("SIGTERM");
+    await new Promise((r) => child.once("exit", r));
+    rmSync(dir, { recursive: true, force: true });
+  }
+  process.exit(0); // the agents' pending long-polls
+}
+
+function mac(i: number): string {
+  return `52:54:01:${((i >> 16) & 0xff).toString(16).padStart(2, "0")}:${((i >> 8) & 0xff).toString(16).padStart(2, "0")}:${(i & 0xff).toString(16).padStart(2, "0")}`;
+}
+
+function writeResults(table: string, nChanges: number): void {
+  const file = join(import.meta.dirname, "RESULTS.md");
+  const text = existsSync(file) ? readFileSync(file, "utf8") : "# Benchmark results\n";
+  const section = [
+    "## controller",
+    "",
+    "`node --import tsx bench/controller-scale.ts --write` (2 cores, Node 20). The controller runs alone in a child process",
+    "(RSS is its own); the agents are in the bench process and long-poll `GET /v1/hosts/{host}/desired` over HTTP,",
+    `one connection each. Each host holds 100 ports (1 IPv4 + 1 IPv6 each) on 100 networks. ${nChanges} sequential changes, each`,
+    "`POST /v1/ports/{id}/allowed` on a random port, timed from sending the request to the agent of that port's host",
+    "holding an answer at (or after) the change's revision. The global change is `PATCH /v1/config` (off, then on): every",
+    "agent gets its full set again.",
+    "",
+    table,
+    "",
+  ].join("\n");
+  const start = text.indexOf("\n## controller\n");
+  let next = start < 0 ? -1 : text.indexOf("\n## ", start + 1);
+  if (start >= 0 && next < 0) next = text.length;
+  const out = start < 0 ? `${text.trimEnd()}\n\n${section}` : `${text.slice(0, start + 1)}${section}${text.slice(next + 1)}`;
+  writeFileSync(file, out);
+}

@@ -35,6 +35,11 @@ export async function sqliteBackend(t: TestContext): Promise<Backend> {
   return { name: "sqlite", url: `sqlite://${join(dir, "controller.db")}` };
 }
 
+/** runuser runs the server as postgres (it lives in /usr/sbin, often not on a non-login PATH). */
+function runuser(): string | undefined {
+  return ["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"].find((p) => existsSync(p));
+}
+
 function pgBin(name: string): string | undefined {
   const onPath = spawnSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" }).stdout.trim();
   if (onPath) return onPath;
@@ -62,6 +67,7 @@ async function freePort(): Promise<number> {
 export function postgresUnavailable(): string | undefined {
   if (!pgBin("initdb") || !pgBin("pg_ctl")) return "PostgreSQL server binaries (initdb, pg_ctl) not found";
   if (process.getuid?.() !== 0) return "not root: cannot run initdb as the postgres user";
+  if (!runuser()) return "runuser not found: cannot run initdb as the postgres user";
   if (spawnSync("id", ["-u", "postgres"]).status !== 0) return "no postgres user";
   return undefined;
 }
@@ -84,12 +90,12 @@ export async function postgresBackend(t: TestContext): Promise<Backend | undefin
   const data = join(dir, "data");
   const port = await freePort();
   const asPostgres = (bin: string, args: string[]): void => {
-    const r = spawnSync("runuser", ["-u", "postgres", "--", bin, ...args], { encoding: "utf8", cwd: dir });
-    if (r.status !== 0) throw new Error(`${bin} ${args.join(" ")} failed (${r.status}): ${r.stderr}${r.stdout}`);
+    const r = spawnSync(runuser()!, ["-u", "postgres", "--", bin, ...args], { encoding: "utf8", cwd: dir });
+    if (r.status !== 0) throw new Error(`${bin} ${args.join(" ")} failed (${r.status}): ${r.error?.message ?? ""}${r.stderr}${r.stdout}`);
   };
   cleanup(t, () => {
     if (existsSync(join(data, "postmaster.pid"))) {
-      spawnSync("runuser", ["-u", "postgres", "--", pgBin("pg_ctl")!, "-D", data, "-m", "immediate", "-w", "stop"], { encoding: "utf8", cwd: dir });
+      spawnSync(runuser()!, ["-u", "postgres", "--", pgBin("pg_ctl")!, "-D", data, "-m", "immediate", "-w", "stop"], { encoding: "utf8", cwd: dir });
     }
     rmSync(dir, { recursive: true, force: true });
   });

@@ -15,6 +15,7 @@ const initial: Migration = {
       .addColumn("host", "text", (c) => c.notNull())
       .execute();
     await db.schema.createIndex("change_revision").on("change").columns(["revision", "host"]).execute();
+    await db.schema.createIndex("change_host").on("change").columns(["host", "revision"]).execute();
 
     await db.schema.createTable("config")
       .addColumn("id", "integer", (c) => c.primaryKey())

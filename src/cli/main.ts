@@ -4,6 +4,7 @@ import { VifguardError } from "../errors.ts";
 import { registerAgent } from "./agent.ts";
 import { registerApply } from "./apply.ts";
 import { registerCheck } from "./check.ts";
+import { controllerCommand } from "./controller.ts";
 import { registerExplain } from "./explain.ts";
 import { registerPort } from "./port.ts";
 import { registerRemove } from "./remove.ts";
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerRemove(program);
   registerAgent(program);
   registerPort(program);
+  controllerCommand(program);
   return program;
 }
 

@@ -148,9 +148,32 @@ function checkSemantics(raw: Raw, file: string): PortFile {
     if (mac) ports.push({ id: p.id, tenant, network: p.network, device: p.device, mac, ips, allowed, protection: p.protection });
   });
 
-  issues.push(...crossTenantClaims(claims));
+  issues.push(...crossTenantClaims(claims), ...crossTenantMacs(ports, raw));
   if (issues.length > 0) throw new PortFileError(file, issues);
   return { config: raw.config, networks: [...networks.values()], ports };
+}
+
+/**
+ * A MAC (a port's, or an allowed pair's) used by ports of two tenants on one network: one could
+ * take over the other's frames in the bridge's forwarding table, so the later use is refused.
+ */
+function crossTenantMacs(ports: readonly Port[], raw: Raw): Issue[] {
+  const index = new Map(raw.ports.map((p, i) => [p.id, i]));
+  const first = new Map<string, { port: Port; path: string }>();
+  const issues: Issue[] = [];
+  for (const port of ports) {
+    const i = index.get(port.id) ?? 0;
+    const uses: [string, string][] = [[port.mac, `ports[${i}].mac`], ...port.allowed.map((pair, j): [string, string] => [pair.mac, `ports[${i}].allowed[${j}].mac`])];
+    for (const [mac, path] of uses) {
+      const key = `${port.network} ${mac}`;
+      const seen = first.get(key);
+      if (!seen) first.set(key, { port, path });
+      else if (seen.port.tenant !== port.tenant) {
+        issues.push({ path, value: mac, expected: `a MAC no other tenant uses on network ${port.network} (${seen.path} of port ${seen.port.id}, tenant ${seen.port.tenant}, uses it)` });
+      }
+    }
+  }
+  return issues;
 }
 
 /**

@@ -78,6 +78,8 @@ const REJECTED: { name: string; mutate: (d: Doc) => void; path: string; value: u
   { name: "a CIDR pair overlapping another tenant's address", mutate: (d) => (d.ports[1]!.allowed = [{ ip: "10.0.0.0/24" }]), path: "ports[1].allowed[0].ip", value: "10.0.0.0/24", expected: /alice-0/ },
   { name: "a /0 pair on a shared network", mutate: (d) => (d.ports[1]!.allowed = [{ ip: "0.0.0.0/0" }]), path: "ports[1].allowed[0].ip", value: "0.0.0.0/0", expected: /alice-0/ },
   { name: "an IPv6 address held by two tenants", mutate: (d) => (d.ports[1]!.ips = ["2001:db8:0::1"]), path: "ports[1].ips[0]", value: "2001:db8::1", expected: /alice-0/ },
+  { name: "another tenant's MAC on the same network", mutate: (d) => (d.ports[1]!.mac = "52:54:00:00:00:01"), path: "ports[1].mac", value: "52:54:00:00:00:01", expected: /ports\[0\]\.mac of port alice-0, tenant alice/ },
+  { name: "another tenant's MAC as an address-pair MAC", mutate: (d) => (d.ports[1]!.allowed = [{ ip: "10.0.0.50", mac: "52:54:00:00:00:01" }]), path: "ports[1].allowed[0].mac", value: "52:54:00:00:00:01", expected: /alice-0/ },
   { name: "level off on a shared network", mutate: (d) => (d.ports[0]!.protection = "off"), path: "ports[0].protection", value: "off", expected: /shared/ },
   { name: "level mac on a shared network", mutate: (d) => (d.ports[1]!.protection = "mac"), path: "ports[1].protection", value: "mac", expected: /shared/ },
   { name: "shared network with default mac", mutate: (d) => (d.networks[0]!.protection = "mac"), path: "networks[0].protection", value: "mac", expected: /shared/ },

@@ -125,6 +125,8 @@ function arpFull(policy: PortPolicy, frame: Frame): Decision {
 }
 
 function ipv4Full(policy: PortPolicy, frame: Frame, ip: Ipv4): Decision {
+  // Rules 5 and 6 read the UDP ports: a first fragment (or whole datagram) cut inside them is malformed, as in IPv6.
+  if (ip.protocol === PROTO_UDP && ip.fragmentOffset === 0 && !ip.ports) return drop("malformed", "UDP header runs past the IPv4 packet");
   const dhcpClient =
     equalBytes(ip.src, ZERO4) && equalBytes(ip.dst, BROADCAST4) && ip.protocol === PROTO_UDP && ip.ports?.sport === 68 && ip.ports.dport === 67;
   if (dhcpClient) return allow("DHCP client from 0.0.0.0");

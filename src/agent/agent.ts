@@ -1,5 +1,6 @@
 // The host agent: wires a desired-state source, the saved state, the reconciler, drift detection,
 // the control socket and /metrics together. Effects (timers, sockets, files, the driver).
+import { readFile } from "node:fs/promises";
 import type { Server } from "node:net";
 import type { Server as HttpServer } from "node:http";
 import { pino, type Logger } from "pino";
@@ -7,12 +8,14 @@ import type { Driver } from "../drivers/contract.ts";
 import { createDriver } from "../drivers/registry.ts";
 import { PortFileError } from "../errors.ts";
 import type { AgentConfig } from "./config.ts";
+import { ControllerLink } from "./controller-link.ts";
 import { decodeDelivery, type Delivery } from "./desired.ts";
 import { serveLifecycle, type LifecycleAnswer, type LifecycleRequest } from "./lifecycle.ts";
 import { AgentMetrics, serveMetrics } from "./metrics.ts";
 import { watchNftables } from "./nft-watch.ts";
 import { countStates, describeDrops, dropDeltas, findPort, type DropSample } from "./plan.ts";
-import { Reconciler } from "./reconciler.ts";
+import { Reconciler, type SyncReport } from "./reconciler.ts";
+import { hostRegistration, portReports } from "./report.ts";
 import { ControllerSource } from "./sources/controller.ts";
 import { FileSource } from "./sources/file.ts";
 import type { DesiredSource } from "./sources/source.ts";
@@ -49,6 +52,22 @@ function createSource(config: AgentConfig): DesiredSource {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** vifguard's version, as registered with the controller. */
+async function ownVersion(): Promise<string> {
+  try {
+    const pkg = JSON.parse(await readFile(new URL("../../package.json", import.meta.url), "utf8")) as { version?: unknown };
+    return typeof pkg.version === "string" ? pkg.version : "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
+/** Is `next` a newer controller revision than `than` (both digits)? Anything else counts as newer. */
+function isNewer(next: Delivery, than: { revision: string } | undefined): boolean {
+  if (!than || next.format !== "controller" || !/^\d+$/.test(next.revision) || !/^\d+$/.test(than.revision)) return next.revision !== than?.revision;
+  return Number(next.revision) > Number(than.revision);
+}
+
 export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Promise<RunningAgent> {
   const log = deps.logger ?? createLogger(config.logLevel);
   const now = deps.now ?? Date.now;
@@ -59,6 +78,19 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
   const store = new StateStore(config.stateDir);
   const source = deps.source ?? createSource(config);
   const metrics = new AgentMetrics(() => driver.counters());
+  // With a controller: register the host, heartbeat, and report each port's status after every sync.
+  const link = config.source.kind === "controller"
+    ? new ControllerLink({ ...config.source, heartbeatMs: config.source.heartbeatMs ?? 10_000, log })
+    : undefined;
+  let reporting: Promise<void> = Promise.resolve();
+  const report = (sync: SyncReport): void => {
+    if (!link || sync.revision === undefined) return;
+    const revision = sync.revision;
+    reporting = reporting.then(async () => {
+      const counters = await driver.counters().catch(() => []);
+      link.submit(portReports(revision, sync.policies, sync.states, driver.capabilities.guards, counters));
+    });
+  };
   const reconciler = new Reconciler({
     driver,
     log,
@@ -66,7 +98,10 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
     failClosedDevices: config.failClosed.enabled ? config.failClosed.devices : [],
     now,
     hooks: {
-      synced: (report, at) => metrics.synced(report.durationMs, at, countStates(report.states), report.drift),
+      synced: (sync, at) => {
+        metrics.synced(sync.durationMs, at, countStates(sync.states), sync.drift);
+        report(sync);
+      },
       failed: (_error, durationMs) => metrics.failed(durationMs),
     },
   });
@@ -75,11 +110,18 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
   let current: { revision: string; origin: string; saved: boolean } | undefined;
   let sourceProblem: string | undefined;
 
-  /** Takes a delivery if it decodes; otherwise logs why (naming the field) and keeps the last good state. */
-  const accept = async (delivery: Delivery, fromSaved: boolean): Promise<boolean> => {
+  /** Takes a delivery if it decodes; otherwise logs why (naming the field) and keeps the last good state. One at a time, in order. */
+  let accepting: Promise<unknown> = Promise.resolve();
+  const accept = (delivery: Delivery, fromSaved: boolean): Promise<boolean> => {
+    const next = accepting.then(() => acceptNow(delivery, fromSaved));
+    accepting = next.catch(() => undefined);
+    return next;
+  };
+  const acceptNow = async (delivery: Delivery, fromSaved: boolean): Promise<boolean> => {
     let policies;
+    let failClosed: boolean | undefined;
     try {
-      policies = decodeDelivery(delivery).policies;
+      ({ policies, failClosed } = decodeDelivery(delivery));
     } catch (error) {
       const issues = error instanceof PortFileError ? error.issues : undefined;
       sourceProblem = error instanceof Error ? error.message : String(error);
@@ -90,7 +132,12 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
       );
       return false;
     }
-    reconciler.setDesired(policies);
+    reconciler.setDesired(policies, delivery.format === "controller" ? delivery.revision : undefined);
+    // The controller's fail-closed switch (the local failClosed.enabled: false still wins).
+    const closing = failClosed ?? true;
+    const wasClosing = reconciler.failingClosed;
+    reconciler.setFailClosed(closing);
+    if (reconciler.failingClosed !== wasClosing) log.info({ failClosed: reconciler.failingClosed, origin: delivery.origin }, `fail-closed ${reconciler.failingClosed ? "on" : "off"} (the controller's switch)`);
     const names = new Set(policies.map((p) => p.port));
     const gone = [...reconciler.unplugged].filter((p) => !names.has(p));
     for (const port of gone) reconciler.setUnplugged(port, false); // a port that left the desired state is forgotten
@@ -181,7 +228,8 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
       if (policy || !refresh || performance.now() >= deadline) return policy;
       try {
         const delivery = await source.fetch(Math.max(1000, deadline - performance.now()));
-        if (delivery.revision !== current?.revision) await accept(delivery, false);
+        // Only newer: the long-poll may have delivered a later revision while this fetch ran.
+        if (isNewer(delivery, current)) await accept(delivery, false);
       } catch {
         // the source may not know it yet either
       }
@@ -210,6 +258,14 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
           const report = await reconciler.sync(request.op);
           const state = report.states.get(policy.port);
           if (state !== "enforced") return { ok: false, code: "VG_APPLY_FAILED", message: `${request.op} ${policy.port}: rules not installed (state ${state ?? "unknown"})` };
+          if (request.op === "migrate-in" && link && request.waitReady !== false) {
+            // The rules are in place here; now wait until the controller has recorded it (the source then removes the port).
+            const installedMs = Math.round(performance.now() - started);
+            const m = await link.waitReady(policy.port, Math.max(0, timeoutMs - (performance.now() - started)));
+            const where = `${config.source.kind === "controller" ? config.source.host : "this host"}`;
+            if (!m.ready) return { ok: false, code: "VG_MIGRATION_NOT_READY", message: `migrate-in ${policy.port}: rules installed here in ${installedMs} ms, but the controller did not show the port ready on ${where} within ${timeoutMs} ms (state ${m.state}, host ${m.host ?? "none"}, bound at revision ${m.boundRevision}, applied ${m.appliedRevision ?? "never"})` };
+            return { ok: true, message: `${policy.port} (${policy.device}) protected in ${installedMs} ms, ready on ${where} in ${Math.round(performance.now() - started)} ms`, data: { port: policy.port, device: policy.device, level: policy.level, migration: m } };
+          }
           return { ok: true, message: `${policy.port} (${policy.device}) protected in ${Math.round(performance.now() - started)} ms`, data: { port: policy.port, device: policy.device, level: policy.level } };
         }
         case "unplug":
@@ -245,6 +301,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
     http = served.server;
     httpPort = served.port;
   }
+  link?.start(hostRegistration(driver.name, await ownVersion(), driver.capabilities));
   log.info({ controlSocket: config.controlSocket, listen: httpPort === undefined ? null : `${config.listen?.host}:${httpPort}` }, "agent running");
 
   return {
@@ -255,6 +312,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
     handle,
     async stop() {
       source.stop();
+      link?.stop();
       watch?.close();
       clearInterval(periodic);
       clearInterval(dropTimer);

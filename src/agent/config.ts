@@ -49,6 +49,7 @@ const schema = z.strictObject({
         host: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, "this host's name as the controller knows it"),
         pollTimeoutMs: positiveMs(1000).default(30_000),
         retryMs: positiveMs(100).default(2_000),
+        heartbeatMs: positiveMs(100).optional(),
       }),
     }),
   ], { message: "either { file: ports.yaml } or { controller: { url, tokenFile, host } }" }),
@@ -71,7 +72,7 @@ const schema = z.strictObject({
 
 export type SourceConfig =
   | Readonly<{ kind: "file"; file: string }>
-  | Readonly<{ kind: "controller"; url: string; tokenFile: string; host: string; pollTimeoutMs: number; retryMs: number }>;
+  | Readonly<{ kind: "controller"; url: string; tokenFile: string; host: string; pollTimeoutMs: number; retryMs: number; /** default 10000 */ heartbeatMs?: number }>;
 
 export type AgentConfig = Readonly<{
   driver: Readonly<{ name: DriverName; settings: DriverSettings }>;

@@ -15,8 +15,8 @@ export type DesiredFormat = "port-file" | "controller";
 /** What a source delivered, verbatim, with where it came from. */
 export type Delivery = Readonly<{ format: DesiredFormat; origin: string; revision: string; body: string }>;
 
-/** A decoded delivery: the policies to enforce. */
-export type Desired = Delivery & Readonly<{ policies: readonly PortPolicy[] }>;
+/** A decoded delivery: the policies to enforce, and the controller's fail-closed switch (when it sent one). */
+export type Desired = Delivery & Readonly<{ policies: readonly PortPolicy[]; failClosed?: boolean }>;
 
 const binding = z.strictObject({ mac: z.string(), prefix: z.union([z.string(), z.looseObject({ text: z.string() })]) });
 const policy = z.looseObject({
@@ -29,10 +29,17 @@ const policy = z.looseObject({
   bindings: z.array(binding),
   guards: z.array(z.enum(GUARDS)).optional(),
 });
-const answer = z.looseObject({ revision: z.union([z.number(), z.string()]), ports: z.array(policy) });
+const answer = z.looseObject({
+  revision: z.union([z.number(), z.string()]),
+  config: z.looseObject({ failClosed: z.boolean().optional() }).optional(),
+  ports: z.array(policy),
+});
 
-/** Decodes a controller answer `{revision, ports: PortPolicy[]}` (prefixes as text or {text}); throws PortFileError naming the field. */
-export function decodeControllerAnswer(body: string, origin: string): { revision: string; policies: PortPolicy[] } {
+/**
+ * Decodes a controller answer `{revision, config?: {failClosed}, ports: PortPolicy[]}` (prefixes as
+ * text or {text}); throws PortFileError naming the field.
+ */
+export function decodeControllerAnswer(body: string, origin: string): { revision: string; policies: PortPolicy[]; failClosed?: boolean } {
   let json: unknown;
   try {
     json = JSON.parse(body);
@@ -57,13 +64,15 @@ export function decodeControllerAnswer(body: string, origin: string): { revision
     return { port: p.port, tenant: p.tenant, network: p.network, device: p.device, level: p.level, macs, bindings, guards };
   });
   if (issues.length > 0) throw new PortFileError(origin, issues);
-  return { revision: String(parsed.data.revision), policies };
+  const failClosed = parsed.data.config?.failClosed;
+  return { revision: String(parsed.data.revision), policies, ...(failClosed !== undefined && { failClosed }) };
 }
 
 /** Decodes a delivery; throws PortFileError (naming the field) when it is not valid. */
 export function decodeDelivery(delivery: Delivery): Desired {
   if (delivery.format === "port-file") return { ...delivery, policies: portPolicies(parsePortFile(delivery.body, delivery.origin)) };
-  return { ...delivery, policies: decodeControllerAnswer(delivery.body, delivery.origin).policies };
+  const { policies, failClosed } = decodeControllerAnswer(delivery.body, delivery.origin);
+  return { ...delivery, policies, ...(failClosed !== undefined && { failClosed }) };
 }
 
 /** The saved form of a delivery (JSON, one object). */

@@ -9,7 +9,8 @@ import { VifguardError } from "../errors.ts";
 export const LIFECYCLE_OPS = ["plug", "unplug", "migrate-in", "migrate-out", "status"] as const;
 export type LifecycleOp = (typeof LIFECYCLE_OPS)[number];
 
-export type LifecycleRequest = Readonly<{ op: LifecycleOp; port?: string; timeoutMs?: number }>;
+/** `waitReady` (migrate-in, controller source): also wait until the controller shows the port ready here; default true. */
+export type LifecycleRequest = Readonly<{ op: LifecycleOp; port?: string; timeoutMs?: number; waitReady?: boolean }>;
 export type LifecycleAnswer = Readonly<{ ok: true; message: string; data?: unknown }> | Readonly<{ ok: false; code: string; message: string }>;
 
 /** A lifecycle request failed (the agent said no, or could not be reached). */
@@ -25,7 +26,7 @@ export class LifecycleError extends VifguardError {
 function isRequest(value: unknown): value is LifecycleRequest {
   if (value === null || typeof value !== "object") return false;
   const r = value as Record<string, unknown>;
-  return (LIFECYCLE_OPS as readonly unknown[]).includes(r.op) && (r.port === undefined || typeof r.port === "string") && (r.timeoutMs === undefined || typeof r.timeoutMs === "number");
+  return (LIFECYCLE_OPS as readonly unknown[]).includes(r.op) && (r.port === undefined || typeof r.port === "string") && (r.timeoutMs === undefined || typeof r.timeoutMs === "number") && (r.waitReady === undefined || typeof r.waitReady === "boolean");
 }
 
 /** Is another agent answering on `path`? */

@@ -9,6 +9,9 @@ import { countDrift, countStates, planChanges, portStates, splitChanges, type Po
 
 export type SyncReport = Readonly<{
   reason: string;
+  /** The revision given with the policies this run applied (setDesired), if any, and those policies. */
+  revision: string | undefined;
+  policies: readonly PortPolicy[];
   added: number;
   removed: number;
   drift: number;
@@ -46,7 +49,9 @@ export class Reconciler {
   private readonly batchSize: number;
   private readonly now: () => number;
   private policies: readonly PortPolicy[] = [];
+  private revision: string | undefined;
   private known = false;
+  private failClosedOn = true;
   private readonly unpluggedPorts = new Set<string>();
   private converged: ReadonlyMap<string, string> = new Map();
   private current: Promise<SyncReport> | undefined;
@@ -67,10 +72,24 @@ export class Reconciler {
     }
   }
 
-  /** The policies to enforce from now on; the next sync applies them. */
-  setDesired(policies: readonly PortPolicy[]): void {
+  /** The policies to enforce from now on (as of `revision`, reported back by the sync that applies them); the next sync applies them. */
+  setDesired(policies: readonly PortPolicy[], revision?: string): void {
     this.policies = policies;
+    this.revision = revision;
     this.known = true;
+  }
+
+  /**
+   * Turns the fail-closed unit on or off (the controller's switch); the next sync installs or
+   * removes it. Without fail-closed devices (or driver support) there is nothing to turn on.
+   */
+  setFailClosed(on: boolean): void {
+    this.failClosedOn = on;
+  }
+
+  /** Is the fail-closed unit wanted now? */
+  get failingClosed(): boolean {
+    return this.failClosed !== undefined && this.failClosedOn;
   }
 
   get hasDesired(): boolean {
@@ -127,16 +146,19 @@ export class Reconciler {
     return run;
   }
 
-  /** The units wanted now: every plugged port's, plus the fail-closed unit. */
+  /** The units wanted now: every plugged port's, plus the fail-closed unit (when on). */
   private wanted(): Map<string, Unit> {
     const desired = new Map(this.driver.compile(this.policies.filter((p) => !this.unpluggedPorts.has(p.port))));
-    if (this.failClosed) desired.set(FAIL_CLOSED_KEY, this.failClosed);
+    if (this.failClosed && this.failClosedOn) desired.set(FAIL_CLOSED_KEY, this.failClosed);
     return desired;
   }
 
   private async once(reason: string): Promise<SyncReport> {
     const started = performance.now();
     try {
+      // What this run applies; setDesired() during the run is for the next one.
+      const revision = this.revision;
+      const policies = this.policies;
       const desired = this.wanted();
       const installed: UnitMap = await this.driver.observe();
       // Knowing nothing yet (no source, nothing saved) is no reason to take protection away.
@@ -145,9 +167,9 @@ export class Reconciler {
       const drift = countDrift(changes, desired, this.converged);
       for (const batch of splitChanges(changes, this.batchSize)) await this.driver.apply(batch);
       this.converged = new Map([...desired.values()].map((u) => [u.key, u.digest]));
-      this.lastStates = portStates(this.policies.map((p) => p.port), desired, desired, this.unpluggedPorts);
+      this.lastStates = portStates(policies.map((p) => p.port), desired, desired, this.unpluggedPorts);
       this.lastOk = true;
-      const report: SyncReport = { reason, added: changes.add.length, removed: changes.remove.length, drift, durationMs: performance.now() - started, states: this.lastStates };
+      const report: SyncReport = { reason, revision, policies, added: changes.add.length, removed: changes.remove.length, drift, durationMs: performance.now() - started, states: this.lastStates };
       if (changes.add.length + changes.remove.length > 0) {
         const counts = countStates(this.lastStates);
         const fields = { reason, added: report.added, removed: report.removed, drift, durationMs: Math.round(report.durationMs), ...counts };

@@ -5,11 +5,12 @@ import { LifecycleError, requestLifecycle, type LifecycleOp } from "../agent/lif
 
 const DEFAULT_SOCKET = "/run/vifguard/agent.sock";
 
-type Flags = { socket: string; timeout: string; json?: boolean };
+type Flags = { socket: string; timeout: string; json?: boolean; waitReady?: boolean };
 
 async function send(op: LifecycleOp, port: string | undefined, flags: Flags): Promise<void> {
   const timeoutMs = Number(flags.timeout);
-  const answer = await requestLifecycle(flags.socket, { op, ...(port !== undefined && { port }), timeoutMs }, timeoutMs + 5_000);
+  const waitReady = op === "migrate-in" && flags.waitReady === false ? { waitReady: false } : {};
+  const answer = await requestLifecycle(flags.socket, { op, ...(port !== undefined && { port }), timeoutMs, ...waitReady }, timeoutMs + 5_000);
   if (flags.json) console.log(JSON.stringify(answer, null, 2));
   if (!answer.ok) throw new LifecycleError(answer.code, answer.message);
   if (!flags.json) console.log(answer.message);
@@ -19,21 +20,23 @@ export function registerPort(program: Command): void {
   const port = program
     .command("port")
     .description("Tell the running agent about a port's lifecycle (for libvirt hooks, Xen vif scripts, OVS watchers)")
-    .addHelpText("after", "\nID is a port id, its host device (vnet3) or its MAC.\n\nExamples:\n  vifguard port migrate-in 52:54:00:00:00:01   # blocks until the port's rules are installed\n  vifguard port unplug vnet3\n");
+    .addHelpText("after", "\nID is a port id, its host device (vnet3) or its MAC.\n\nExamples:\n  vifguard port migrate-in 52:54:00:00:00:01   # blocks until the port's rules are installed (and, with a controller, it is ready here)\n  vifguard port unplug vnet3\n");
   const verbs: [LifecycleOp, string][] = [
     ["plug", "install the port's rules now (blocks until applied)"],
     ["unplug", "remove every rule of the port (VM stopped or destroyed)"],
-    ["migrate-in", "install the port's rules before an incoming VM runs; waits for the desired state to name it"],
+    ["migrate-in", "install the port's rules before an incoming VM runs; waits for the desired state to name it and, with a controller, until the controller shows it ready here"],
     ["migrate-out", "remove every rule of the port after the VM left this host"],
   ];
   for (const [op, description] of verbs) {
-    port
+    const verb = port
       .command(`${op} <id>`)
       .description(description)
       .option("--socket <path>", "the agent's control socket", DEFAULT_SOCKET)
       .option("--timeout <ms>", "how long to wait for the agent", "30000")
-      .option("--json", "print the agent's answer as JSON")
-      .action((id: string, flags: Flags) => send(op, id, flags));
+      .option("--json", "print the agent's answer as JSON");
+    // With a controller, "ready on destination" means the controller recorded it: the source then removes the port.
+    if (op === "migrate-in") verb.option("--no-wait-ready", "return once the rules are installed here, without waiting for the controller to show the port ready on this host");
+    verb.action((id: string, flags: Flags) => send(op, id, flags));
   }
   port
     .command("status")

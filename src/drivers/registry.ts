@@ -20,6 +20,10 @@ export function isDriverName(name: string): name is DriverName {
 export async function createDriver(name: string, settings: DriverSettings): Promise<Driver> {
   if (!isDriverName(name)) throw new UsageError(`--driver: got "${name}", expected one of ${DRIVER_NAMES.join(", ")}`);
   switch (name) {
+    case "nftables": {
+      const { createNftablesDriver } = await import("./nftables/index.ts");
+      return createNftablesDriver(settings);
+    }
     case "ovs": {
       if (!settings.bridge) throw new UsageError("--bridge: required with --driver ovs (the Open vSwitch bridge the ports are on)");
       const { createOvsDriver } = await import("./ovs/index.ts");

@@ -1,0 +1,342 @@
+// The nft text of vifguard's table: the skeleton (sets, maps and the shared chains that hold every
+// rule) and the transactions that add, replace or remove ports' elements. Pure.
+//
+// Layout (bridge family, one table named after the prefix):
+//   from_vm_hook  prerouting -300 (before the bridge learns the source MAC): iifname vmap @from_vm,
+//                 then fail_closed_in
+//   to_vm_forward forward -300, to_vm_output output -300: oifname vmap @to_vm, then fail_closed_out
+//   full, full_*  level full from-vm, docs/semantics.md rules 1-12 in order; mac, mac_*: level mac;
+//   to_port       to-vm anti-sniffing (levels full and mac)
+//   drop_<guard>  counts the drop in the dynamic set cnt_<guard> (one element per device, with a
+//                 counter) and drops; counting in a chain of its own means a full counter set can
+//                 never turn a drop into a pass
+// ND link-layer options are walked like the reference does, by their length fields: chains
+// <level>_nd_fit_<N> (the bytes before N are in the message) and <level>_nd_opt_<N> (check the option
+// at byte N, then jump by its length) for N = 8, 16, … ND_WALK_END.
+import { createHash } from "node:crypto";
+import { FAIL_CLOSED_KEY, type ChangeSet } from "../contract.ts";
+import { GUARDS, type Guard } from "../../policy/guards.ts";
+import { ELEMENT_SETS, elementText, FAIL_CLOSED_COMMENT, ownerComment, parseFailClosedText, parseUnitText, type Element, type ElementSet, type NftLayout, type PortElements } from "./compile.ts";
+
+export type SkeletonSet = Readonly<{ name: string; kind: "set" | "map"; spec: string }>;
+export type SkeletonChain = Readonly<{ name: string; hook?: "prerouting" | "forward" | "output"; rules: readonly string[] }>;
+export type Skeleton = Readonly<{ version: string; sets: readonly SkeletonSet[]; chains: readonly SkeletonChain[] }>;
+
+/** ND options are walked up to this byte of the ICMPv6 message; an option starting at or after it drops. */
+export const ND_WALK_END = 256;
+export const HOOK_PRIORITY = -300;
+export const VERSION_COMMENT = "vifguard skeleton";
+
+export const dropChain = (guard: Guard): string => `drop_${guard.replaceAll("-", "_")}`;
+export const counterSet = (guard: Guard): string => `cnt_${guard.replaceAll("-", "_")}`;
+
+const SET_SPECS: Record<ElementSet, SkeletonSet> = {
+  from_vm: { name: "from_vm", kind: "map", spec: "type ifname : verdict;" },
+  to_vm: { name: "to_vm", kind: "map", spec: "type ifname : verdict;" },
+  macs: { name: "macs", kind: "set", spec: "type ifname . ether_addr;" },
+  // device . source MAC . a MAC read raw (ARP sender, ND option): the pair is in the set iff equal.
+  mac_pair: { name: "mac_pair", kind: "set", spec: "typeof iifname . ether saddr . @nh,64,48;" },
+  v4: { name: "v4", kind: "set", spec: "type ifname . ether_addr . ipv4_addr;" },
+  v4net: { name: "v4net", kind: "set", spec: "type ifname . ether_addr . ipv4_addr; flags interval;" },
+  v6: { name: "v6", kind: "set", spec: "type ifname . ether_addr . ipv6_addr;" },
+  v6net: { name: "v6net", kind: "set", spec: "type ifname . ether_addr . ipv6_addr; flags interval;" },
+  // nft 1.0.6 has no `icmpv6 taddr`: the NS/NA target is read raw, 128 bits at byte 8 of ICMPv6.
+  nd_target: { name: "nd_target", kind: "set", spec: "typeof iifname . ether saddr . @th,64,128;" },
+  nd_target_net: { name: "nd_target_net", kind: "set", spec: "typeof iifname . ether saddr . @th,64,128; flags interval;" },
+};
+
+const byte = (n: number): string => `@th,${n * 8},8`;
+
+/** The ND option walk for one level: at `full` a broken option list drops (nd-spoof); at `mac` it ends the walk. */
+function ndWalk(level: "full" | "mac"): SkeletonChain[] {
+  const broken = level === "full" ? "goto drop_nd_spoof" : "accept";
+  const chains: SkeletonChain[] = [];
+  for (let at = 8; at <= ND_WALK_END; at += 8) {
+    chains.push({ name: `${level}_nd_fit_${at}`, rules: [`${byte(at - 1)} 0-255 goto ${level}_nd_opt_${at}`, broken] });
+    const steps: string[] = [];
+    for (let units = 1; at + units * 8 <= ND_WALK_END; units++) steps.push(`${units} : goto ${level}_nd_fit_${at + units * 8}`);
+    chains.push({
+      name: `${level}_nd_opt_${at}`,
+      rules: [
+        `${byte(at + 1)} 0 ${broken}`, // option length 0
+        `${byte(at)} { 1, 2 } iifname . ether saddr . @th,${(at + 2) * 8},48 != @mac_pair goto drop_nd_spoof`, // SLL/TLL ≠ source MAC
+        ...(steps.length ? [`${byte(at + 1)} vmap { ${steps.join(", ")} }`] : []),
+        `${byte(at)} 0-255 goto drop_nd_spoof`, // an option nft cannot walk to: fail closed
+        "accept", // the message ends here
+      ],
+    });
+  }
+  return chains;
+}
+
+function buildSkeleton(version: string): Omit<Skeleton, "version"> {
+  const sets: SkeletonSet[] = [
+    ...ELEMENT_SETS.map((s) => SET_SPECS[s]),
+    ...GUARDS.map((g) => ({ name: counterSet(g), kind: "set" as const, spec: "type ifname; size 65535; flags dynamic; counter;" })),
+  ];
+  const chains: SkeletonChain[] = [
+    { name: "from_vm_hook", hook: "prerouting", rules: [`iifname vmap @from_vm comment "${VERSION_COMMENT} ${version}"`, "jump fail_closed_in"] },
+    { name: "to_vm_forward", hook: "forward", rules: ["oifname vmap @to_vm", "jump fail_closed_out"] },
+    { name: "to_vm_output", hook: "output", rules: ["oifname vmap @to_vm", "jump fail_closed_out"] },
+    { name: "fail_closed_in", rules: [] },
+    { name: "fail_closed_out", rules: [] },
+    // Level full, from-vm: docs/semantics.md rules in order; the first failing rule names the reason.
+    {
+      name: "full",
+      rules: [
+        "iifname . ether saddr != @macs goto drop_mac_spoof", // 1 (a multicast source is never in macs)
+        "ether type { 0x8100, 0x88a8, 0x9100 } goto drop_vlan", // 2: `ether type` sees the outer tag (hwaccel tags are rebuilt)
+        "ether type vmap { 0x0800 : goto full_ip, 0x0806 : goto full_arp, 0x86dd : goto full_ip6, 0x8035 : goto full_rarp }",
+        "goto drop_ethertype", // 3: anything else, and 802.3 lengths (LLC/SNAP)
+      ],
+    },
+    {
+      name: "full_arp", // 4
+      rules: [
+        "meta length < 8 goto drop_malformed",
+        "arp hlen 6 arp plen 4 meta length < 28 goto drop_malformed",
+        "arp htype != 1 goto drop_arp_spoof",
+        "arp ptype != 0x0800 goto drop_arp_spoof",
+        "arp hlen != 6 goto drop_arp_spoof",
+        "arp plen != 4 goto drop_arp_spoof",
+        "iifname . ether saddr . @nh,64,48 != @mac_pair goto drop_arp_spoof", // sender hardware address = source MAC
+        "arp saddr ip 0.0.0.0 accept", // probe
+        "iifname . ether saddr . arp saddr ip @v4 accept",
+        "iifname . ether saddr . arp saddr ip @v4net accept",
+        "goto drop_arp_spoof",
+      ],
+    },
+    {
+      name: "full_rarp", // 3: RARP only as QEMU's announce-self
+      rules: [
+        "meta length < 8 goto drop_malformed",
+        "@nh,32,16 0x0604 meta length < 28 goto drop_malformed",
+        "ether daddr ff:ff:ff:ff:ff:ff @nh,0,64 0x0001080006040003 @nh,112,32 0 @nh,192,32 0 iifname . ether saddr . @nh,64,48 @mac_pair iifname . ether saddr . @nh,144,48 @mac_pair accept",
+        "goto drop_ethertype",
+      ],
+    },
+    // The kernel validates the IPv4 header (version, IHL, total length) before it sets the transport
+    // protocol; without one `meta l4proto` does not match.
+    { name: "full_ip", rules: ["meta l4proto 0-255 goto full_ip_valid", "goto drop_malformed"] },
+    {
+      name: "full_ip_valid", // 5
+      rules: [
+        "ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept", // DHCP client
+        "iifname . ether saddr . ip saddr @v4 goto full_ip_bound",
+        "iifname . ether saddr . ip saddr @v4net goto full_ip_bound",
+        "goto drop_ipv4_spoof",
+      ],
+    },
+    // 6: transport matches never match a non-first fragment (no header there), which then passes.
+    { name: "full_ip_bound", rules: ["udp sport 67 goto drop_dhcp_server_guard", "accept"] },
+    {
+      // 7: nft walks the extension headers (ipv6_find_hdr) to find the transport header; when the
+      // chain runs off the packet it sets none.
+      name: "full_ip6",
+      rules: [
+        "frag frag-off != 0 goto full_ip6_later",
+        "meta l4proto 0-255 goto full_ip6_walked",
+        "frag frag-off 0 goto drop_ipv6_fragment",
+        "goto drop_malformed",
+      ],
+    },
+    {
+      name: "full_ip6_walked", // the upper-layer header is there: UDP and ICMPv6 need their first 4 bytes
+      rules: [
+        "meta l4proto != { 17, 58 } goto full_ip6_source",
+        "@th,16,16 0-65535 goto full_ip6_source",
+        "frag frag-off 0 frag more-fragments 1 goto drop_ipv6_fragment",
+        "goto drop_malformed",
+      ],
+    },
+    {
+      name: "full_ip6_source", // 8
+      rules: [
+        "iifname . ether saddr . ip6 saddr @v6 goto full_ip6_bound",
+        "iifname . ether saddr . ip6 saddr @v6net goto full_ip6_bound",
+        "ip6 saddr :: ip6 daddr ff02::1:ff00:0/104 icmpv6 type nd-neighbor-solicit goto full_ip6_bound", // DAD
+        "ip6 saddr :: icmpv6 type { mld-listener-report, mld2-listener-report } goto full_ip6_bound",
+        "goto drop_ipv6_spoof",
+      ],
+    },
+    {
+      name: "full_ip6_later", // a non-first fragment: the source check, nothing else to read
+      rules: ["iifname . ether saddr . ip6 saddr @v6 accept", "iifname . ether saddr . ip6 saddr @v6net accept", "goto drop_ipv6_spoof"],
+    },
+    {
+      name: "full_ip6_bound", // 9-12; `icmpv6 type` reads the header found after the extension headers
+      rules: [
+        "icmpv6 type vmap { nd-router-advert : goto drop_ra_guard, nd-redirect : goto drop_redirect_guard, nd-neighbor-advert : goto full_na, nd-neighbor-solicit : goto full_ns, nd-router-solicit : goto full_nd_fit_8 }",
+        "udp sport 547 goto drop_dhcpv6_server_guard",
+        "accept",
+      ],
+    },
+    {
+      name: "full_na", // 11: the target is bound to the source MAC, then the options
+      rules: ["iifname . ether saddr . @th,64,128 @nd_target goto full_nd_fit_24", "iifname . ether saddr . @th,64,128 @nd_target_net goto full_nd_fit_24", "goto drop_nd_spoof"],
+    },
+    {
+      name: "full_ns", // 11: a DAD solicitation's target is bound to the source MAC, then the options
+      rules: [
+        "ip6 saddr != :: goto full_nd_fit_24",
+        "iifname . ether saddr . @th,64,128 @nd_target goto full_nd_fit_24",
+        "iifname . ether saddr . @th,64,128 @nd_target_net goto full_nd_fit_24",
+        "goto drop_nd_spoof",
+      ],
+    },
+    ...ndWalk("full"),
+    // Level mac, from-vm: the MAC side only; `ether type` is the outer one, so tagged frames pass unread.
+    { name: "mac", rules: ["iifname . ether saddr != @macs goto drop_mac_spoof", "ether type arp goto mac_arp", "ether type ip6 goto mac_ip6", "accept"] },
+    {
+      name: "mac_arp",
+      rules: [
+        "meta length < 8 accept", // truncated: not read at level mac
+        "arp hlen != 6 accept",
+        "arp plen != 4 goto drop_arp_spoof", // the reference reads no sender address there: ≠ source MAC
+        "meta length < 28 accept",
+        "iifname . ether saddr . @nh,64,48 != @mac_pair goto drop_arp_spoof",
+        "accept",
+      ],
+    },
+    {
+      name: "mac_ip6",
+      rules: ["icmpv6 type vmap { nd-router-solicit : goto mac_nd_fit_8, nd-neighbor-solicit : goto mac_nd_fit_24, nd-neighbor-advert : goto mac_nd_fit_24 }", "accept"],
+    },
+    ...ndWalk("mac"),
+    // To the VM (levels full and mac): unicast only for the port's MACs.
+    { name: "to_port", rules: ["ether daddr & 01:00:00:00:00:00 == 01:00:00:00:00:00 accept", "oifname . ether daddr @macs accept", "goto drop_not_for_this_port"] },
+    ...GUARDS.map((g) => ({ name: dropChain(g), rules: [`add @${counterSet(g)} { ${g === "not-for-this-port" ? "oifname" : "iifname"} }`, "drop"] })),
+  ];
+  return { sets, chains };
+}
+
+/** The skeleton; its version is a hash of its own text, so any change to the rules re-applies every port. */
+export function skeleton(): Skeleton {
+  const draft = buildSkeleton("VERSION");
+  const version = createHash("sha256").update(JSON.stringify(draft)).digest("hex").slice(0, 12);
+  return { version, ...buildSkeleton(version) };
+}
+
+export const SKELETON = skeleton();
+
+function hookSpec(chain: SkeletonChain): string {
+  return chain.hook ? ` { type filter hook ${chain.hook} priority ${HOOK_PRIORITY}; policy accept; }` : "";
+}
+
+/**
+ * Creates or repairs the skeleton in place: `add` of the table, sets, maps and chains is a no-op when
+ * they exist, and each chain is flushed and refilled. Set elements (the ports) are not touched.
+ */
+export function renderSkeleton(layout: NftLayout, sk: Skeleton = SKELETON): string {
+  const t = `bridge ${layout.table}`;
+  const lines = [`add table ${t}`];
+  for (const s of sk.sets) lines.push(`add ${s.kind} ${t} ${s.name} { ${s.spec} }`);
+  for (const c of sk.chains) lines.push(`add chain ${t} ${c.name}${hookSpec(c)}`);
+  for (const c of sk.chains) lines.push(`flush chain ${t} ${c.name}`);
+  for (const c of sk.chains) for (const r of c.rules) lines.push(`add rule ${t} ${c.name} ${r}`);
+  return lines.join("\n") + "\n";
+}
+
+/** What vifguard has in the table now (from observe(), or kept up to date by apply()). */
+export type Installed = Readonly<{
+  /** Skeleton version found, undefined when there is no table. */
+  version: string | undefined;
+  /** Every skeleton chain, set and map there, each chain with its rule count. */
+  intact: boolean;
+  ports: ReadonlyMap<string, PortElements>;
+  /** Patterns of the installed fail-closed rules; undefined when there are none. */
+  failClosed: readonly string[] | undefined;
+}>;
+
+export const NOTHING_INSTALLED: Installed = { version: undefined, intact: false, ports: new Map(), failClosed: undefined };
+
+export type Transaction = Readonly<{
+  text: string;
+  /** The skeleton is (re)created in this transaction. */
+  skeleton: boolean;
+  /** What is installed once it commits. */
+  after: Installed;
+}>;
+
+function grouped(verb: "add" | "delete", layout: NftLayout, items: readonly (readonly [ElementSet | string, string])[]): string[] {
+  const bySet = new Map<string, string[]>();
+  for (const [set, text] of items) bySet.set(set, [...(bySet.get(set) ?? []), text]);
+  const order = [...ELEMENT_SETS, ...GUARDS.map(counterSet)] as string[];
+  return [...bySet.entries()]
+    .sort(([a], [b]) => order.indexOf(a) - order.indexOf(b))
+    .map(([set, texts]) => `${verb} element bridge ${layout.table} ${set} { ${texts.join(", ")} }`);
+}
+
+const deleteText = (e: Element): string => e.key; // a map element is deleted by its key alone
+
+/**
+ * One transaction for a change set, given what is installed: the skeleton when it is missing,
+ * outdated or damaged and something is added; for each replaced or removed port the deletion of
+ * exactly its installed elements; the new elements; for a removed port also its drop counters. The
+ * batch commits whole or not at all, so a replaced port is never seen half-done.
+ */
+export function renderTransaction(layout: NftLayout, installed: Installed, changes: ChangeSet, sk: Skeleton = SKELETON): Transaction {
+  const t = `bridge ${layout.table}`;
+  const ports = new Map(installed.ports);
+  let failClosed = installed.failClosed;
+  const deletes: [ElementSet, string][] = [];
+  const adds: [ElementSet, string][] = [];
+  const counterClears: [string, string][] = [];
+  const ruleLines: string[] = [];
+  const tableThere = installed.version !== undefined;
+  const portAdds = changes.add.filter((u) => u.key !== FAIL_CLOSED_KEY);
+  const failAdd = changes.add.find((u) => u.key === FAIL_CLOSED_KEY);
+  const needSkeleton = changes.add.length > 0 && (!installed.intact || installed.version !== sk.version);
+
+  for (const key of [...changes.remove].sort()) {
+    if (key === FAIL_CLOSED_KEY) {
+      if (tableThere && !failAdd) ruleLines.push(`flush chain ${t} fail_closed_in`, `flush chain ${t} fail_closed_out`);
+      failClosed = undefined;
+      continue;
+    }
+    const old = ports.get(key);
+    if (old) for (const e of old.elements) deletes.push([e.set, deleteText(e)]);
+    if (tableThere) for (const g of GUARDS) counterClears.push([counterSet(g), `"${key}"`]);
+    ports.delete(key);
+  }
+  for (const unit of portAdds) {
+    const old = ports.get(unit.key);
+    if (old) for (const e of old.elements) deletes.push([e.set, deleteText(e)]);
+    const elements = parseUnitText(unit.text);
+    for (const e of elements) adds.push([e.set, elementText(e, e.set === "from_vm" ? ownerComment(unit.port, unit.digest) : undefined)]);
+    ports.set(unit.key, { device: unit.key, port: unit.port, elements });
+  }
+  if (failAdd) {
+    if (!needSkeleton) ruleLines.push(`flush chain ${t} fail_closed_in`, `flush chain ${t} fail_closed_out`);
+    ruleLines.push(...failAdd.text.split("\n").filter((l) => l.trim()));
+    failClosed = parseFailClosedText(failAdd.text);
+  } else if (needSkeleton && failClosed) {
+    // The skeleton flushes fail_closed_*: put the installed patterns back.
+    for (const p of failClosed) {
+      ruleLines.push(`add rule ${t} fail_closed_in iifname "${p}" counter drop comment "${FAIL_CLOSED_COMMENT} ${p}"`);
+      ruleLines.push(`add rule ${t} fail_closed_out oifname "${p}" counter drop comment "${FAIL_CLOSED_COMMENT} ${p}"`);
+    }
+  }
+
+  const lines = [
+    ...(needSkeleton ? [renderSkeleton(layout, sk).trimEnd()] : []),
+    ...grouped("delete", layout, deletes),
+    // Adding then deleting a counter element removes it whether or not a drop created it.
+    ...grouped("add", layout, counterClears),
+    ...grouped("delete", layout, counterClears),
+    ...grouped("add", layout, adds),
+    ...ruleLines,
+  ];
+  const after: Installed = {
+    version: needSkeleton ? sk.version : installed.version,
+    intact: needSkeleton ? true : installed.intact,
+    ports,
+    failClosed,
+  };
+  return { text: lines.length ? lines.join("\n") + "\n" : "", skeleton: needSkeleton, after };
+}
+
+/** Takes the whole table away; `add table` first makes it idempotent (nft 1.0.6 has no `destroy`). */
+export function renderRemoveAll(layout: NftLayout): string {
+  return `add table bridge ${layout.table}\ndelete table bridge ${layout.table}\n`;
+}

@@ -1,0 +1,64 @@
+// Starting and restarting the system libvirtd for tests, benches and the conformance kit: effects
+// (processes through host/run). Production hosts run libvirtd from their init system.
+import { existsSync, readFileSync } from "node:fs";
+import { run } from "../../host/run.ts";
+
+export const NWFILTER_URI = "nwfilter:///system";
+const PID_FILE = "/run/libvirtd.pid";
+
+/** Does libvirtd answer nwfilter calls on `uri`? */
+export async function libvirtdAnswers(uri = NWFILTER_URI): Promise<boolean> {
+  const r = await run("virsh", ["-q", "-c", uri, "nwfilter-binding-list"], { allowFailure: true, timeoutMs: 10_000 }).catch(() => undefined);
+  return r?.code === 0;
+}
+
+/** The pid of the running libvirtd, from its pid file (undefined if none is running). */
+export function libvirtdPid(): number | undefined {
+  if (!existsSync(PID_FILE)) return undefined;
+  const pid = Number(readFileSync(PID_FILE, "utf8").trim());
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
+  }
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const until = performance.now() + timeoutMs;
+  while (performance.now() < until) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
+/**
+ * Makes sure libvirtd runs and answers: creates the libvirt-qemu user and group it insists on
+ * (idempotently), its run and log directories, and starts `libvirtd -d`. Needs root.
+ * Resolves with whether it had to start it.
+ */
+export async function ensureLibvirtd(uri = NWFILTER_URI, timeoutMs = 30_000): Promise<{ started: boolean }> {
+  if (await libvirtdAnswers(uri)) return { started: false };
+  if ((await run("getent", ["group", "libvirt-qemu"], { allowFailure: true })).code !== 0) await run("groupadd", ["-r", "libvirt-qemu"]);
+  if ((await run("id", ["libvirt-qemu"], { allowFailure: true })).code !== 0) await run("useradd", ["-r", "-g", "libvirt-qemu", "libvirt-qemu"]);
+  await run("mkdir", ["-p", "/var/log/libvirt", "/var/run/libvirt"]);
+  if (libvirtdPid() === undefined) await run("libvirtd", ["-d"]);
+  if (!(await waitFor(() => libvirtdAnswers(uri), timeoutMs))) throw new Error(`libvirtd did not answer on ${uri} within ${timeoutMs} ms`);
+  return { started: true };
+}
+
+/** Stops libvirtd (SIGTERM to the pid in its pid file) and waits until it is gone. */
+export async function stopLibvirtd(timeoutMs = 30_000): Promise<void> {
+  const pid = libvirtdPid();
+  if (pid === undefined) return;
+  process.kill(pid, "SIGTERM");
+  if (!(await waitFor(async () => libvirtdPid() === undefined, timeoutMs))) throw new Error(`libvirtd (pid ${pid}) did not stop within ${timeoutMs} ms`);
+}
+
+/** Stops and starts libvirtd; resolves when it answers again. */
+export async function restartLibvirtd(uri = NWFILTER_URI, timeoutMs = 60_000): Promise<void> {
+  await stopLibvirtd(timeoutMs);
+  await ensureLibvirtd(uri, timeoutMs);
+}

@@ -112,6 +112,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
 
   /** Takes a delivery if it decodes; otherwise logs why (naming the field) and keeps the last good state. One at a time, in order. */
   let accepting: Promise<unknown> = Promise.resolve();
+  const acceptWaiters = new Set<() => void>(); // lifecycle requests waiting for a port to appear
   const accept = (delivery: Delivery, fromSaved: boolean): Promise<boolean> => {
     const next = accepting.then(() => acceptNow(delivery, fromSaved));
     accepting = next.catch(() => undefined);
@@ -149,6 +150,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
       metrics.source(true);
       await store.save(delivery, now()).catch((e: Error) => log.error({ err: e }, `cannot save the desired state to ${store.path}: ${e.message}`));
     }
+    for (const wake of acceptWaiters) wake();
     log.info({ revision: delivery.revision, origin: delivery.origin, ports: policies.length, saved: fromSaved }, `desired state: ${policies.length} ports (revision ${delivery.revision}${fromSaved ? ", saved copy" : ""})`);
     return true;
   };
@@ -234,7 +236,11 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
         // the source may not know it yet either
       }
       if (findPort(reconciler.desiredPolicies, name)) continue;
-      await sleep(Math.min(500, Math.max(0, deadline - performance.now())));
+      // Until the next delivery (the controller's long-poll brings it at once), at most 500 ms.
+      let wake!: () => void;
+      const delivered = new Promise<void>((r) => acceptWaiters.add((wake = r)));
+      await Promise.race([delivered, sleep(Math.min(500, Math.max(0, deadline - performance.now())))]);
+      acceptWaiters.delete(wake);
     }
   };
   const saveUnplugged = () => store.saveUnplugged([...reconciler.unplugged]);

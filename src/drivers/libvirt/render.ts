@@ -99,7 +99,7 @@ export function canonicalFilter(xml: string): string {
 /** Splits the output of a batch of `nwfilter-dumpxml` into the filter documents, by name. */
 export function parseFilterDumps(text: string): Map<string, string> {
   const out = new Map<string, string>();
-  for (const m of text.matchAll(/<filter name='([^']+)'[\s\S]*?(?:<\/filter>|\/>)/g)) out.set(m[1]!, m[0]);
+  for (const m of text.matchAll(/<filter name='([^']+)'[\s\S]*?<\/filter>/g)) out.set(m[1]!, m[0]);
   return out;
 }
 

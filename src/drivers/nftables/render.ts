@@ -10,9 +10,10 @@
 //   drop_<guard>  counts the drop in the dynamic set cnt_<guard> (one element per device, with a
 //                 counter) and drops; counting in a chain of its own means a full counter set can
 //                 never turn a drop into a pass
-// ND link-layer options are walked like the reference does, by their length fields: chains
-// <level>_nd_fit_<N> (the bytes before N are in the message) and <level>_nd_opt_<N> (check the option
-// at byte N, then jump by its length) for N = 8, 16, … ND_WALK_END.
+// ND link-layer options are walked like the reference does, by their length fields: chain
+// <level>_nd_<N> checks the option at byte N of the ICMPv6 message, then jumps by its length, for
+// N = 8, 16, … below ND_WALK_END. Raw payload offsets are fixed, so each option position is a chain of
+// its own; only ND messages pay for it.
 import { createHash } from "node:crypto";
 import { FAIL_CLOSED_KEY, type ChangeSet } from "../contract.ts";
 import { GUARDS, type Guard } from "../../policy/guards.ts";
@@ -23,7 +24,7 @@ export type SkeletonChain = Readonly<{ name: string; hook?: "prerouting" | "forw
 export type Skeleton = Readonly<{ version: string; sets: readonly SkeletonSet[]; chains: readonly SkeletonChain[] }>;
 
 /** ND options are walked up to this byte of the ICMPv6 message; an option starting at or after it drops. */
-export const ND_WALK_END = 256;
+export const ND_WALK_END = 88;
 export const HOOK_PRIORITY = -300;
 export const VERSION_COMMENT = "vifguard skeleton";
 
@@ -47,22 +48,30 @@ const SET_SPECS: Record<ElementSet, SkeletonSet> = {
 
 const byte = (n: number): string => `@th,${n * 8},8`;
 
-/** The ND option walk for one level: at `full` a broken option list drops (nd-spoof); at `mac` it ends the walk. */
+/**
+ * The ND option walk for one level. The kernel allows 16 levels of jump/goto (EMLINK beyond), so the
+ * walk is one chain per option position, entered at depth 5 at the most: positions up to ND_WALK_END.
+ * At `full` a broken option list drops (nd-spoof); at `mac` it ends the walk (the reference reads no
+ * further). An option that starts beyond the walk drops at both levels (fail closed).
+ */
 function ndWalk(level: "full" | "mac"): SkeletonChain[] {
   const broken = level === "full" ? "goto drop_nd_spoof" : "accept";
   const chains: SkeletonChain[] = [];
-  for (let at = 8; at <= ND_WALK_END; at += 8) {
-    chains.push({ name: `${level}_nd_fit_${at}`, rules: [`${byte(at - 1)} 0-255 goto ${level}_nd_opt_${at}`, broken] });
+  for (let at = 8; at < ND_WALK_END; at += 8) {
     const steps: string[] = [];
-    for (let units = 1; at + units * 8 <= ND_WALK_END; units++) steps.push(`${units} : goto ${level}_nd_fit_${at + units * 8}`);
+    for (let units = 1; at + units * 8 < ND_WALK_END; units++) steps.push(`${units} : goto ${level}_nd_${at + units * 8}`);
     chains.push({
-      name: `${level}_nd_opt_${at}`,
+      name: `${level}_nd_${at}`,
       rules: [
+        // Without extension headers the IPv6 payload length bounds the message, so padding and
+        // trailing bytes are never read as options; behind them only the packet's end can.
+        `ip6 nexthdr ipv6-icmp ip6 length < ${at} ${broken}`, // the previous option runs past the message
+        `ip6 nexthdr ipv6-icmp ip6 length ${at} accept`, // the message ends here
         `${byte(at + 1)} 0 ${broken}`, // option length 0
         `${byte(at)} { 1, 2 } iifname . ether saddr . @th,${(at + 2) * 8},48 != @mac_pair goto drop_nd_spoof`, // SLL/TLL ≠ source MAC
         ...(steps.length ? [`${byte(at + 1)} vmap { ${steps.join(", ")} }`] : []),
-        `${byte(at)} 0-255 goto drop_nd_spoof`, // an option nft cannot walk to: fail closed
-        "accept", // the message ends here
+        `${byte(at)} 0-255 goto drop_nd_spoof`, // an option beyond the walk: fail closed
+        "accept", // the packet ends here
       ],
     });
   }
@@ -130,22 +139,17 @@ function buildSkeleton(version: string): Omit<Skeleton, "version"> {
     // 6: transport matches never match a non-first fragment (no header there), which then passes.
     { name: "full_ip_bound", rules: ["udp sport 67 goto drop_dhcp_server_guard", "accept"] },
     {
-      // 7: nft walks the extension headers (ipv6_find_hdr) to find the transport header; when the
-      // chain runs off the packet it sets none.
+      // 7: nft walks the extension headers (ipv6_find_hdr) to the transport header; when the chain runs
+      // off the packet it sets none, and `meta l4proto` does not match. Chains stay shallow: the kernel
+      // allows 16 levels of goto, and the ND walk needs most of them.
       name: "full_ip6",
       rules: [
         "frag frag-off != 0 goto full_ip6_later",
-        "meta l4proto 0-255 goto full_ip6_walked",
-        "frag frag-off 0 goto drop_ipv6_fragment",
-        "goto drop_malformed",
-      ],
-    },
-    {
-      name: "full_ip6_walked", // the upper-layer header is there: UDP and ICMPv6 need their first 4 bytes
-      rules: [
         "meta l4proto != { 17, 58 } goto full_ip6_source",
-        "@th,16,16 0-65535 goto full_ip6_source",
-        "frag frag-off 0 frag more-fragments 1 goto drop_ipv6_fragment",
+        "meta l4proto { 17, 58 } @th,16,16 0-65535 goto full_ip6_source", // UDP and ICMPv6 need their first 4 bytes
+        "meta l4proto { 17, 58 } frag frag-off 0 frag more-fragments 1 goto drop_ipv6_fragment",
+        "meta l4proto { 17, 58 } goto drop_malformed",
+        "frag frag-off 0 goto drop_ipv6_fragment", // the header chain runs off a first fragment
         "goto drop_malformed",
       ],
     },
@@ -164,24 +168,19 @@ function buildSkeleton(version: string): Omit<Skeleton, "version"> {
       rules: ["iifname . ether saddr . ip6 saddr @v6 accept", "iifname . ether saddr . ip6 saddr @v6net accept", "goto drop_ipv6_spoof"],
     },
     {
-      name: "full_ip6_bound", // 9-12; `icmpv6 type` reads the header found after the extension headers
+      // 9-12; `icmpv6 type` reads the header found after the extension headers. 11: an NA's target, and
+      // a DAD solicitation's, is bound to the source MAC; then the options of NS, NA and RS.
+      name: "full_ip6_bound",
       rules: [
-        "icmpv6 type vmap { nd-router-advert : goto drop_ra_guard, nd-redirect : goto drop_redirect_guard, nd-neighbor-advert : goto full_na, nd-neighbor-solicit : goto full_ns, nd-router-solicit : goto full_nd_fit_8 }",
+        "icmpv6 type vmap { nd-router-advert : goto drop_ra_guard, nd-redirect : goto drop_redirect_guard, nd-router-solicit : goto full_nd_8 }",
+        "icmpv6 type nd-neighbor-advert iifname . ether saddr . @th,64,128 @nd_target goto full_nd_24",
+        "icmpv6 type nd-neighbor-advert iifname . ether saddr . @th,64,128 @nd_target_net goto full_nd_24",
+        "icmpv6 type nd-neighbor-solicit ip6 saddr != :: goto full_nd_24",
+        "icmpv6 type nd-neighbor-solicit iifname . ether saddr . @th,64,128 @nd_target goto full_nd_24",
+        "icmpv6 type nd-neighbor-solicit iifname . ether saddr . @th,64,128 @nd_target_net goto full_nd_24",
+        "icmpv6 type { nd-neighbor-advert, nd-neighbor-solicit } goto drop_nd_spoof",
         "udp sport 547 goto drop_dhcpv6_server_guard",
         "accept",
-      ],
-    },
-    {
-      name: "full_na", // 11: the target is bound to the source MAC, then the options
-      rules: ["iifname . ether saddr . @th,64,128 @nd_target goto full_nd_fit_24", "iifname . ether saddr . @th,64,128 @nd_target_net goto full_nd_fit_24", "goto drop_nd_spoof"],
-    },
-    {
-      name: "full_ns", // 11: a DAD solicitation's target is bound to the source MAC, then the options
-      rules: [
-        "ip6 saddr != :: goto full_nd_fit_24",
-        "iifname . ether saddr . @th,64,128 @nd_target goto full_nd_fit_24",
-        "iifname . ether saddr . @th,64,128 @nd_target_net goto full_nd_fit_24",
-        "goto drop_nd_spoof",
       ],
     },
     ...ndWalk("full"),
@@ -200,7 +199,7 @@ function buildSkeleton(version: string): Omit<Skeleton, "version"> {
     },
     {
       name: "mac_ip6",
-      rules: ["icmpv6 type vmap { nd-router-solicit : goto mac_nd_fit_8, nd-neighbor-solicit : goto mac_nd_fit_24, nd-neighbor-advert : goto mac_nd_fit_24 }", "accept"],
+      rules: ["icmpv6 type vmap { nd-router-solicit : goto mac_nd_8, nd-neighbor-solicit : goto mac_nd_24, nd-neighbor-advert : goto mac_nd_24 }", "accept"],
     },
     ...ndWalk("mac"),
     // To the VM (levels full and mac): unicast only for the port's MACs.

@@ -155,6 +155,8 @@ function foreignLinkLayerOption(frame: Frame, icmp: NonNullable<Ipv6["icmpv6"]>)
   return undefined;
 }
 
+const IPV6_NO_NEXT_HEADER = 59;
+
 function upperHeaderComplete(ip: Ipv6): boolean {
   if (ip.upper === PROTO_UDP) return ip.ports !== undefined;
   if (ip.upper === PROTO_ICMPV6) return ip.icmpv6 !== undefined;
@@ -163,7 +165,9 @@ function upperHeaderComplete(ip: Ipv6): boolean {
 
 function ipv6Full(policy: PortPolicy, frame: Frame, ip: Ipv6): Decision {
   const firstFragment = ip.fragment !== undefined && ip.fragment.offset === 0 && ip.fragment.more;
-  if (ip.chainTruncated || (ip.upper !== undefined && !upperHeaderComplete(ip))) {
+  // A first fragment that holds no byte of the upper-layer header (TCP, say) ends its chain before it (RFC 7112).
+  const upperMissing = firstFragment && ip.upper !== IPV6_NO_NEXT_HEADER && ip.upperLength === 0;
+  if (ip.chainTruncated || upperMissing || (ip.upper !== undefined && !upperHeaderComplete(ip))) {
     if (firstFragment || (ip.chainTruncated && ip.fragment?.offset === 0)) {
       return drop("ipv6-fragment", "first fragment without the whole header chain (RFC 7112)");
     }

@@ -62,6 +62,8 @@ export type Ipv6 = Readonly<{
   upper?: number;
   ports?: Ports;
   icmpv6?: Icmpv6;
+  /** Bytes from the start of the upper-layer header to the end of the payload (set when `upper` is). */
+  upperLength?: number;
   /** The extension-header chain ran past the packet. */
   chainTruncated: boolean;
 }>;
@@ -214,5 +216,5 @@ function parseIpv6(b: Uint8Array): Parsed<Ipv6> {
   }
   const ports = next === PROTO_UDP || next === PROTO_TCP ? parsePorts(b, offset, end) : undefined;
   const icmpv6 = next === PROTO_ICMPV6 ? parseIcmpv6(b, offset, end) : undefined;
-  return { ok: { src, dst, hopLimit, extensions, ...(fragment && { fragment }), upper: next, ...(ports && { ports }), ...(icmpv6 && { icmpv6 }), chainTruncated: false } };
+  return { ok: { src, dst, hopLimit, extensions, ...(fragment && { fragment }), upper: next, ...(ports && { ports }), ...(icmpv6 && { icmpv6 }), upperLength: end - offset, chainTruncated: false } };
 }

@@ -73,6 +73,10 @@ const advertise = (mac: string, src: string, extensions?: readonly f.Extension[]
 const laterFragment = (mac: string, src: string, data: Uint8Array = new Uint8Array(16), more = false): Uint8Array =>
   e6(mac, BOB_MAC, f.ipv6({ src, dst: "2001:db8::3", next: 17, payload: data, extensions: [{ kind: "fragment", offset: 8, more }] }));
 
+/** A first fragment: fragment header, destination options, then a whole 20-byte TCP header (SYN to port 80). */
+const tcpFirstFragment = (mac: string, src: string): Uint8Array =>
+  e6(mac, BOB_MAC, f.ipv6({ src, dst: BOB_LL, next: 6, payload: Uint8Array.from([0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0]), extensions: [FIRST_FRAGMENT, DEST] }));
+
 /** Bytes that would read as an RA from Eve if a parser mistook them for an upper-layer header. */
 const raLookalike = Uint8Array.from([134, 0, 0, 0, 64, 0, 0x07, 0x08, 0, 0, 0, 0, 0, 0, 0, 0]);
 
@@ -240,6 +244,8 @@ const FRAGMENTS_AND_MALFORMED: Row[] = [
     policy: eveFull,
     ...drop("ipv6-fragment"),
   },
+  { name: "Eve's first fragment carrying the whole TCP header", frame: tcpFirstFragment(EVE_MAC, EVE_LL), direction: from, policy: eveFull, ...allow },
+  { name: "Eve's first fragment whose chain ends right before the TCP header (TCP in the next fragment)", frame: cutIpv6(tcpFirstFragment(EVE_MAC, EVE_LL), 8 + 8), direction: from, policy: eveFull, ...drop("ipv6-fragment") },
   { name: "a first fragment that ends right after the fragment header (no ICMPv6 header)", frame: cutIpv6(ra(EVE_MAC, EVE_LL, [FIRST_FRAGMENT]), 8), direction: from, policy: eveFull, ...drop("ipv6-fragment") },
   { name: "a first fragment with only 2 bytes of ICMPv6", frame: cutIpv6(ra(EVE_MAC, EVE_LL, [FIRST_FRAGMENT]), 8 + 2), direction: from, policy: eveFull, ...drop("ipv6-fragment") },
   { name: "a first fragment with only 2 bytes of UDP", frame: cutIpv6(advertise(EVE_MAC, EVE_LL, [FIRST_FRAGMENT]), 8 + 2), direction: from, policy: eveFull, ...drop("ipv6-fragment") },

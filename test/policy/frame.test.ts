@@ -99,6 +99,7 @@ test("parseFrame() walks IPv6 extension headers in order to the upper layer", ()
   assert.deepEqual(ip.extensions, [0, 60, 43, 44, 60]);
   assert.deepEqual(ip.fragment, { offset: 0, more: true });
   assert.equal(ip.upper, 58);
+  assert.equal(ip.upperLength, 16, "the RA's fixed part");
   assert.equal(ip.icmpv6?.type, 134);
   assert.equal(ip.chainTruncated, false);
   assert.equal(hex(ip.src), "fe80000000000000505400fffe000001");
@@ -116,7 +117,9 @@ test("parseFrame() flags an IPv6 extension-header chain running past the payload
   const whole = parseFrame(cut(ra([{ kind: "hop-by-hop", padBytes: 20 }]), 16));
   assert.deepEqual([whole.ipv6?.chainTruncated, whole.ipv6?.fragment, whole.malformed], [true, undefined, undefined]);
   const noIcmp = parseFrame(cut(ra([{ kind: "fragment", offset: 0, more: true }]), 10));
-  assert.deepEqual([noIcmp.ipv6?.chainTruncated, noIcmp.ipv6?.upper, noIcmp.ipv6?.icmpv6], [false, 58, undefined], "chain complete, upper-layer header cut");
+  assert.deepEqual([noIcmp.ipv6?.chainTruncated, noIcmp.ipv6?.upper, noIcmp.ipv6?.icmpv6, noIcmp.ipv6?.upperLength], [false, 58, undefined, 2], "chain complete, upper-layer header cut");
+  const none = parseFrame(cut(ra([{ kind: "fragment", offset: 0, more: true }]), 8));
+  assert.deepEqual([none.ipv6?.chainTruncated, none.ipv6?.upper, none.ipv6?.upperLength], [false, 58, 0], "chain ends right before the upper-layer header");
 });
 
 test("parseFrame() flags truncated or inconsistent IPv6 headers", () => {

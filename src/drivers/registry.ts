@@ -29,7 +29,9 @@ export async function createDriver(name: string, settings: DriverSettings): Prom
       const { createOvsDriver } = await import("./ovs/index.ts");
       return createOvsDriver({ ...settings, bridge: settings.bridge });
     }
-    default:
-      throw new UsageError(`--driver: ${name} is not available in this build yet`);
+    case "libvirt": {
+      const { createLibvirtDriver } = await import("./libvirt/index.ts");
+      return createLibvirtDriver(settings);
+    }
   }
 }

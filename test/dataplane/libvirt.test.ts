@@ -1,0 +1,302 @@
+// Real packets through the libvirt nwfilter driver: filter bindings on root-namespace veth devices
+// (libvirt binds root-namespace devices only) enslaved to a Linux bridge with a per-run name; guests
+// in their own network namespaces on the other veth ends; scapy sends the frame builder's bytes and
+// captures at Bob. Expected verdicts come from the reference evaluator; a row where libvirt differs
+// must name the declared limitation. Also: unplug and removeAll leave no binding, filter, ebtables or
+// iptables rule; a libvirtd restart under a spoof stream leaks nothing.
+// Needs root and libvirtd (started if not running); skips otherwise, fails under CI=true.
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { test, type TestContext } from "node:test";
+import { planChanges } from "../../src/agent/plan.ts";
+import { createLibvirtDriver, ensureLibvirtd, restartLibvirtd, type LibvirtDriver } from "../../src/drivers/libvirt/index.ts";
+import { run } from "../../src/host/run.ts";
+import { evaluate } from "../../src/policy/evaluate.ts";
+import * as f from "../../src/policy/frame-builder.ts";
+import type { PortPolicy } from "../../src/policy/port-policy.ts";
+import { ACME_MAC, ALICE_MAC, BOB_MAC, EVE_MAC, cloud } from "../drivers/ovs/fixture.ts";
+
+const PYTHON = "/usr/bin/python3"; // the one with scapy
+
+const SEND = `
+import sys, json, time
+from scapy.all import conf
+a = json.loads(sys.stdin.read())
+s = conf.L2socket(iface=a["iface"])
+frames = [bytes.fromhex(h) for h in a["frames"]]
+n = 0
+t0 = time.time()
+for i in range(a["count"]):
+    s.send(frames[i % len(frames)])
+    n += 1
+    if a["gapMs"]:
+        d = t0 + (i + 1) * a["gapMs"] / 1000 - time.time()
+        if d > 0: time.sleep(d)
+print(n)
+`;
+
+// Counts captured frames that begin with each given frame (hex). Matching on the whole frame, not
+// on a trailer: with br_netfilter (bridge-nf-call-iptables=1) the bridge trims IP packets to their
+// declared length, which would cut off a marker appended as Ethernet padding.
+const SNIFF = `
+import sys, json
+from scapy.all import sniff
+a = json.loads(sys.argv[1])
+marks = {m: bytes.fromhex(m) for m in a["markers"]}
+counts = {m: 0 for m in marks}
+def seen(p):
+    raw = bytes(p)
+    for m, b in marks.items():
+        if raw.startswith(b): counts[m] += 1
+sniff(iface=a["iface"], prn=seen, store=False, timeout=a["timeout"])
+print(json.dumps(counts))
+`;
+
+function needsRootAndLibvirt(t: TestContext): boolean {
+  const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+  if (isRoot) return true;
+  if (process.env.CI === "true") throw new Error("this test needs root (CI=true: not skipping)");
+  t.skip("needs root: starts libvirtd, creates veth pairs, a bridge and network namespaces");
+  return false;
+}
+
+type Lab = Readonly<{ prefix: string; bridge: string; driver: LibvirtDriver; policies: PortPolicy[]; guest: (port: string) => string; device: (port: string) => string }>;
+
+async function startLab(t: TestContext): Promise<Lab> {
+  await ensureLibvirtd();
+  const prefix = `vgl${randomBytes(2).toString("hex")}`;
+  const bridge = `${prefix}br`;
+  const policies = cloud(prefix);
+  const driver = createLibvirtDriver({ prefix });
+  const guests: string[] = [];
+  t.after(async () => {
+    await driver.removeAll().catch(() => undefined);
+    for (const g of guests) await run("ip", ["netns", "del", g], { allowFailure: true });
+    for (const p of policies) await run("ip", ["link", "del", p.device], { allowFailure: true });
+    await run("ip", ["link", "del", bridge], { allowFailure: true });
+  });
+  await run("ip", ["link", "add", bridge, "type", "bridge"]);
+  await run("ip", ["link", "set", bridge, "up"]);
+  const macs: Record<string, string> = { "alice-0": ALICE_MAC, "eve-0": EVE_MAC, "bob-0": BOB_MAC, "acme-db-0": ACME_MAC };
+  for (const p of policies) {
+    const g = `${p.device}-g`;
+    guests.push(g);
+    await run("ip", ["netns", "add", g]);
+    await run("ip", ["link", "add", p.device, "type", "veth", "peer", "name", `${p.device}p`]);
+    await run("ip", ["link", "set", `${p.device}p`, "netns", g]);
+    await run("ip", ["link", "set", `${p.device}p`, "name", "eth0"], { netns: g });
+    await run("sysctl", ["-qw", "net.ipv6.conf.all.disable_ipv6=1"], { netns: g }); // no kernel chatter
+    await run("ip", ["link", "set", "eth0", "address", macs[p.port]!, "promisc", "on", "up"], { netns: g });
+    await run("ip", ["link", "set", p.device, "master", bridge, "up"]);
+  }
+  await driver.probe();
+  await driver.apply(planChanges(driver.compile(policies), await driver.observe()));
+  const byPort = new Map(policies.map((p) => [p.port, p]));
+  return { prefix, bridge, driver, policies, guest: (port) => `${byPort.get(port)!.device}-g`, device: (port) => byPort.get(port)!.device };
+}
+
+const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
+
+async function send(lab: Lab, from: string, frames: readonly Uint8Array[], count: number, gapMs = 0): Promise<number> {
+  const { stdout } = await run(PYTHON, ["-c", SEND], { netns: lab.guest(from), input: JSON.stringify({ iface: "eth0", frames: frames.map(hex), count, gapMs }), timeoutMs: 180_000 });
+  return Number(stdout.trim());
+}
+
+function sniff(lab: Lab, at: string, markers: readonly Uint8Array[], timeoutS: number): Promise<Record<string, number>> {
+  return run(PYTHON, ["-c", SNIFF, JSON.stringify({ iface: "eth0", markers: markers.map(hex), timeout: timeoutS })], { netns: lab.guest(at), timeoutMs: (timeoutS + 30) * 1000 }).then((r) => JSON.parse(r.stdout.trim().split("\n").at(-1)!) as Record<string, number>);
+}
+
+const settle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+const EVE_LL = "fe80::5054:ff:fe00:2";
+const BCAST = "ff:ff:ff:ff:ff:ff";
+
+/** A first fragment whose destination-options header runs off the packet (RFC 7112). */
+function cutFirstFragment(): Uint8Array {
+  const whole = f.udp6(EVE_LL, "ff02::1", 546, 547, new Uint8Array(8), [{ kind: "fragment", offset: 0, more: true }, { kind: "destination", padBytes: 20 }]);
+  const cut = whole.slice(0, 40 + 8 + 6);
+  cut.set([0, 14], 4); // payload length: fragment header + 6 bytes of the destination options
+  return cut;
+}
+
+type Row = Readonly<{ name: string; from: string; frame: Uint8Array; gap?: string }>;
+
+function rows(): Row[] {
+  const ra = (extensions?: f.Extension[]): Uint8Array => f.icmpv6({ src: EVE_LL, dst: "ff02::1", type: 134, body: new Uint8Array(12), ...(extensions && { extensions }) });
+  const sn = f.solicitedNode("2001:db8::2");
+  return [
+    { name: "Alice's IPv4 to Bob", from: "alice-0", frame: f.ether(BOB_MAC, ALICE_MAC, 0x0800, f.icmp4Echo("10.0.0.1", "10.0.0.3")) },
+    { name: "Alice from her VIP", from: "alice-0", frame: f.ether(BOB_MAC, ALICE_MAC, 0x0800, f.icmp4Echo("10.0.0.100", "10.0.0.3")) },
+    { name: "Alice's gratuitous ARP for her VIP", from: "alice-0", frame: f.ether(BCAST, ALICE_MAC, 0x0806, f.arp({ op: 2, sha: ALICE_MAC, spa: "10.0.0.100", tpa: "10.0.0.100" })) },
+    { name: "Eve from Alice's IP", from: "eve-0", frame: f.ether(BOB_MAC, EVE_MAC, 0x0800, f.icmp4Echo("10.0.0.1", "10.0.0.3")) },
+    { name: "Eve with Alice's MAC", from: "eve-0", frame: f.ether(BOB_MAC, ALICE_MAC, 0x0800, f.icmp4Echo("10.0.0.2", "10.0.0.3")) },
+    { name: "Eve's gratuitous ARP for Alice's IP", from: "eve-0", frame: f.ether(BCAST, EVE_MAC, 0x0806, f.arp({ op: 2, sha: EVE_MAC, spa: "10.0.0.1", tpa: "10.0.0.1" })) },
+    { name: "Eve's ARP with Alice's sender hardware address", from: "eve-0", frame: f.ether(BCAST, EVE_MAC, 0x0806, f.arp({ sha: ALICE_MAC, spa: "10.0.0.2", tpa: "10.0.0.3" })) },
+    { name: "Eve's own ARP request", from: "eve-0", frame: f.ether(BCAST, EVE_MAC, 0x0806, f.arp({ sha: EVE_MAC, spa: "10.0.0.2", tpa: "10.0.0.3" })) },
+    { name: "Eve's ARP probe from 0.0.0.0", from: "eve-0", frame: f.ether(BCAST, EVE_MAC, 0x0806, f.arp({ sha: EVE_MAC, spa: "0.0.0.0", tpa: "10.0.0.2" })) },
+    { name: "Eve's DHCP discover from 0.0.0.0", from: "eve-0", frame: f.ether(BCAST, EVE_MAC, 0x0800, f.udp4("0.0.0.0", "255.255.255.255", 68, 67, f.dhcp(1, 1, EVE_MAC))) },
+    { name: "Eve's DHCP offer", from: "eve-0", frame: f.ether(BCAST, EVE_MAC, 0x0800, f.udp4("10.0.0.2", "255.255.255.255", 67, 68, f.dhcp(2, 2, BOB_MAC, "10.0.0.3"))) },
+    { name: "Eve's UDP from 0.0.0.0 that is not DHCP", from: "eve-0", frame: f.ether(BCAST, EVE_MAC, 0x0800, f.udp4("0.0.0.0", "255.255.255.255", 5353, 5353, new Uint8Array(4))) },
+    { name: "Eve's IPv6 echo from her address", from: "eve-0", frame: f.ether(BOB_MAC, EVE_MAC, 0x86dd, f.icmp6Echo("2001:db8::2", "2001:db8::3")) },
+    { name: "Eve's IPv6 from her link-local", from: "eve-0", frame: f.ether(BOB_MAC, EVE_MAC, 0x86dd, f.icmp6Echo(EVE_LL, "fe80::5054:ff:fe00:3")) },
+    { name: "Eve's IPv6 from Alice's address", from: "eve-0", frame: f.ether(BOB_MAC, EVE_MAC, 0x86dd, f.icmp6Echo("2001:db8::1", "2001:db8::3")) },
+    { name: "Eve's DAD from ::", from: "eve-0", frame: f.ether(sn.mac, EVE_MAC, 0x86dd, f.neighborSolicitation({ src: "::", dst: sn.ip, target: "2001:db8::2" })) },
+    { name: "Eve's MLDv2 report from ::", from: "eve-0", frame: f.ether("33:33:00:00:00:16", EVE_MAC, 0x86dd, f.mldv2Report("::")) },
+    { name: "Eve's router advertisement", from: "eve-0", frame: f.ether("33:33:00:00:00:01", EVE_MAC, 0x86dd, ra()) },
+    { name: "Eve's RA behind a destination-options header", from: "eve-0", frame: f.ether("33:33:00:00:00:01", EVE_MAC, 0x86dd, ra([{ kind: "destination" }])) },
+    { name: "Eve's redirect", from: "eve-0", frame: f.ether(BOB_MAC, EVE_MAC, 0x86dd, f.redirect({ src: EVE_LL, dst: "fe80::5054:ff:fe00:3", target: EVE_LL, destination: "2001:db8::1" })) },
+    { name: "Eve's DHCPv6 advertise", from: "eve-0", frame: f.ether("33:33:00:01:00:02", EVE_MAC, 0x86dd, f.udp6(EVE_LL, "ff02::1:2", 547, 546, new Uint8Array(8))) },
+    { name: "Eve's DHCPv6 solicit", from: "eve-0", frame: f.ether("33:33:00:01:00:02", EVE_MAC, 0x86dd, f.udp6(EVE_LL, "ff02::1:2", 546, 547, new Uint8Array(8))) },
+    { name: "Eve's fragmented UDP (first fragment)", from: "eve-0", frame: f.ether(BOB_MAC, EVE_MAC, 0x86dd, f.udp6("2001:db8::2", "2001:db8::3", 4000, 4001, new Uint8Array(16), [{ kind: "fragment", offset: 0, more: true }])) },
+    { name: "Eve's first fragment cut inside its destination options", from: "eve-0", frame: f.ether(BOB_MAC, EVE_MAC, 0x86dd, cutFirstFragment()) },
+    { name: "Eve's NA for Alice's address", from: "eve-0", gap: "nd-spoof", frame: f.ether("33:33:00:00:00:01", EVE_MAC, 0x86dd, f.neighborAdvertisement({ src: EVE_LL, dst: "ff02::1", target: "2001:db8::1", options: [f.ndOption(2, EVE_MAC)] })) },
+    { name: "Eve's VLAN-tagged frame", from: "eve-0", frame: f.tag(f.ether(BOB_MAC, EVE_MAC, 0x0800, f.icmp4Echo("10.0.0.2", "10.0.0.3")), 5) },
+    { name: "Eve's 802.1ad-tagged frame", from: "eve-0", frame: f.tag(f.ether(BOB_MAC, EVE_MAC, 0x0800, f.icmp4Echo("10.0.0.2", "10.0.0.3")), 5, 0x88a8) },
+    { name: "Eve's LLC/SNAP frame", from: "eve-0", frame: f.llcSnap(BOB_MAC, EVE_MAC, 0x0800, f.icmp4Echo("10.0.0.2", "10.0.0.3")) },
+    { name: "Eve's IPX frame", from: "eve-0", frame: f.ether(BOB_MAC, EVE_MAC, 0x8137, new Uint8Array(30)) },
+    { name: "Eve's QEMU announce-self", from: "eve-0", frame: f.ether(BCAST, EVE_MAC, 0x8035, f.arp({ op: 3, sha: EVE_MAC, spa: "0.0.0.0", tha: EVE_MAC, tpa: "0.0.0.0" })) },
+    { name: "Eve's RARP reply", from: "eve-0", frame: f.ether(BCAST, EVE_MAC, 0x8035, f.arp({ op: 4, sha: EVE_MAC, spa: "10.0.0.2", tha: BOB_MAC, tpa: "10.0.0.3" })) },
+    { name: "acme-db (level mac) from any IP", from: "acme-db-0", frame: f.ether(BOB_MAC, ACME_MAC, 0x0800, f.icmp4Echo("10.9.9.9", "10.0.0.3")) },
+    { name: "acme-db (level mac) with a foreign MAC", from: "acme-db-0", frame: f.ether(BOB_MAC, EVE_MAC, 0x0800, f.icmp4Echo("192.168.50.10", "10.0.0.3")) },
+    { name: "acme-db (level mac) ARP with a foreign sender hardware address", from: "acme-db-0", frame: f.ether(BCAST, ACME_MAC, 0x0806, f.arp({ sha: EVE_MAC, spa: "192.168.50.10", tpa: "192.168.50.1" })) },
+  ];
+}
+
+test("libvirt dataplane: each frame reaches Bob exactly when the reference evaluator allows it", async (t) => {
+  if (!needsRootAndLibvirt(t)) return;
+  const lab = await startLab(t);
+  const byPort = new Map(lab.policies.map((p) => [p.port, p]));
+  const list = rows();
+  const markers = list.map((row) => row.frame);
+  assert.equal(new Set(markers.map(hex)).size, markers.length, "every row's frame is unique");
+  const sniffing = sniff(lab, "bob-0", markers, 8);
+  await settle(2500);
+  for (const row of list) await send(lab, row.from, [row.frame], 2);
+  const counts = await sniffing;
+  for (const [i, row] of list.entries()) {
+    const out = evaluate(byPort.get(row.from)!, row.frame, "from-vm");
+    const into = evaluate(byPort.get("bob-0")!, row.frame, "to-vm");
+    const expected = out.verdict === "allow" && into.verdict === "allow";
+    const seen = (counts[hex(markers[i]!)] ?? 0) > 0;
+    await t.test(`${row.name}: reference ${expected ? "allows" : `drops (${out.verdict === "drop" ? out.reason : into.reason})`}`, () => {
+      if (row.gap) {
+        assert.equal(lab.driver.capabilities.guards.has(row.gap as never), false, `${row.gap} is declared missing`);
+        t.diagnostic(`${row.name}: ${seen ? "reached Bob" : "dropped"} (declared gap ${row.gap})`);
+        return;
+      }
+      assert.equal(seen, expected, `${counts[hex(markers[i]!)] ?? 0} of 2 seen at Bob`);
+    });
+  }
+  await t.test("counters() attribute Eve's drops to their guards", async () => {
+    const counters = await lab.driver.counters();
+    const reasons = new Set(counters.filter((c) => c.port === "eve-0" && c.packets > 0).map((c) => c.reason));
+    for (const r of ["mac-spoof", "ipv4-spoof", "arp-spoof", "ipv6-spoof", "ra-guard", "redirect-guard", "dhcp-server-guard", "dhcpv6-server-guard", "ipv6-fragment", "vlan", "ethertype"] as const) {
+      assert.ok(reasons.has(r), `${r} in ${[...reasons].join(", ")}`);
+    }
+  });
+});
+
+test("libvirt dataplane: Eve in promiscuous mode sees no unicast for others, flooded or not", async (t) => {
+  if (!needsRootAndLibvirt(t)) return;
+  const lab = await startLab(t);
+  const known = f.ether(BOB_MAC, ALICE_MAC, 0x0800, f.icmp4Echo("10.0.0.1", "10.0.0.3"));
+  const unknown = f.ether("52:54:00:77:77:77", ALICE_MAC, 0x0800, f.icmp4Echo("10.0.0.1", "10.0.0.77"));
+  const atEve = sniff(lab, "eve-0", [known, unknown], 6);
+  const atBob = sniff(lab, "bob-0", [known], 6);
+  await settle(2500);
+  await send(lab, "alice-0", [known], 3);
+  await send(lab, "alice-0", [unknown], 3);
+  const [eve, bob] = await Promise.all([atEve, atBob]);
+  assert.equal(bob[hex(known)], 3, "Bob gets his unicast");
+  assert.equal(eve[hex(known)], 0, "Eve does not get Bob's");
+  assert.equal(eve[hex(unknown)], 0, "nor unicast the bridge floods for an unknown MAC");
+});
+
+async function leftovers(lab: Lab, ports: readonly string[]): Promise<string[]> {
+  const found: string[] = [];
+  const bindings = (await run("virsh", ["-q", "-c", "nwfilter:///system", "nwfilter-binding-list"])).stdout;
+  const ebtables = (await run("ebtables", ["-t", "nat", "-L"])).stdout;
+  const iptables = (await run("iptables-save", [])).stdout + (await run("ip6tables-save", [])).stdout;
+  for (const port of ports) {
+    const dev = lab.device(port);
+    const re = new RegExp(`(^|[\\s-])${dev}([\\s-]|$)`, "m");
+    if (re.test(bindings)) found.push(`binding on ${dev}`);
+    if (re.test(ebtables)) found.push(`ebtables rule or chain of ${dev}`);
+    if (re.test(iptables)) found.push(`iptables rule of ${dev}`);
+  }
+  return found;
+}
+
+test("libvirt dataplane: unplug removes the port's binding and chains; removeAll leaves nothing", async (t) => {
+  if (!needsRootAndLibvirt(t)) return;
+  const lab = await startLab(t);
+  const rest = lab.policies.filter((p) => p.port !== "eve-0");
+  const report = await lab.driver.apply(planChanges(lab.driver.compile(rest), await lab.driver.observe()));
+  assert.deepEqual(report.removed, ["eve-0"]);
+  assert.deepEqual(await leftovers(lab, ["eve-0"]), []);
+  assert.deepEqual([...(await lab.driver.observe()).keys()].sort(), rest.map((p) => p.port).sort());
+  await lab.driver.removeAll();
+  assert.deepEqual(await leftovers(lab, lab.policies.map((p) => p.port)), []);
+  assert.equal((await lab.driver.observe()).size, 0);
+  const filters = (await run("virsh", ["-q", "-c", "nwfilter:///system", "nwfilter-list"])).stdout;
+  assert.doesNotMatch(filters, new RegExp(`\\s${lab.prefix}-`), "no filter of this run's prefix remains");
+});
+
+test("libvirt dataplane: a binding made before its device exists is reported and re-created", async (t) => {
+  if (!needsRootAndLibvirt(t)) return;
+  const lab = await startLab(t);
+  const eve = lab.policies.filter((p) => p.port === "eve-0");
+  await lab.driver.apply({ add: [], remove: ["eve-0"] });
+  await run("ip", ["link", "del", lab.device("eve-0")]);
+  await lab.driver.apply(planChanges(lab.driver.compile(eve), new Map()));
+  assert.equal((await lab.driver.observe()).get("eve-0")?.digest, "not-instantiated", "libvirt keeps the binding but made no rules");
+  await run("ip", ["link", "add", lab.device("eve-0"), "type", "veth", "peer", "name", `${lab.device("eve-0")}p`]);
+  const plan = planChanges(lab.driver.compile(eve), await lab.driver.observe());
+  assert.deepEqual(plan.add.map((u) => u.key), ["eve-0"]);
+  await lab.driver.apply(plan);
+  assert.deepEqual(planChanges(lab.driver.compile(eve), await lab.driver.observe()), { add: [], remove: [] });
+});
+
+test("libvirt dataplane: a libvirtd restart under a spoof stream leaks nothing and keeps every binding", async (t) => {
+  if (!needsRootAndLibvirt(t)) return;
+  const lab = await startLab(t);
+  const spoof = f.ether(BOB_MAC, EVE_MAC, 0x0800, f.icmp4Echo("10.0.0.1", "10.0.0.3"));
+  const legit = f.ether(BOB_MAC, EVE_MAC, 0x0800, f.icmp4Echo("10.0.0.2", "10.0.0.3"));
+  const atBob = sniff(lab, "bob-0", [spoof, legit], 20);
+  await settle(3000);
+  const stream = send(lab, "eve-0", [spoof, legit], 6000, 2);
+  await settle(1500);
+  const t0 = performance.now();
+  await restartLibvirtd();
+  const up = performance.now() - t0;
+  const sent = await stream;
+  const counts = await atBob;
+  const leaked = counts[hex(spoof)] ?? 0;
+  t.diagnostic(`libvirtd restart took ${up.toFixed(0)} ms; ${leaked} of ${sent / 2} spoofed frames reached Bob; ${counts[hex(legit)]} of ${sent / 2} legitimate ones`);
+  assert.equal(leaked, 0);
+  assert.deepEqual(planChanges(lab.driver.compile(lab.policies), await lab.driver.observe()), { add: [], remove: [] });
+});
+
+// Known gap, measured: libvirt cannot replace a binding in place, and between the delete and the end
+// of the create (1–2 s with ebtables-nft) the device is unfiltered. First run: 3436 of 5000 spoofed
+// frames reached Bob over 10 re-binds. TODO(#5): per-port filter redefinition (libvirt swaps chains).
+test("libvirt dataplane: re-binding a changed port under a spoof stream (delete + create)", { todo: "a re-bound port is unfiltered while libvirt re-creates its chains" }, async (t) => {
+  if (!needsRootAndLibvirt(t)) return;
+  const lab = await startLab(t);
+  const spoof = f.ether(BOB_MAC, EVE_MAC, 0x0800, f.icmp4Echo("10.0.0.1", "10.0.0.3"));
+  const atBob = sniff(lab, "bob-0", [spoof], 16);
+  await settle(3000);
+  const stream = send(lab, "eve-0", [spoof], 5000, 1);
+  const timings: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    const extra = i % 2 === 0 ? [{ family: 4 as const, bytes: Uint8Array.from([10, 0, 0, 50]), length: 32, text: "10.0.0.50" }] : [];
+    const changed = lab.policies.map((p) => (p.port === "eve-0" ? { ...p, bindings: [...p.bindings, ...extra.map((prefix) => ({ mac: p.macs[0]!, prefix }))] } : p));
+    const report = await lab.driver.apply(planChanges(lab.driver.compile(changed), await lab.driver.observe()));
+    timings.push(report.durationMs);
+  }
+  const sent = await stream;
+  const leaked = (await atBob)[hex(spoof)] ?? 0;
+  const median = [...timings].sort((a, b) => a - b)[Math.floor(timings.length / 2)]!;
+  t.diagnostic(`re-bound eve-0 10x (median ${median.toFixed(0)} ms per apply); ${leaked} of ${sent} spoofed frames reached Bob`);
+  assert.equal(leaked, 0, "no spoofed frame gets through while a port is re-bound");
+});

@@ -165,8 +165,9 @@ function withoutDevice(json: string, device: string): unknown {
     .map((item) => {
       const set = item.set ?? item.map;
       if (!set || !Array.isArray(set.elem)) return item;
-      const elem = (set.elem as unknown[]).filter((e) => !JSON.stringify(e).includes(`"${device}"`));
-      return { ...item, [item.set ? "set" : "map"]: { ...set, elem } };
+      const { elem: all, ...rest } = set;
+      const elem = (all as unknown[]).filter((e) => !JSON.stringify(e).includes(`"${device}"`));
+      return { [item.set ? "set" : "map"]: elem.length ? { ...rest, elem } : rest };
     });
 }
 

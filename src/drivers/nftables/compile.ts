@@ -2,13 +2,15 @@
 // nftables table (bridge family). Pure.
 //
 // The rules live once, in shared chains (render.ts: the skeleton); a port is only data: its device in
-// the dispatch maps (`iifname vmap @from_vm`, `oifname vmap @to_vm`) and `device . MAC . address`
-// elements in concatenated sets. So the per-packet cost does not grow with the number of ports (hash
+// the dispatch set of its level (`iifname @ports_full goto full`, and `oifname` likewise to the VM) and
+// `device . MAC . address` elements in concatenated sets. Dispatch uses plain sets, not verdict maps:
+// the kernel re-validates every jump target of every verdict-map element (the whole rule tree) on each
+// commit, which made 10,000 ports take seconds. So the per-packet cost does not grow with the number of ports (hash
 // and pipapo lookups), and adding, changing or removing a port touches only that port's elements.
 //
 // A unit's key is its device: the dataplane knows ports only by interface name, and every element of
 // a port starts with it, which is how observe() finds a port's objects without memory. The port id
-// and the digest ride in the comment of the port's from_vm element.
+// and the digest ride in the comment of the port's dispatch element.
 import { createHash } from "node:crypto";
 import type { Unit, UnitMap } from "../contract.ts";
 import { formatAddress, type Prefix } from "../../model/ip.ts";
@@ -29,18 +31,18 @@ export function layoutFor(prefix = DEFAULT_PREFIX): NftLayout {
 }
 
 /** The sets and maps that hold per-port elements, in the order a unit lists them. */
-export const ELEMENT_SETS = ["from_vm", "to_vm", "macs", "mac_pair", "v4", "v4net", "v6", "v6net", "nd_target", "nd_target_net"] as const;
+export const ELEMENT_SETS = ["ports_full", "ports_mac", "ports_off", "macs", "mac_pair", "v4", "v4net", "v6", "v6net", "nd_target", "nd_target_net"] as const;
 export type ElementSet = (typeof ELEMENT_SETS)[number];
 
-/** One element: `key` is canonical nft text starting with the quoted device; maps have `data` (a verdict). */
-export type Element = Readonly<{ set: ElementSet; key: string; data?: string }>;
+/** One element: `key` is canonical nft text starting with the quoted device. */
+export type Element = Readonly<{ set: ElementSet; key: string }>;
+
+/** The set a port's level puts its device in; that element carries the owner comment. */
+export const DISPATCH_SETS: readonly ElementSet[] = ["ports_full", "ports_mac", "ports_off"];
+export const isDispatch = (set: ElementSet): boolean => DISPATCH_SETS.includes(set);
 
 /** Everything one port owns in the table. */
 export type PortElements = Readonly<{ device: string; port: string; elements: readonly Element[] }>;
-
-/** Verdicts of the dispatch maps, per level. */
-export const FROM_VM_VERDICT = { full: "goto full", mac: "goto mac", off: "accept" } as const;
-export const TO_VM_VERDICT = { full: "goto to_port", mac: "goto to_port", off: "accept" } as const;
 
 const quote = (device: string): string => `"${device}"`;
 const hex = (bytes: Uint8Array): string => [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
@@ -87,10 +89,7 @@ const prefixText = (p: Prefix): string => `${formatAddress(p.family, p.bytes)}/$
 /** A port's elements at its level; sorted, so equal policies give equal text. */
 export function portElements(policy: PortPolicy): PortElements {
   const d = quote(policy.device);
-  const elements: Element[] = [
-    { set: "from_vm", key: d, data: FROM_VM_VERDICT[policy.level] },
-    { set: "to_vm", key: d, data: TO_VM_VERDICT[policy.level] },
-  ];
+  const elements: Element[] = [{ set: `ports_${policy.level}`, key: d }];
   if (policy.level !== "off") {
     for (const mac of policy.macs) {
       elements.push({ set: "macs", key: `${d} . ${mac}` });
@@ -131,11 +130,11 @@ export function sortElements(elements: readonly Element[]): Element[] {
  */
 export function digestOf(skeletonVersion: string, ports: PortElements): string {
   const hash = createHash("sha256").update(`${skeletonVersion}\n${ports.device}\n${ports.port}\n`);
-  for (const e of ports.elements) hash.update(`${e.set} ${e.key}${e.data === undefined ? "" : ` : ${e.data}`}\n`);
+  for (const e of ports.elements) hash.update(`${e.set} ${e.key}\n`);
   return hash.digest("hex").slice(0, 16);
 }
 
-/** The from_vm comment: "<port> <digest>"; port ids and digests need no escaping (validated: [A-Za-z0-9_.-]). */
+/** The dispatch element's comment: "<port> <digest>"; port ids and digests need no escaping (validated: [A-Za-z0-9_.-]). */
 export function ownerComment(port: string, digest: string): string {
   return `${port} ${digest}`;
 }
@@ -145,19 +144,19 @@ export function parseOwnerComment(comment: string | undefined): { port: string; 
   return m ? { port: m[1]!, digest: m[2]! } : undefined;
 }
 
-/** One element as nft text: `KEY [comment "C"] [: DATA]`. */
+/** One element as nft text: `KEY [comment "C"]`. */
 export function elementText(e: Element, comment?: string): string {
-  return `${e.key}${comment === undefined ? "" : ` comment "${comment}"`}${e.data === undefined ? "" : ` : ${e.data}`}`;
+  return `${e.key}${comment === undefined ? "" : ` comment "${comment}"`}`;
 }
 
-/** A unit's text: one `add element` line per element (the owner comment on from_vm). */
+/** A unit's text: one `add element` line per element (the owner comment on the dispatch element). */
 export function unitText(layout: NftLayout, ports: PortElements, digest: string): string {
   return ports.elements
-    .map((e) => `add element bridge ${layout.table} ${e.set} { ${elementText(e, e.set === "from_vm" ? ownerComment(ports.port, digest) : undefined)} }`)
+    .map((e) => `add element bridge ${layout.table} ${e.set} { ${elementText(e, isDispatch(e.set) ? ownerComment(ports.port, digest) : undefined)} }`)
     .join("\n") + "\n";
 }
 
-const UNIT_LINE = /^add element bridge \S+ (\S+) \{ (.*?)(?: comment "[^"]*")?(?: : (.+))? \}$/;
+const UNIT_LINE = /^add element bridge \S+ (\S+) \{ (.*?)(?: comment "[^"]*")? \}$/;
 
 /** The elements of a unit's text (inverse of unitText; the comment is recomputed from port and digest). */
 export function parseUnitText(text: string): Element[] {
@@ -166,7 +165,7 @@ export function parseUnitText(text: string): Element[] {
     if (!line.trim()) continue;
     const m = UNIT_LINE.exec(line);
     if (!m || !(ELEMENT_SETS as readonly string[]).includes(m[1]!)) throw new Error(`bug: not a unit line of the nftables driver: ${line}`);
-    elements.push({ set: m[1] as ElementSet, key: m[2]!, ...(m[3] !== undefined && { data: m[3] }) });
+    elements.push({ set: m[1] as ElementSet, key: m[2]! });
   }
   return elements;
 }
@@ -196,7 +195,7 @@ export const FAIL_CLOSED_COMMENT = "vifguard fail-closed";
 /**
  * The fail-closed unit: rules in the skeleton's fail_closed_in/out chains that drop every frame from
  * and to a device matching a pattern. The hook chains jump there after the dispatch maps, so a device
- * with a from_vm/to_vm element (any level, `accept` at off) never reaches them.
+ * in a dispatch set (any level, accepted at off) never reaches them.
  */
 export function compileFailClosed(devices: readonly string[], layout: NftLayout, skeletonVersion: string, key: string): Unit {
   const patterns = [...new Set(devices)].sort();

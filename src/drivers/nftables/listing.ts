@@ -5,15 +5,16 @@
 import { FAIL_CLOSED_KEY, type DropCounter, type Unit, type UnitMap } from "../contract.ts";
 import { formatAddress, parseAddress, type Family } from "../../model/ip.ts";
 import { GUARDS, type Guard } from "../../policy/guards.ts";
-import { digestOf, ELEMENT_SETS, failClosedDigest, FAIL_CLOSED_COMMENT, parseOwnerComment, sortElements, unitText, type Element, type ElementSet, type NftLayout, type PortElements } from "./compile.ts";
+import { digestOf, ELEMENT_SETS, failClosedDigest, FAIL_CLOSED_COMMENT, isDispatch, parseOwnerComment, sortElements, unitText, type Element, type ElementSet, type NftLayout, type PortElements } from "./compile.ts";
 import { counterSet, SKELETON, VERSION_COMMENT, type Installed, type Skeleton } from "./render.ts";
 
 type Json = unknown;
 type Field = "ifname" | "ether" | "int48" | "int128" | "ipv4" | "ipv6" | "ipv4net" | "ipv6net" | "int128range";
 
 const FIELDS: Record<ElementSet, readonly Field[]> = {
-  from_vm: ["ifname"],
-  to_vm: ["ifname"],
+  ports_full: ["ifname"],
+  ports_mac: ["ifname"],
+  ports_off: ["ifname"],
   macs: ["ifname", "ether"],
   mac_pair: ["ifname", "ether", "int48"],
   v4: ["ifname", "ether", "ipv4"],
@@ -100,28 +101,11 @@ function field(kind: Field, v: Json): string | undefined {
   }
 }
 
-function verdict(v: Json): string | undefined {
-  if (!isObject(v)) return undefined;
-  for (const kind of ["goto", "jump"] as const) {
-    const target = v[kind];
-    if (isObject(target) && typeof target.target === "string") return `${kind} ${target.target}`;
-  }
-  for (const kind of ["accept", "drop", "continue", "return"]) if (kind in v) return kind;
-  return undefined;
-}
-
-type Parsed = Readonly<{ device: string; key: string; comment?: string; data?: string; counter?: { packets: number; bytes: number } }>;
+type Parsed = Readonly<{ device: string; key: string; comment?: string; counter?: { packets: number; bytes: number } }>;
 
 /** One listed element of a set of `fields` (the value may be wrapped in {"elem": {val, comment, counter}}). */
-function parseElement(raw: Json, fields: readonly Field[], isMap: boolean): Parsed | undefined {
+function parseElement(raw: Json, fields: readonly Field[]): Parsed | undefined {
   let value: Json = raw;
-  let data: string | undefined;
-  if (isMap) {
-    if (!Array.isArray(raw) || raw.length !== 2) return undefined;
-    value = raw[0];
-    data = verdict(raw[1]);
-    if (data === undefined) return undefined;
-  }
   let comment: string | undefined;
   let counter: { packets: number; bytes: number } | undefined;
   if (isObject(value) && isObject(value.elem)) {
@@ -135,14 +119,14 @@ function parseElement(raw: Json, fields: readonly Field[], isMap: boolean): Pars
   const texts = parts.map((p, i) => field(fields[i]!, p));
   if (texts.some((t) => t === undefined)) return undefined;
   const key = texts.join(" . ");
-  return { device: texts[0]!.slice(1, -1), key, ...(comment !== undefined && { comment }), ...(data !== undefined && { data }), ...(counter && { counter }) };
+  return { device: texts[0]!.slice(1, -1), key, ...(comment !== undefined && { comment }), ...(counter && { counter }) };
 }
 
 export type Listing = Readonly<{
   installed: Installed;
   /** Drop counters per device and guard. */
   drops: ReadonlyMap<string, ReadonlyMap<Guard, { packets: number; bytes: number }>>;
-  /** The port id named by each device's from_vm comment. */
+  /** The port id named by each device's dispatch-element comment. */
   portOf: ReadonlyMap<string, string>;
 }>;
 
@@ -176,14 +160,14 @@ export function parseListing(json: string | undefined, layout: NftLayout, sk: Sk
       if ((ELEMENT_SETS as readonly string[]).includes(set.name)) {
         const name = set.name as ElementSet;
         for (const raw of list) {
-          const e = parseElement(raw, FIELDS[name], isObject(item.map));
+          const e = parseElement(raw, FIELDS[name]);
           if (!e) continue;
-          elements.set(e.device, [...(elements.get(e.device) ?? []), { set: name, key: e.key, ...(e.data !== undefined && { data: e.data }) }]);
-          if (name === "from_vm" && e.comment !== undefined) comments.set(e.device, e.comment);
+          elements.set(e.device, [...(elements.get(e.device) ?? []), { set: name, key: e.key }]);
+          if (isDispatch(name) && e.comment !== undefined) comments.set(e.device, e.comment);
         }
       } else if (guard) {
         for (const raw of list) {
-          const e = parseElement(raw, ["ifname"], false);
+          const e = parseElement(raw, ["ifname"]);
           if (!e?.counter) continue;
           const byGuard = drops.get(e.device) ?? new Map<Guard, { packets: number; bytes: number }>();
           byGuard.set(guard, e.counter);

@@ -2,9 +2,10 @@
 // rule) and the transactions that add, replace or remove ports' elements. Pure.
 //
 // Layout (bridge family, one table named after the prefix):
-//   from_vm_hook  prerouting -300 (before the bridge learns the source MAC): iifname vmap @from_vm,
-//                 then fail_closed_in
-//   to_vm_forward forward -300, to_vm_output output -300: oifname vmap @to_vm, then fail_closed_out
+//   from_vm_hook  prerouting -300 (before the bridge learns the source MAC): `iifname @ports_<level>`
+//                 goes to the level's chain; then fail_closed_in
+//   to_vm_forward forward -300, to_vm_output output -300: `oifname @ports_full/mac` to to_port,
+//                 @ports_off accepted; then fail_closed_out
 //   full, full_*  level full from-vm, docs/semantics.md rules 1-12 in order; mac, mac_*: level mac;
 //   to_port       to-vm anti-sniffing (levels full and mac)
 //   drop_<guard>  counts the drop in the dynamic set cnt_<guard> (one element per device, with a
@@ -17,7 +18,7 @@
 import { createHash } from "node:crypto";
 import { FAIL_CLOSED_KEY, type ChangeSet } from "../contract.ts";
 import { GUARDS, type Guard } from "../../policy/guards.ts";
-import { ELEMENT_SETS, elementText, FAIL_CLOSED_COMMENT, ownerComment, parseFailClosedText, parseUnitText, type Element, type ElementSet, type NftLayout, type PortElements } from "./compile.ts";
+import { ELEMENT_SETS, elementText, FAIL_CLOSED_COMMENT, isDispatch, ownerComment, parseFailClosedText, parseUnitText, type ElementSet, type NftLayout, type PortElements } from "./compile.ts";
 
 export type SkeletonSet = Readonly<{ name: string; kind: "set" | "map"; spec: string }>;
 export type SkeletonChain = Readonly<{ name: string; hook?: "prerouting" | "forward" | "output"; rules: readonly string[] }>;
@@ -32,8 +33,9 @@ export const dropChain = (guard: Guard): string => `drop_${guard.replaceAll("-",
 export const counterSet = (guard: Guard): string => `cnt_${guard.replaceAll("-", "_")}`;
 
 const SET_SPECS: Record<ElementSet, SkeletonSet> = {
-  from_vm: { name: "from_vm", kind: "map", spec: "type ifname : verdict;" },
-  to_vm: { name: "to_vm", kind: "map", spec: "type ifname : verdict;" },
+  ports_full: { name: "ports_full", kind: "set", spec: "type ifname;" },
+  ports_mac: { name: "ports_mac", kind: "set", spec: "type ifname;" },
+  ports_off: { name: "ports_off", kind: "set", spec: "type ifname;" },
   macs: { name: "macs", kind: "set", spec: "type ifname . ether_addr;" },
   // device . source MAC . a MAC read raw (ARP sender, ND option): the pair is in the set iff equal.
   mac_pair: { name: "mac_pair", kind: "set", spec: "typeof iifname . ether saddr . @nh,64,48;" },
@@ -84,9 +86,16 @@ function buildSkeleton(version: string): Omit<Skeleton, "version"> {
     ...GUARDS.map((g) => ({ name: counterSet(g), kind: "set" as const, spec: "type ifname; size 65535; flags dynamic; counter;" })),
   ];
   const chains: SkeletonChain[] = [
-    { name: "from_vm_hook", hook: "prerouting", rules: [`iifname vmap @from_vm comment "${VERSION_COMMENT} ${version}"`, "jump fail_closed_in"] },
-    { name: "to_vm_forward", hook: "forward", rules: ["oifname vmap @to_vm", "jump fail_closed_out"] },
-    { name: "to_vm_output", hook: "output", rules: ["oifname vmap @to_vm", "jump fail_closed_out"] },
+    {
+      name: "from_vm_hook",
+      hook: "prerouting",
+      rules: [`iifname @ports_full goto full comment "${VERSION_COMMENT} ${version}"`, "iifname @ports_mac goto mac", "iifname @ports_off accept", "jump fail_closed_in"],
+    },
+    ...(["forward", "output"] as const).map((hook) => ({
+      name: `to_vm_${hook}`,
+      hook,
+      rules: ["oifname @ports_full goto to_port", "oifname @ports_mac goto to_port", "oifname @ports_off accept", "jump fail_closed_out"],
+    })),
     { name: "fail_closed_in", rules: [] },
     { name: "fail_closed_out", rules: [] },
     // Level full, from-vm: docs/semantics.md rules in order; the first failing rule names the reason.
@@ -266,8 +275,6 @@ function grouped(verb: "add" | "delete", layout: NftLayout, items: readonly (rea
     .map(([set, texts]) => `${verb} element bridge ${layout.table} ${set} { ${texts.join(", ")} }`);
 }
 
-const deleteText = (e: Element): string => e.key; // a map element is deleted by its key alone
-
 /**
  * One transaction for a change set, given what is installed: the skeleton when it is missing,
  * outdated or damaged and something is added; for each replaced or removed port the deletion of
@@ -294,15 +301,15 @@ export function renderTransaction(layout: NftLayout, installed: Installed, chang
       continue;
     }
     const old = ports.get(key);
-    if (old) for (const e of old.elements) deletes.push([e.set, deleteText(e)]);
+    if (old) for (const e of old.elements) deletes.push([e.set, e.key]);
     if (tableThere) for (const g of GUARDS) counterClears.push([counterSet(g), `"${key}"`]);
     ports.delete(key);
   }
   for (const unit of portAdds) {
     const old = ports.get(unit.key);
-    if (old) for (const e of old.elements) deletes.push([e.set, deleteText(e)]);
+    if (old) for (const e of old.elements) deletes.push([e.set, e.key]);
     const elements = parseUnitText(unit.text);
-    for (const e of elements) adds.push([e.set, elementText(e, e.set === "from_vm" ? ownerComment(unit.port, unit.digest) : undefined)]);
+    for (const e of elements) adds.push([e.set, elementText(e, isDispatch(e.set) ? ownerComment(unit.port, unit.digest) : undefined)]);
     ports.set(unit.key, { device: unit.key, port: unit.port, elements });
   }
   if (failAdd) {

@@ -63,9 +63,9 @@ test("compile() keeps the MAC and ARP-sender checks with a /0 pair and merges co
   assert.deepEqual(sets("v6net"), ['"tap-full" . 52:54:00:30:00:01 . fd00:3::/64'], "fd00:3::/96 is inside fd00:3::/64");
   assert.deepEqual(sets("nd_target_net"), ['"tap-full" . 52:54:00:30:00:01 . 0xfd000003000000000000000000000000-0xfd00000300000000ffffffffffffffff']);
   const off = portElements(levels.find((p) => p.port === "off-0")!);
-  assert.deepEqual(off.elements.map((e) => `${e.set} ${e.data}`), ["from_vm accept", "to_vm accept"]);
+  assert.deepEqual(off.elements.map((e) => `${e.set} ${e.key}`), ['ports_off "tap-off"']);
   const mac = portElements(levels.find((p) => p.port === "mac-0")!);
-  assert.deepEqual([...new Set(mac.elements.map((e) => e.set))], ["from_vm", "to_vm", "macs", "mac_pair"]);
+  assert.deepEqual([...new Set(mac.elements.map((e) => e.set))], ["ports_mac", "macs", "mac_pair"]);
 });
 
 /** What renderTransaction() would see installed after `units` were applied from nothing. */
@@ -83,16 +83,16 @@ test("a one-port change deletes exactly that port's old elements and adds its ne
   const lines = tx.text.trim().split("\n");
   assert.ok(lines.every((l) => /^(add|delete) element bridge vifguard \w+ \{ /.test(l)), tx.text);
   assert.ok(!tx.text.includes('"vnet0"'), "Alice's elements are not touched");
-  assert.deepEqual(lines.filter((l) => l.startsWith("delete")).map((l) => l.split(" ")[4]), ["from_vm", "to_vm", "macs", "mac_pair", "v6", "nd_target"]);
-  assert.deepEqual(lines.filter((l) => l.startsWith("add")).map((l) => l.split(" ")[4]), ["from_vm", "to_vm", "macs", "mac_pair"]);
-  assert.match(tx.text, /add element bridge vifguard from_vm \{ "vnet1" comment "bob-0 [0-9a-f]{16}" : goto mac \}/);
+  assert.deepEqual(lines.filter((l) => l.startsWith("delete")).map((l) => l.split(" ")[4]), ["ports_full", "macs", "mac_pair", "v6", "nd_target"]);
+  assert.deepEqual(lines.filter((l) => l.startsWith("add")).map((l) => l.split(" ")[4]), ["ports_mac", "macs", "mac_pair"]);
+  assert.match(tx.text, /add element bridge vifguard ports_mac \{ "vnet1" comment "bob-0 [0-9a-f]{16}" \}/);
 
   const removal = renderTransaction(LAYOUT, installed, { add: [], remove: ["vnet1"] });
   assert.ok(!removal.text.includes('"vnet0"'));
   assert.match(removal.text, /^add element bridge vifguard cnt_mac_spoof \{ "vnet1" \}$/m, "its drop counters go too");
   assert.match(removal.text, /^delete element bridge vifguard cnt_mac_spoof \{ "vnet1" \}$/m);
   assert.equal(removal.after.ports.has("vnet1"), false);
-  assert.equal(renderTransaction(LAYOUT, removal.after, { add: [], remove: ["vnet1"] }).text.includes("element bridge vifguard from_vm"), false, "removing again deletes nothing (idempotent)");
+  assert.equal(renderTransaction(LAYOUT, removal.after, { add: [], remove: ["vnet1"] }).text.includes("element bridge vifguard ports_"), false, "removing again deletes nothing (idempotent)");
 });
 
 test("the first transaction creates the skeleton; a batch of ports is one transaction", () => {
@@ -100,7 +100,7 @@ test("the first transaction creates the skeleton; a batch of ports is one transa
   const tx = renderTransaction(LAYOUT, NOTHING_INSTALLED, { add: units, remove: [] });
   assert.equal(tx.skeleton, true);
   assert.match(tx.text, /^add table bridge vifguard\n/);
-  assert.equal(tx.text.match(/^add element bridge vifguard from_vm /gm)?.length, 1, "one statement per set for the whole batch");
+  assert.equal(tx.text.match(/^add element bridge vifguard ports_full /gm)?.length, 1, "one statement per set for the whole batch");
   assert.equal(renderTransaction(LAYOUT, NOTHING_INSTALLED, { add: [], remove: ["vnet0"] }).text, "", "nothing installed, nothing to remove");
   assert.equal(renderRemoveAll(LAYOUT), "add table bridge vifguard\ndelete table bridge vifguard\n");
 });
@@ -122,9 +122,7 @@ function listingOf(installed: Installed, extra: unknown[] = []): string {
         return x.startsWith("0x") ? x.replace(/^0x0+/, "0x") : x;
       });
       const val = fields.length === 1 ? fields[0] : { concat: fields };
-      if (e.set === "from_vm") byset.get(e.set)!.push([{ elem: { val, comment: `${ports.port} 0123456789abcdef` } }, e.data === "accept" ? { accept: null } : { goto: { target: e.data!.slice(5) } }]);
-      else if (e.set === "to_vm") byset.get(e.set)!.push([val, e.data === "accept" ? { accept: null } : { goto: { target: e.data!.slice(5) } }]);
-      else byset.get(e.set)!.push(val);
+      byset.get(e.set)!.push(e.set.startsWith("ports_") ? { elem: { val, comment: `${ports.port} 0123456789abcdef` } } : val);
     }
   }
   for (const s of SKELETON.sets) add({ [s.kind]: { family: "bridge", table: "vifguard", name: s.name, elem: byset.get(s.name) } });

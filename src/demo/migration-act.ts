@@ -346,7 +346,7 @@ export class MigrationLab {
     this.log("The VM resumes on hv2: the old interface goes, the new one comes up, and Alice announces herself (gratuitous ARP).");
     const switchStarted = performance.now();
     const switchOverMs = switchStarted - started;
-    await run("sh", ["-c", `ip link del eth0 && ip link set eth1 name eth0 && ip addr add ${ALICE.ip}/24 dev eth0 && ip link set eth0 up && { arping -q -U -c 1 -I eth0 ${ALICE.ip} >/dev/null 2>&1 & }`], { netns: alice, allowFailure: true });
+    await run("sh", ["-c", `ip link del eth0 && ip link set eth1 name eth0 && ip addr add ${ALICE.ip}/24 dev eth0 && ip link set eth0 up && { arping -q -U -c 1 -I eth0 ${ALICE.ip} >/dev/null 2>&1 & }`], { netns: alice }); // fails loudly: a half-done switch-over would pass for ping loss
     this.log(`  switched over in ${(performance.now() - switchStarted).toFixed(0)} ms`);
     await sleep(2_000);
     sampling = false;

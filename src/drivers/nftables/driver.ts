@@ -17,7 +17,7 @@ export const NFT_LIMITATIONS: readonly Limitation[] = [
   {
     id: "nft-nd-option-reach",
     guard: "nd-spoof",
-    description: `ND options are walked by their length fields up to byte ${ND_WALK_END} of the ICMPv6 message (raw payload matches at fixed offsets, one chain per 8-byte position); an NS, NA or RS with an option starting at or beyond byte ${ND_WALK_END} is dropped as nd-spoof even when its options are legitimate (also at level mac)`,
+    description: `the kernel allows 16 levels of jump/goto, so ND options are walked (by their length fields, one chain per position) only up to byte ${ND_WALK_END} of the ICMPv6 message; an NS, NA or RS with an option starting at or beyond byte ${ND_WALK_END} is dropped as nd-spoof even when legitimate (fail closed, also at level mac): e.g. SEND's CGA and RSA options`,
   },
   {
     id: "nft-ipv6-ah",
@@ -27,7 +27,7 @@ export const NFT_LIMITATIONS: readonly Limitation[] = [
   {
     id: "nft-truncated-reason",
     guard: "malformed",
-    description: "nft reads Ethernet padding as packet bytes and reports some truncated headers under another guard: an IPv6 packet whose payload length runs past the frame drops as ipv6-fragment when a first-fragment header is reachable, and UDP/ICMPv6 headers cut short inside padding pass the length check (then drop or pass by their fields)",
+    description: "nft reads Ethernet padding and trailing bytes as packet bytes: an IPv6 payload length past the frame drops as ipv6-fragment when a first-fragment header is reachable; UDP/ICMPv6 headers cut short inside padding pass the length check to their field checks; behind IPv6 extension headers the ND option walk is bounded by the packet, not the payload length, so an option running past the message into trailing bytes is not caught",
   },
 ];
 

@@ -4,6 +4,7 @@ import { VifguardError } from "../errors.ts";
 import { registerAgent } from "./agent.ts";
 import { registerApply } from "./apply.ts";
 import { registerCheck } from "./check.ts";
+import { registerConformance } from "./conformance.ts";
 import { controllerCommand } from "./controller.ts";
 import { registerExplain } from "./explain.ts";
 import { registerPort } from "./port.ts";
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerApply(program);
   registerStatus(program);
   registerRemove(program);
+  registerConformance(program);
   registerAgent(program);
   registerPort(program);
   controllerCommand(program);

@@ -1,0 +1,18 @@
+// A driver that installs nothing and declares no guard: the kit's baseline (what gets through with
+// no protection at all) and the demo's first act. Pure.
+import type { Capabilities, Driver, UnitMap } from "../drivers/contract.ts";
+
+const NOTHING: Capabilities = { guards: new Set(), limitations: [], atomicBatch: true };
+
+export function unprotectedDriver(): Driver {
+  return {
+    name: "nftables",
+    capabilities: NOTHING,
+    probe: () => Promise.resolve({ driver: "nftables", versions: {}, notes: ["unprotected: installs nothing"] }),
+    compile: (): UnitMap => new Map(),
+    apply: () => Promise.resolve({ added: [], removed: [], durationMs: 0 }),
+    observe: () => Promise.resolve(new Map()),
+    counters: () => Promise.resolve([]),
+    removeAll: () => Promise.resolve(),
+  };
+}

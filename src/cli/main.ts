@@ -5,6 +5,7 @@ import { registerAgent } from "./agent.ts";
 import { registerApply } from "./apply.ts";
 import { registerCheck } from "./check.ts";
 import { registerConformance } from "./conformance.ts";
+import { registerDemo } from "./demo.ts";
 import { controllerCommand } from "./controller.ts";
 import { registerExplain } from "./explain.ts";
 import { registerPort } from "./port.ts";
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerStatus(program);
   registerRemove(program);
   registerConformance(program);
+  registerDemo(program);
   registerAgent(program);
   registerPort(program);
   controllerCommand(program);

@@ -34,7 +34,7 @@ test("the nftables driver passes every enforceable case of the conformance kit, 
   // Only cases tied to a limitation the driver declares may differ.
   for (const r of report.cases.filter((c) => c.outcome === "declared")) assert.match(r.excuse ?? "", /limitation nft-/);
   // Every drop reason the kit expects shows up in the driver's counters for Eve's port.
-  const counted = new Set((await driver.counters()).filter((c) => c.port === "eve-0" && c.packets > 0).map((c) => c.reason));
+  const counted = new Set<string>((await driver.counters()).filter((c) => c.port === "eve-0" && c.packets > 0).map((c) => c.reason));
   const expected = new Set(report.cases.filter((r) => r.case.from === "eve" && r.decision.verdict === "drop" && r.outcome === "pass").map((r) => r.decision.reason));
   assert.deepEqual([...expected].filter((reason) => !counted.has(reason)), [], "a drop reason without a counter");
 });

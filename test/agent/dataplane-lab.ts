@@ -130,6 +130,10 @@ export class AgentLab {
     await lab.addNetns(lab.hostNetns);
     await run("ip", ["link", "add", "br0", "type", "bridge"], { netns: lab.hostNetns });
     await run("ip", ["link", "set", "br0", "up"], { netns: lab.hostNetns });
+    // br_netfilter (if loaded) trims bridged IP frames to their IP length, cutting off the tests' markers.
+    for (const family of ["iptables", "ip6tables", "arptables"]) {
+      await run("sysctl", ["-qw", `net.bridge.bridge-nf-call-${family}=0`], { netns: lab.hostNetns, allowFailure: true });
+    }
     lab.driver = await createDriver("nftables", { netns: lab.hostNetns, prefix: lab.prefix });
     return lab;
   }
@@ -293,6 +297,8 @@ export class AgentLab {
   /** ping from one guest to an address; resolves with the number of replies. */
   async ping(from: string, to: string, count = 3): Promise<number> {
     const guest = this.guests.get(from)!;
+    // Forget neighbour entries that failed while traffic was blocked: a FAILED entry holds the first echo back.
+    for (const g of this.guests.values()) await run("ip", ["neigh", "flush", "nud", "failed"], { netns: g.netns, allowFailure: true });
     const r = await run("ping", ["-c", String(count), "-i", "0.2", "-W", "1", to], { netns: guest.netns, allowFailure: true });
     return Number(/(\d+) received/.exec(r.stdout)?.[1] ?? 0);
   }

@@ -96,10 +96,11 @@ export function filterSet(prefix = DEFAULT_PREFIX): FilterDef[] {
   ]);
   const dhcp = filterXml(`${P}dhcp-server`, CHAINS.dhcp, -690, [out(100, "drop", "ip protocol='udp' srcportstart='67'"), out(1000, "return")]);
   const ipv6Fragment = filterXml(`${P}ipv6-fragment`, CHAINS.ipv6Fragment, -620, [
-    // The kernel walks the extension headers for --ip6-proto; when the walk fails (a header runs
-    // off the packet, as in a first fragment cut inside its header chain: RFC 7112) no protocol
-    // matches, not even "not 255", and the last rule drops it. An ICMPv6 packet whose type cannot
-    // be read (its header is in a later fragment) drops too, so RA and redirect cannot hide there.
+    // The kernel walks the extension headers for --ip6-proto; when the walk fails (a header whose
+    // first bytes are missing) no protocol matches, not even "not 255", and the last rule drops it.
+    // The walk does not check that the last extension header fits, so a first fragment cut inside
+    // it passes (RFC 7112: declared). An ICMPv6 packet whose type cannot be read (its header is in a
+    // later fragment) drops, so RA and redirect cannot hide there.
     out(100, "return", "ipv6 protocol='icmpv6' type='0' typeend='255'"),
     out(200, "drop", "ipv6 protocol='icmpv6'"),
     out(300, "return", "ipv6 match='no' protocol='255'"),

@@ -40,7 +40,7 @@ export const LIBVIRT_LIMITATIONS: readonly Limitation[] = [
   {
     id: "libvirt-icmpv6-fragments",
     guard: "ipv6-fragment",
-    description: "only ICMPv6 is checked for a readable upper-layer header: a first fragment whose UDP or TCP header is in a later fragment passes; with ebtables-nft a non-first fragment of an ICMPv6 datagram also drops (its type cannot be read)",
+    description: "only ICMPv6 is checked for a readable upper-layer header (so RA and redirect cannot hide in a later fragment); a first fragment without its UDP/TCP header, or cut inside its last extension header (the kernel's walk does not check that header's length), passes; with ebtables-nft a non-first fragment of an ICMPv6 datagram drops (its type cannot be read)",
   },
   {
     id: "libvirt-to-vm-multicast",

@@ -17,12 +17,7 @@ export function libvirtdPid(): number | undefined {
   if (!existsSync(PID_FILE)) return undefined;
   const pid = Number(readFileSync(PID_FILE, "utf8").trim());
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch {
-    return undefined;
-  }
+  return isAlive(pid) ? pid : undefined;
 }
 
 async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
@@ -44,17 +39,33 @@ export async function ensureLibvirtd(uri = NWFILTER_URI, timeoutMs = 30_000): Pr
   if ((await run("getent", ["group", "libvirt-qemu"], { allowFailure: true })).code !== 0) await run("groupadd", ["-r", "libvirt-qemu"]);
   if ((await run("id", ["libvirt-qemu"], { allowFailure: true })).code !== 0) await run("useradd", ["-r", "-g", "libvirt-qemu", "libvirt-qemu"]);
   await run("mkdir", ["-p", "/var/log/libvirt", "/var/run/libvirt"]);
-  if (libvirtdPid() === undefined) await run("libvirtd", ["-d"]);
-  if (!(await waitFor(() => libvirtdAnswers(uri), timeoutMs))) throw new Error(`libvirtd did not answer on ${uri} within ${timeoutMs} ms`);
+  const running = libvirtdPid();
+  if (running === undefined) await run("libvirtd", ["-d"]);
+  if (!(await waitFor(() => libvirtdAnswers(uri), timeoutMs))) {
+    throw new Error(`libvirtd ${running === undefined ? "did not answer" : `(pid ${running}, already running) does not answer`} on ${uri} within ${timeoutMs} ms${running === undefined ? "" : ": is /run/libvirt/libvirt-sock missing? restart it"}`);
+  }
   return { started: true };
 }
 
-/** Stops libvirtd (SIGTERM to the pid in its pid file) and waits until it is gone. */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Stops libvirtd (SIGTERM to the pid in its pid file) and waits until the process is gone: not
+ * just its pid file, which goes first; a new libvirtd started before the old one has exited gets
+ * its socket deleted by the old one's clean-up and never answers.
+ */
 export async function stopLibvirtd(timeoutMs = 30_000): Promise<void> {
   const pid = libvirtdPid();
   if (pid === undefined) return;
   process.kill(pid, "SIGTERM");
-  if (!(await waitFor(async () => libvirtdPid() === undefined, timeoutMs))) throw new Error(`libvirtd (pid ${pid}) did not stop within ${timeoutMs} ms`);
+  if (!(await waitFor(async () => !isAlive(pid), timeoutMs))) throw new Error(`libvirtd (pid ${pid}) did not stop within ${timeoutMs} ms`);
 }
 
 /** Stops and starts libvirtd; resolves when it answers again. */

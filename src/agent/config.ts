@@ -5,7 +5,7 @@ import { z } from "zod";
 import { DRIVER_NAMES, type DriverName } from "../drivers/contract.ts";
 import type { DriverSettings } from "../drivers/registry.ts";
 import { VifguardError, formatIssue, type Issue } from "../errors.ts";
-import { formatPath } from "../model/port-file.ts";
+import { zodIssues } from "../model/zod-issues.ts";
 
 /** The agent configuration could not be loaded; the agent did not start. */
 export class AgentConfigError extends VifguardError {
@@ -87,38 +87,6 @@ export type AgentConfig = Readonly<{
   drops: Readonly<{ logIntervalMs: number }>;
 }>;
 
-function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
-  let node: unknown = root;
-  for (const key of path) {
-    if (node === null || typeof node !== "object") return undefined;
-    node = (node as Record<PropertyKey, unknown>)[key];
-  }
-  return node;
-}
-
-function issuesOf(root: unknown, error: z.ZodError): Issue[] {
-  const issues: Issue[] = [];
-  for (const issue of error.issues) {
-    if (issue.code === "unrecognized_keys") {
-      for (const key of issue.keys) issues.push({ path: formatPath([...issue.path, key]), value: valueAt(root, [...issue.path, key]), expected: "no such field (misspelt?)" });
-      continue;
-    }
-    // A union names the branch that came closest: the one whose own issues go deepest.
-    if (issue.code === "invalid_union" && issue.errors.length > 0) {
-      const nested = issue.errors.map((branch) => branch.map((i) => ({ ...i, path: [...issue.path, ...i.path] })));
-      const value = valueAt(root, issue.path);
-      const best = value !== null && typeof value === "object" ? nested.find((branch) => branch.every((i) => i.code !== "unrecognized_keys")) : undefined;
-      if (best) {
-        issues.push(...issuesOf(root, { issues: best } as unknown as z.ZodError));
-        continue;
-      }
-    }
-    const value = valueAt(root, issue.path);
-    const expected = value === undefined ? `this field (it is required): ${issue.message.replace(/^Invalid input: expected /, "")}` : issue.message.replace(/^Invalid input: expected /, "");
-    issues.push({ path: formatPath(issue.path), value, expected });
-  }
-  return issues;
-}
 
 function parseListen(text: string): { host: string; port: number } | undefined {
   const m = LISTEN.exec(text);
@@ -130,7 +98,7 @@ function parseListen(text: string): { host: string; port: number } | undefined {
 /** Validates a parsed document (any JSON value) as agent configuration. */
 export function validateAgentConfig(document: unknown, file: string): AgentConfig {
   const parsed = schema.safeParse(document ?? {});
-  if (!parsed.success) throw new AgentConfigError(file, issuesOf(document, parsed.error));
+  if (!parsed.success) throw new AgentConfigError(file, zodIssues(document, parsed.error.issues));
   const raw = parsed.data;
   const issues: Issue[] = [];
   const listen = raw.listen === false ? undefined : parseListen(raw.listen);

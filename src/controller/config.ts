@@ -2,7 +2,7 @@
 // token, and whether ports on hosts lacking a guard are refused. Pure: the caller reads the file.
 import { parseDocument } from "yaml";
 import { z } from "zod";
-import { formatPath } from "../model/port-file.ts";
+import { zodIssues } from "../model/zod-issues.ts";
 import { ControllerConfigError } from "./errors.ts";
 import { parseStoreUrl } from "./store/open.ts";
 
@@ -39,11 +39,7 @@ export function parseControllerConfig(text: string, file: string): ControllerCon
   const raw: unknown = doc.toJS() ?? {};
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
-    throw new ControllerConfigError(file, parsed.error.issues.map((i) => {
-      const path = i.code === "unrecognized_keys" ? [...i.path, i.keys[0] ?? ""] : i.path;
-      const value = path.reduce<unknown>((node, key) => (node !== null && typeof node === "object" ? (node as Record<PropertyKey, unknown>)[key] : undefined), raw);
-      return { path: formatPath(path), value, expected: i.code === "unrecognized_keys" ? "no such field (misspelt?)" : i.message.replace(/^Invalid input: expected /, "") };
-    }));
+    throw new ControllerConfigError(file, zodIssues(raw, parsed.error.issues));
   }
   const c = parsed.data;
   const m = LISTEN.exec(c.listen)!;

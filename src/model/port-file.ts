@@ -6,6 +6,9 @@ import { PortFileError, type Issue } from "../errors.ts";
 import { comparePrefixes, parseAddress, parsePrefix, prefixesOverlap, unusableHostAddress, type Prefix } from "./ip.ts";
 import { isMulticastMac, isZeroMac, parseMac, type Mac } from "./mac.ts";
 import { LEVELS, type Level, type Network, type Port, type PortFile } from "./types.ts";
+import { zodIssues } from "./zod-issues.ts";
+
+export { formatPath } from "./zod-issues.ts";
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const ID_EXPECTED = "1-63 characters: letters, digits, '.', '_' or '-', starting with a letter or digit";
@@ -42,31 +45,6 @@ const schema = z.strictObject({
 
 type Raw = z.infer<typeof schema>;
 
-/** `["ports", 3, "allowed", 0, "ip"]` → `ports[3].allowed[0].ip` */
-export function formatPath(path: readonly PropertyKey[]): string {
-  return path.reduce<string>((acc, key) => (typeof key === "number" ? `${acc}[${key}]` : acc ? `${acc}.${String(key)}` : String(key)), "") || "(top level)";
-}
-
-function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
-  let node: unknown = root;
-  for (const key of path) {
-    if (node === null || typeof node !== "object") return undefined;
-    node = (node as Record<PropertyKey, unknown>)[key];
-  }
-  return node;
-}
-
-function zodIssues(root: unknown, error: z.ZodError): Issue[] {
-  return error.issues.map((issue) => {
-    if (issue.code === "unrecognized_keys") {
-      return { path: formatPath([...issue.path, issue.keys[0] ?? ""]), value: valueAt(root, [...issue.path, issue.keys[0] ?? ""]), expected: "no such field (misspelt?)" };
-    }
-    const value = valueAt(root, issue.path);
-    const expected = value === undefined ? "this field (it is required)" : issue.message.replace(/^Invalid input: expected /, "");
-    return { path: formatPath(issue.path), value, expected };
-  });
-}
-
 function macAt(text: string, path: string, issues: Issue[]): Mac | undefined {
   const mac = parseMac(text);
   if (!mac || isMulticastMac(mac) || isZeroMac(mac)) {
@@ -82,7 +60,7 @@ export type Claim = Readonly<{ port: string; tenant: string; network: string; or
 /** Validates a parsed document (any JSON value) as a port file. */
 export function validatePortFile(document: unknown, file: string): PortFile {
   const parsed = schema.safeParse(document);
-  if (!parsed.success) throw new PortFileError(file, zodIssues(document, parsed.error));
+  if (!parsed.success) throw new PortFileError(file, zodIssues(document, parsed.error.issues));
   return checkSemantics(parsed.data, file);
 }
 

@@ -16,17 +16,14 @@ import { run } from "../../src/host/run.ts";
 import { parsePortFile } from "../../src/model/port-file.ts";
 import { portPolicies } from "../../src/policy/port-policy.ts";
 import { portFile, type PortSpec } from "./fixture.ts";
+import { requireRoot } from "../support/needs-root.ts";
 
 export const PYTHON = "/usr/bin/python3"; // the one with scapy
 const ROOT = new URL("../../", import.meta.url).pathname;
 
 /** Skips (with the reason) unless root; under CI=true a missing prerequisite fails instead. */
 export function needsRoot(t: TestContext): boolean {
-  const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
-  if (isRoot) return true;
-  if (process.env.CI === "true") throw new Error("this test needs root (CI=true: not skipping)");
-  t.skip("needs root: creates network namespaces, a bridge, nftables tables and runs the agent");
-  return false;
+  return requireRoot(t, "creates network namespaces, a bridge, nftables tables and runs the agent");
 }
 
 // Sends frames (hex, cycled) `count` times, `gapMs` apart (count 0: until killed); prints how many it sent.

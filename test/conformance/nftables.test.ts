@@ -6,12 +6,10 @@ import { installSandboxPolicy, renderReport, runConformance } from "../../src/co
 import { Sandbox } from "../../src/conformance/sandbox.ts";
 import { unprotectedDriver } from "../../src/conformance/unprotected.ts";
 import { createNftablesDriver } from "../../src/drivers/nftables/index.ts";
+import { requireRoot } from "../support/needs-root.ts";
 
 function needsRoot(t: TestContext): boolean {
-  if (process.getuid?.() === 0) return true;
-  if (process.env.CI === "true") assert.fail("the conformance kit needs root (CI=true: not skipping)");
-  t.skip("needs root: creates network namespaces, veth pairs and a bridge");
-  return false;
+  return requireRoot(t, "creates network namespaces, veth pairs and a bridge");
 }
 
 async function sandboxFor(t: TestContext): Promise<Sandbox> {

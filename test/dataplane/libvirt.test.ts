@@ -15,6 +15,7 @@ import { evaluate } from "../../src/policy/evaluate.ts";
 import * as f from "../../src/policy/frame-builder.ts";
 import type { PortPolicy } from "../../src/policy/port-policy.ts";
 import { ACME_MAC, ALICE_MAC, BOB_MAC, EVE_MAC, cloud } from "../drivers/ovs/fixture.ts";
+import { requireRoot } from "../support/needs-root.ts";
 
 const PYTHON = "/usr/bin/python3"; // the one with scapy
 
@@ -53,11 +54,7 @@ print(json.dumps(counts))
 `;
 
 function needsRootAndLibvirt(t: TestContext): boolean {
-  const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
-  if (isRoot) return true;
-  if (process.env.CI === "true") throw new Error("this test needs root (CI=true: not skipping)");
-  t.skip("needs root: starts libvirtd, creates veth pairs, a bridge and network namespaces");
-  return false;
+  return requireRoot(t, "starts libvirtd, creates veth pairs, a bridge and network namespaces");
 }
 
 type Lab = Readonly<{ prefix: string; bridge: string; driver: LibvirtDriver; policies: PortPolicy[]; guest: (port: string) => string; device: (port: string) => string }>;

@@ -6,16 +6,13 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import type { TestContext } from "node:test";
 import { run } from "../../../src/host/run.ts";
+import { requireRoot } from "../../support/needs-root.ts";
 
 export const PYTHON = "/usr/bin/python3"; // the one with scapy
 
 /** Skips (with the reason) unless root; under CI=true that fails instead. */
 export function needsRoot(t: TestContext): boolean {
-  const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
-  if (isRoot) return true;
-  if (process.env.CI === "true") throw new Error("this test needs root (CI=true: not skipping)");
-  t.skip("needs root: creates network namespaces, a bridge and nftables tables");
-  return false;
+  return requireRoot(t, "creates network namespaces, a bridge and nftables tables");
 }
 
 const SEND = `

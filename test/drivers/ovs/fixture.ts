@@ -3,6 +3,7 @@
 import type { TestContext } from "node:test";
 import { parsePortFile } from "../../../src/model/port-file.ts";
 import { portPolicies, type PortPolicy } from "../../../src/policy/port-policy.ts";
+import { requireRoot } from "../../support/needs-root.ts";
 
 export const ALICE_MAC = "52:54:00:00:00:01";
 export const EVE_MAC = "52:54:00:00:00:02";
@@ -26,9 +27,5 @@ ports:
 
 /** Skips (with the reason) unless root; under CI=true a missing prerequisite fails instead. */
 export function needsRoot(t: TestContext): boolean {
-  const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
-  if (isRoot) return true;
-  if (process.env.CI === "true") throw new Error("this test needs root (CI=true: not skipping)");
-  t.skip("needs root: runs ovsdb-server and ovs-vswitchd in a private run directory and network namespace");
-  return false;
+  return requireRoot(t, "runs ovsdb-server and ovs-vswitchd in a private run directory and network namespace");
 }

@@ -38,7 +38,7 @@ const BLAST = `
 import socket, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 d = (sys.argv[1], 9)
-b = b"x" * 18
+b = b"x" * int(sys.argv[3])
 n = 0
 end = time.time() + float(sys.argv[2])
 while time.time() < end:
@@ -94,21 +94,34 @@ async function main(): Promise<void> {
     await driver.counters();
     const countersMs = performance.now() - t1;
 
-    // 3. Packet rate a → b through the bridge: 1,000 ports installed (a and b among them) vs no table.
+    // 3. Packet rate a → b through the bridge: 1,000 ports installed (a and b among them) vs no table,
+    // and vs a table of empty base chains on the same hooks (what any bridge-family filter costs).
     const thousand = compiled.get(1000) ?? [...driver.compile(policiesFor(1000)).values()];
-    const rate = { filtered: [] as number[], none: [] as number[] };
+    const modes = ["none", "hooks", "filtered"] as const;
+    const payloads = [18, 1400] as const; // 60- and 1,442-byte frames
+    const rate = new Map(payloads.map((p) => [p, { none: [] as number[], hooks: [] as number[], filtered: [] as number[] }]));
     const seconds = 3;
+    const hooks = `bridge ${lab.prefix}_hooks`;
+    const hookChains = ["prerouting", "forward", "output"].map((h) => `add chain ${hooks} ${h} { type filter hook ${h} priority -300; policy accept; }`);
     for (let r = 0; r < rounds; r++) {
-      for (const mode of ["none", "filtered"] as const) {
-        await driver.removeAll();
-        if (mode === "filtered") await driver.apply({ add: thousand, remove: [] });
-        const before = await rxPackets(b.netns);
-        await run("ip", ["netns", "exec", a.netns, PYTHON, "-c", BLAST, "10.100.0.1", String(seconds)], { timeoutMs: 60_000 });
-        await new Promise((r) => setTimeout(r, 200));
-        rate[mode].push((await rxPackets(b.netns)) - before);
+      for (const payload of payloads) {
+        for (const mode of modes) {
+          await driver.removeAll();
+          await run("nft", ["delete", "table", ...hooks.split(" ")], { netns: lab.hostNetns, allowFailure: true });
+          if (mode === "filtered") await driver.apply({ add: thousand, remove: [] });
+          if (mode === "hooks") await run("sh", ["-c", [`add table ${hooks}`, ...hookChains].map((c) => `nft '${c}'`).join(" && ")], { netns: lab.hostNetns });
+          const before = await rxPackets(b.netns);
+          await run("ip", ["netns", "exec", a.netns, PYTHON, "-c", BLAST, "10.100.0.1", String(seconds), String(payload)], { timeoutMs: 60_000 });
+          await new Promise((r) => setTimeout(r, 200));
+          rate.get(payload)![mode].push((await rxPackets(b.netns)) - before);
+        }
       }
     }
+    await run("nft", ["delete", "table", ...hooks.split(" ")], { netns: lab.hostNetns, allowFailure: true });
     await driver.removeAll();
+    driver.close();
+    const kpps = (xs: number[]): string => `${(median(xs) / seconds / 1000).toFixed(0)} kpps`;
+    const pct = (xs: number[], of: number[]): string => `${((median(xs) / median(of)) * 100).toFixed(1)} %`;
 
     const lines = [
       `Host: ${(await run("uname", ["-r"])).stdout.trim()}, ${(await run("nft", ["--version"])).stdout.trim()}; ${rounds} interleaved rounds, medians; ports with ${pairs ? "a /28 allowed pair each (interval elements)" : "fixed addresses only (hash elements)"}.`,
@@ -123,14 +136,17 @@ async function main(): Promise<void> {
       "|---:|---:|---:|---:|---:|",
       `| ${median(one.add).toFixed(1)} ms | ${median(one.change).toFixed(1)} ms | ${median(one.remove).toFixed(1)} ms | ${observeMs.toFixed(0)} ms | ${countersMs.toFixed(0)} ms |`,
       "",
-      `Packet rate, guest a → guest b (UDP, 60-byte frames, one Python sender, ${seconds} s, frames counted at b's eth0):`,
+      `Packet rate, guest a → guest b (UDP, one Python sender, ${seconds} s, frames counted at b's eth0); "empty hooks" is a table whose base chains on the same three hooks hold no rule:`,
       "",
-      "| no vifguard table | 1,000 ports installed (a, b at level full) | ratio |",
-      "|---:|---:|---:|",
-      `| ${(median(rate.none) / seconds / 1000).toFixed(0)} kpps | ${(median(rate.filtered) / seconds / 1000).toFixed(0)} kpps | ${((median(rate.filtered) / median(rate.none)) * 100).toFixed(1)} % |`,
+      "| frame | no table | empty hooks | 1,000 ports installed (a, b at level full) | installed / no table | empty hooks / no table |",
+      "|---:|---:|---:|---:|---:|---:|",
+      ...payloads.map((p) => {
+        const m = rate.get(p)!;
+        return `| ${p + 42} bytes | ${kpps(m.none)} | ${kpps(m.hooks)} | ${kpps(m.filtered)} | ${pct(m.filtered, m.none)} | ${pct(m.hooks, m.none)} |`;
+      }),
     ];
     console.log(lines.join("\n"));
-    console.error(JSON.stringify({ install: Object.fromEntries(install), one, rate }));
+    console.error(JSON.stringify({ install: Object.fromEntries(install), one, rate: Object.fromEntries(rate) }));
   } finally {
     await lab.cleanup();
   }

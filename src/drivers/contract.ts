@@ -60,10 +60,13 @@ export interface Driver {
    */
   compileFailClosed?(devices: readonly string[]): Unit;
   /**
-   * Calls `onChange` soon after the dataplane objects vifguard owns may have changed (e.g. `nft
-   * monitor`), so the agent repairs drift before its periodic check. Resolves once following.
+   * Calls `onChange` soon after the dataplane objects vifguard owns, or what compile() reads from the
+   * host, may have changed (e.g. `nft monitor`; OVS: an interface's OpenFlow port number, refreshed
+   * before the call), so the agent repairs drift before its periodic check. Resolves once following.
    */
   watchChanges?(onChange: () => void): Promise<DriverWatch>;
+  /** Ends long-lived helper processes (e.g. nftables' `nft -i`); the installed rules stay. */
+  close?(): void;
 }
 
 /** The key of the fail-closed unit (no port id starts with '*'). */

@@ -3,16 +3,23 @@
 import { spawn } from "node:child_process";
 
 export type Followed = Readonly<{
-  /** Stops the command (SIGTERM). */
+  /** Stops the command (its tether ends; the shell kills it). */
   close(): void;
   /** Resolves with the exit code (or -1) when the command ends, for whatever reason. */
   exited: Promise<number>;
 }>;
 
+// A command like `nft monitor` in a quiet namespace never writes, so it would never notice that we
+// died (no SIGPIPE) and would outlive us, holding its namespace. So it runs under a small shell that
+// also reads our pipe on fd 3: when we exit or close(), the pipe ends and the shell kills it.
+const TETHER = 'exec 3<&0; "$@" </dev/null & c=$!; (read -r _ <&3; kill "$c" 2>/dev/null) & wait "$c"';
+
 /** Starts `command args` (inside `netns` if given) and calls `onLine` for each line of its stdout. */
 export function follow(command: string, args: readonly string[], options: Readonly<{ netns?: string }>, onLine: (line: string) => void): Followed {
-  const argv = options.netns ? ["ip", "netns", "exec", options.netns, command, ...args] : [command, ...args];
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "ignore"] });
+  const tethered = ["sh", "-c", TETHER, "sh", command, ...args];
+  const argv = options.netns ? ["ip", "netns", "exec", options.netns, ...tethered] : tethered;
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ["pipe", "pipe", "ignore"] });
+  child.stdin.on("error", () => undefined);
   let rest = "";
   child.stdout.setEncoding("utf8");
   child.stdout.on("data", (chunk: string) => {
@@ -22,7 +29,10 @@ export function follow(command: string, args: readonly string[], options: Readon
   });
   const exited = new Promise<number>((resolve) => {
     child.once("error", () => resolve(-1));
-    child.once("close", (code) => resolve(code ?? -1));
+    child.once("close", (code) => {
+      child.stdin.end(); // the tether's reader goes too
+      resolve(code ?? -1);
+    });
   });
-  return { close: () => void child.kill("SIGTERM"), exited };
+  return { close: () => void child.stdin.end(), exited };
 }

@@ -8,13 +8,24 @@ export type Family = 4 | 6;
 /** An address or a network: `bytes` has its host bits zero; `text` is canonical (RFC 5952 for v6). */
 export type Prefix = Readonly<{ family: Family; bytes: Uint8Array; length: number; text: string }>;
 
+/** Four decimal parts without leading zeros, each at most 255 (ipaddr.js's own check is ~50× slower). */
+const DOTTED_QUAD = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/;
+
+function dottedQuad(text: string): number[] | undefined {
+  const m = DOTTED_QUAD.exec(text);
+  if (!m) return undefined;
+  const octets = [Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4])];
+  return octets.every((o) => o <= 255) ? octets : undefined;
+}
+
 function strictAddress(text: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
-  if (ipaddr.IPv4.isValidFourPartDecimal(text)) return ipaddr.IPv4.parse(text);
+  const octets = dottedQuad(text);
+  if (octets) return new ipaddr.IPv4(octets);
   if (text.includes(":") && !text.includes("%") && ipaddr.IPv6.isValid(text)) {
     const v6 = ipaddr.IPv6.parse(text);
     // Dotted-quad tails must be strict too ("::ffff:010.1.1.1" is octal to ipaddr.js).
     const tail = text.slice(text.lastIndexOf(":") + 1);
-    if (tail.includes(".") && !ipaddr.IPv4.isValidFourPartDecimal(tail)) return undefined;
+    if (tail.includes(".") && !dottedQuad(tail)) return undefined;
     return v6;
   }
   return undefined;
@@ -27,7 +38,7 @@ function prefixOf(address: ipaddr.IPv4 | ipaddr.IPv6, length: number): Prefix {
 }
 
 export function formatAddress(family: Family, bytes: Uint8Array): string {
-  return family === 4 ? ipaddr.fromByteArray([...bytes]).toString() : ipaddr.fromByteArray([...bytes]).toString();
+  return family === 4 ? `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}` : ipaddr.fromByteArray([...bytes]).toString();
 }
 
 function formatPrefix(family: Family, bytes: Uint8Array, length: number): string {

@@ -93,6 +93,16 @@ function eveFrames(): [string, Uint8Array][] {
     ["DHCPv6 advertise", e6(EVE, BOB, f.udp6(EVE_LL, "fe80::5054:ff:fe00:3", 547, 546, new Uint8Array(8)))],
     ["first fragment without the UDP header", e6(EVE, BOB, f.ipv6({ src: "2001:db8::2", dst: "2001:db8::3", next: 17, payload: new Uint8Array(0), extensions: [{ kind: "fragment", offset: 0, more: true }, { kind: "destination" }] }))],
     ["unicast for a MAC nobody has (flooded)", e4(EVE, "52:54:00:99:99:99", f.icmp4Echo("10.0.0.2", "10.0.0.99"))],
+    // At the edges of the one-lookup fast path in from_vm_hook: each must get the full path's verdict.
+    ["(fast path) UDP from port 67 to Bob", e4(EVE, BOB, f.udp4("10.0.0.2", "10.0.0.3", 67, 40000, new Uint8Array(8)))],
+    ["(fast path) IPv4 protocol 6 from port 67", e4(EVE, BOB, f.ipv4({ src: "10.0.0.2", dst: "10.0.0.3", protocol: 6, payload: Uint8Array.from([0, 67, 0, 80, ...new Array(16).fill(0)]) }))],
+    ["(fast path) later IPv4 fragment reading 67 where a port would be", e4(EVE, BOB, f.ipv4({ src: "10.0.0.2", dst: "10.0.0.3", protocol: 17, payload: Uint8Array.from([0, 67, 0, 68, 0, 16, 0, 0]), fragmentOffset: 8 }))],
+    ["(fast path) IPv4 GRE", e4(EVE, BOB, f.ipv4({ src: "10.0.0.2", dst: "10.0.0.3", protocol: 47, payload: new Uint8Array(12) }))],
+    ["(fast path) IPv6 UDP from port 547 to Bob", e6(EVE, BOB, f.udp6("2001:db8::2", "2001:db8::3", 547, 40000, new Uint8Array(8)))],
+    ["(fast path) IPv6 UDP with 2 header bytes", e6(EVE, BOB, f.ipv6({ src: "2001:db8::2", dst: "2001:db8::3", next: 17, payload: Uint8Array.from([0x9c, 0x40]) }))],
+    ["(fast path) IPv6 protocol 6 from port 547", e6(EVE, BOB, f.ipv6({ src: "2001:db8::2", dst: "2001:db8::3", next: 6, payload: Uint8Array.from([2, 35, 0, 80, ...new Array(16).fill(0)]) }))],
+    ["(fast path) IPv6 UDP behind a destination-options header", e6(EVE, BOB, f.udp6("2001:db8::2", "2001:db8::3", 40000, 53, new Uint8Array(8), [{ kind: "destination" }]))],
+    ["(fast path) IPv6 UDP from port 547 behind hop-by-hop", e6(EVE, BOB, f.udp6("2001:db8::2", "2001:db8::3", 547, 546, new Uint8Array(8), [{ kind: "hop-by-hop" }]))],
   ];
   return frames;
 }

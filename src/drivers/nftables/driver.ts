@@ -10,7 +10,8 @@ import { GUARDS } from "../../policy/guards.ts";
 import type { PortPolicy } from "../../policy/port-policy.ts";
 import { compileFailClosed, compileNftables, layoutFor, type NftLayout } from "./compile.ts";
 import { dropCounters, observedUnits, parseListing, type Listing } from "./listing.ts";
-import { ND_WALK_END, NOTHING_INSTALLED, renderRemoveAll, renderSkeleton, renderTransaction, SKELETON, type Installed } from "./render.ts";
+import { ND_WALK_END, NOTHING_INSTALLED, renderRemoveAll, renderSkeleton, renderTransaction, SKELETON, type Installed, type Transaction } from "./render.ts";
+import { NftSession } from "./session.ts";
 
 /** What nft 1.0.6 on Linux 6.x cannot express exactly; each checked with real frames (test/dataplane/nftables.test.ts). */
 export const NFT_LIMITATIONS: readonly Limitation[] = [
@@ -33,7 +34,14 @@ export const NFT_LIMITATIONS: readonly Limitation[] = [
 
 export const NFT_CAPABILITIES: Capabilities = { guards: new Set(GUARDS), limitations: NFT_LIMITATIONS, atomicBatch: true };
 
-export type NftablesDriverOptions = DriverOptions;
+export type NftablesDriverOptions = DriverOptions &
+  Readonly<{
+    /** Small transactions go through one long-lived `nft -i` (default true); false spawns `nft -f` for each. */
+    session?: boolean;
+  }>;
+
+/** Transactions up to this size go through the session; larger ones (installs, the skeleton) through a file. */
+const SESSION_MAX_CHARS = 64 * 1024;
 
 /** Larger transactions need more time: ~100 ms per 10,000 lines, at least a minute. */
 function timeoutFor(text: string): number {
@@ -48,12 +56,14 @@ export class NftablesDriver implements Driver {
   /** What apply() last saw or made; refreshed by observe() and after a failed transaction. */
   private installed: Installed | undefined;
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly session: NftSession | undefined;
   /** Duration of the last nft transaction (ms), for benchmarks and logs. */
   lastTransactionMs = 0;
 
   constructor(options: NftablesDriverOptions = {}) {
     this.options = options;
     this.layout = layoutFor(options.prefix);
+    if (options.session !== false) this.session = new NftSession({ ...(options.netns && { netns: options.netns }) });
   }
 
   private runOptions(extra: RunOptions = {}): RunOptions {
@@ -79,6 +89,14 @@ export class NftablesDriver implements Driver {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  }
+
+  /** The session for small element changes; a file for the skeleton and big batches. */
+  private async runTransaction(tx: Transaction): Promise<number> {
+    if (!this.session || tx.skeleton || tx.text.length > SESSION_MAX_CHARS) return this.runScript(tx.text);
+    const started = performance.now();
+    await this.session.run(tx.text);
+    return performance.now() - started;
   }
 
   private async list(): Promise<Listing> {
@@ -130,7 +148,7 @@ export class NftablesDriver implements Driver {
       for (let attempt = 1; ; attempt++) {
         const tx = renderTransaction(this.layout, installed, changes);
         try {
-          if (tx.text) this.lastTransactionMs = await this.runScript(tx.text);
+          if (tx.text) this.lastTransactionMs = await this.runTransaction(tx);
           this.installed = tx.after;
           break;
         } catch (error) {
@@ -158,6 +176,11 @@ export class NftablesDriver implements Driver {
 
   counters(): Promise<DropCounter[]> {
     return this.serial(async () => dropCounters(await this.list()));
+  }
+
+  /** Ends the long-lived nft process (idle, it never keeps this process alive; it ends with it). */
+  close(): void {
+    this.session?.close();
   }
 
   removeAll(): Promise<void> {

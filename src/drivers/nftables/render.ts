@@ -18,7 +18,7 @@
 import { createHash } from "node:crypto";
 import { FAIL_CLOSED_KEY, type ChangeSet } from "../contract.ts";
 import { GUARDS, type Guard } from "../../policy/guards.ts";
-import { ELEMENT_SETS, elementText, FAIL_CLOSED_COMMENT, isDispatch, ownerComment, parseFailClosedText, parseUnitText, type ElementSet, type NftLayout, type PortElements } from "./compile.ts";
+import { ELEMENT_SETS, elementText, FAIL_CLOSED_COMMENT, isDispatch, ownerComment, parseFailClosedText, parseUnitText, type Element, type ElementSet, type NftLayout, type PortElements } from "./compile.ts";
 
 export type SkeletonSet = Readonly<{ name: string; kind: "set" | "map"; spec: string }>;
 export type SkeletonChain = Readonly<{ name: string; hook?: "prerouting" | "forward" | "output"; rules: readonly string[] }>;
@@ -89,12 +89,26 @@ function buildSkeleton(version: string): Omit<Skeleton, "version"> {
     {
       name: "from_vm_hook",
       hook: "prerouting",
-      rules: [`iifname @ports_full goto full comment "${VERSION_COMMENT} ${version}"`, "iifname @ports_mac goto mac", "iifname @ports_off accept", "jump fail_closed_in"],
+      rules: [
+        // Fast paths: a bound source's unicast IP traffic is decided with one lookup, where the level's
+        // chain below takes four to six. They accept only what that chain accepts too, and anything
+        // else falls through to it: a v4/v6 element exists only for a level-full port's own MAC; a
+        // transport header is read only behind a valid IP header and never in a later fragment; and
+        // the first two bytes there are not a DHCP server's source port (for other protocols that
+        // only sends a few more frames the long way). IPv6: TCP and UDP with 4 header bytes only.
+        `ether type ip @th,0,16 != 67 iifname . ether saddr . ip saddr @v4 accept comment "${VERSION_COMMENT} ${version}"`,
+        "ether type ip6 meta l4proto { tcp, udp } @th,16,16 0-65535 @th,0,16 != 547 iifname . ether saddr . ip6 saddr @v6 accept",
+        "iifname @ports_full goto full",
+        "iifname @ports_mac goto mac",
+        "iifname @ports_off accept",
+        "jump fail_closed_in",
+      ],
     },
     ...(["forward", "output"] as const).map((hook) => ({
       name: `to_vm_${hook}`,
       hook,
-      rules: ["oifname @ports_full goto to_port", "oifname @ports_mac goto to_port", "oifname @ports_off accept", "jump fail_closed_out"],
+      // The first rule is to_port's unicast check, ahead of dispatch: one lookup for the common case.
+      rules: ["oifname . ether daddr @macs accept", "oifname @ports_full goto to_port", "oifname @ports_mac goto to_port", "oifname @ports_off accept", "jump fail_closed_out"],
     })),
     { name: "fail_closed_in", rules: [] },
     { name: "fail_closed_out", rules: [] },
@@ -145,8 +159,9 @@ function buildSkeleton(version: string): Omit<Skeleton, "version"> {
         "goto drop_ipv4_spoof",
       ],
     },
-    // 6: transport matches never match a non-first fragment (no header there), which then passes.
-    { name: "full_ip_bound", rules: ["udp sport 67 goto drop_dhcp_server_guard", "accept"] },
+    // 6: a later fragment carries no UDP header, but in the bridge family `udp sport` reads its first
+    // bytes all the same (Linux 6.x): let it pass before.
+    { name: "full_ip_bound", rules: ["ip frag-off & 0x1fff != 0 accept", "udp sport 67 goto drop_dhcp_server_guard", "accept"] },
     {
       // 7: nft walks the extension headers (ipv6_find_hdr) to the transport header; when the chain runs
       // off the packet it sets none, and `meta l4proto` does not match. Chains stay shallow: the kernel
@@ -268,7 +283,11 @@ export type Transaction = Readonly<{
 
 function grouped(verb: "add" | "delete", layout: NftLayout, items: readonly (readonly [ElementSet | string, string])[]): string[] {
   const bySet = new Map<string, string[]>();
-  for (const [set, text] of items) bySet.set(set, [...(bySet.get(set) ?? []), text]);
+  for (const [set, text] of items) {
+    const texts = bySet.get(set);
+    if (texts) texts.push(text);
+    else bySet.set(set, [text]);
+  }
   const order = [...ELEMENT_SETS, ...GUARDS.map(counterSet)] as string[];
   return [...bySet.entries()]
     .sort(([a], [b]) => order.indexOf(a) - order.indexOf(b))
@@ -277,8 +296,9 @@ function grouped(verb: "add" | "delete", layout: NftLayout, items: readonly (rea
 
 /**
  * One transaction for a change set, given what is installed: the skeleton when it is missing,
- * outdated or damaged and something is added; for each replaced or removed port the deletion of
- * exactly its installed elements; the new elements; for a removed port also its drop counters. The
+ * outdated or damaged and something is added; for a removed port the deletion of exactly its
+ * installed elements and its drop counters; for a replaced port the deletion of the elements it no
+ * longer has and the addition of those it did not have (and its dispatch element anew). The
  * batch commits whole or not at all, so a replaced port is never seen half-done.
  */
 export function renderTransaction(layout: NftLayout, installed: Installed, changes: ChangeSet, sk: Skeleton = SKELETON): Transaction {
@@ -306,10 +326,15 @@ export function renderTransaction(layout: NftLayout, installed: Installed, chang
     ports.delete(key);
   }
   for (const unit of portAdds) {
-    const old = ports.get(unit.key);
-    if (old) for (const e of old.elements) deletes.push([e.set, e.key]);
+    // A replaced port: only the elements that differ change (a delete from an interval set makes the
+    // kernel rebuild it), except the dispatch element, whose comment carries the new digest.
+    const old = ports.get(unit.key)?.elements ?? [];
     const elements = parseUnitText(unit.text);
-    for (const e of elements) adds.push([e.set, elementText(e, isDispatch(e.set) ? ownerComment(unit.port, unit.digest) : undefined)]);
+    const id = (e: Element): string => `${e.set} ${e.key}`;
+    const before = new Set(old.filter((e) => !isDispatch(e.set)).map(id));
+    const after = new Set(elements.filter((e) => !isDispatch(e.set)).map(id));
+    for (const e of old) if (isDispatch(e.set) || !after.has(id(e))) deletes.push([e.set, e.key]);
+    for (const e of elements) if (isDispatch(e.set) || !before.has(id(e))) adds.push([e.set, elementText(e, isDispatch(e.set) ? ownerComment(unit.port, unit.digest) : undefined)]);
     ports.set(unit.key, { device: unit.key, port: unit.port, elements });
   }
   if (failAdd) {

@@ -83,9 +83,16 @@ test("a one-port change deletes exactly that port's old elements and adds its ne
   const lines = tx.text.trim().split("\n");
   assert.ok(lines.every((l) => /^(add|delete) element bridge vifguard \w+ \{ /.test(l)), tx.text);
   assert.ok(!tx.text.includes('"vnet0"'), "Alice's elements are not touched");
-  assert.deepEqual(lines.filter((l) => l.startsWith("delete")).map((l) => l.split(" ")[4]), ["ports_full", "macs", "mac_pair", "v6", "nd_target"]);
-  assert.deepEqual(lines.filter((l) => l.startsWith("add")).map((l) => l.split(" ")[4]), ["ports_mac", "macs", "mac_pair"]);
+  // Only what differs: the MAC elements stay; the dispatch element moves with its new comment.
+  assert.deepEqual(lines.filter((l) => l.startsWith("delete")).map((l) => l.split(" ")[4]), ["ports_full", "v6", "nd_target"]);
+  assert.deepEqual(lines.filter((l) => l.startsWith("add")).map((l) => l.split(" ")[4]), ["ports_mac"]);
   assert.match(tx.text, /add element bridge vifguard ports_mac \{ "vnet1" comment "bob-0 [0-9a-f]{16}" \}/);
+  assert.deepEqual(tx.after.ports.get("vnet1")!.elements, parseUnitText(bob.text), "after the change the port holds exactly its new elements");
+
+  // A new port id only: the dispatch element is replaced (its comment), nothing else is touched.
+  const renamed = compileNftables(pairs.map((p) => (p.port === "bob-0" ? { ...p, port: "bob-1" } : p)), LAYOUT, SKELETON.version).get("vnet1")!;
+  const rename = renderTransaction(LAYOUT, installed, { add: [renamed], remove: [] }).text.trim().split("\n");
+  assert.deepEqual(rename.map((l) => l.split(" ").slice(0, 5).join(" ")), ["delete element bridge vifguard ports_full", "add element bridge vifguard ports_full"]);
 
   const removal = renderTransaction(LAYOUT, installed, { add: [], remove: ["vnet1"] });
   assert.ok(!removal.text.includes('"vnet0"'));
@@ -183,7 +190,7 @@ test("apply() writes one nft -f file per batch and retries once, after re-readin
     return ok();
   });
   try {
-    const driver = new NftablesDriver({ prefix: "vgunit" });
+    const driver = new NftablesDriver({ prefix: "vgunit", session: false });
     const units = [...driver.compile(pairs).values()];
     const report = await driver.apply({ add: units, remove: [] });
     assert.deepEqual(report.added, ["vnet0", "vnet1"]);

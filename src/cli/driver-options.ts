@@ -19,14 +19,19 @@ export function addDriverOptions(command: Command): Command {
     .option("--state-dir <dir>", "where apply records what it applied (read by status)", "/var/lib/vifguard");
 }
 
+/** Throws a UsageError naming --prefix unless `prefix` can name vifguard's table, filters or cookie owner. */
+export function checkPrefix(prefix: string): void {
+  if (!/^[a-z][a-z0-9_-]{0,23}$/.test(prefix)) {
+    throw new UsageError(`--prefix: got "${prefix}", expected 1-24 characters: lower-case letters, digits, '_' or '-', starting with a letter`);
+  }
+}
+
 export function driverSettings(flags: DriverFlags): DriverSettings {
   const tableBase = flags.tableBase === undefined ? undefined : Number(flags.tableBase);
   if (tableBase !== undefined && !(Number.isInteger(tableBase) && tableBase >= 0 && tableBase <= 250)) {
     throw new UsageError(`--table-base: got "${flags.tableBase}", expected an integer from 0 to 250`);
   }
-  if (flags.prefix !== undefined && !/^[a-z][a-z0-9_-]{0,23}$/.test(flags.prefix)) {
-    throw new UsageError(`--prefix: got "${flags.prefix}", expected 1-24 characters: lower-case letters, digits, '_' or '-', starting with a letter`);
-  }
+  if (flags.prefix !== undefined) checkPrefix(flags.prefix);
   return {
     ...(flags.netns !== undefined && { netns: flags.netns }),
     ...(flags.prefix !== undefined && { prefix: flags.prefix }),

@@ -8,6 +8,7 @@ import { registerConformance } from "./conformance.ts";
 import { registerDemo } from "./demo.ts";
 import { controllerCommand } from "./controller.ts";
 import { registerExplain } from "./explain.ts";
+import { registerLibvirt } from "./libvirt.ts";
 import { registerPort } from "./port.ts";
 import { registerRemove } from "./remove.ts";
 import { registerStatus } from "./status.ts";
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerAgent(program);
   registerPort(program);
+  registerLibvirt(program);
   controllerCommand(program);
   return program;
 }

@@ -1,20 +1,6 @@
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { test } from "node:test";
-import { promisify } from "node:util";
-
-const exec = promisify(execFile);
-const VIFGUARD = new URL("../../bin/vifguard", import.meta.url).pathname;
-
-async function vifguard(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(VIFGUARD, args);
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+import { vifguard } from "../support/cli.ts";
 
 test("vifguard check prints each port's effective policy for the example", async () => {
   const { code, stdout } = await vifguard("check", "-f", "examples/ports.yaml");

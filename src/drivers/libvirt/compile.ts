@@ -1,5 +1,11 @@
-// PortPolicy → libvirt nwfilter documents: vifguard's shared filter set and one filter binding per
-// port whose parameters carry the port's MACs and (MAC, prefix) bindings. Pure.
+// PortPolicy → libvirt nwfilter documents: vifguard's shared filter set and, per port, its own
+// filter (the level's top filter with the port's MACs and (MAC, prefix) bindings as parameters) and
+// a filter binding of its device to that filter. Pure.
+//
+// Why a filter per port: libvirt cannot replace a binding, and between a delete and the next create
+// (1-2 s of ebtables commands) the device is unfiltered. Redefining a filter (same name and uuid)
+// makes libvirt build the new chains under temporary names and swap them in, for the bindings that
+// use it only: a changed port is one nwfilter-define and never unprotected.
 //
 // Filter tree (prefix P, default "vifguard-"); each port's binding references one top filter:
 //   P+full          from-vm: MAC (stock no-mac-spoofing) → VLAN tags → IPv4 source, DHCP server →
@@ -9,8 +15,8 @@
 //                   referenced variable empty, so the IPv4/ARP binding rules live in their own filters)
 //   P+mac           oVirt's vdsm-no-mac-spoofing (stock no-mac-spoofing + no-arp-mac-spoofing) + P+to-vm
 //   P+off           no rules (the binding still records the port, so observe() sees it)
-// Per-port values are filter parameters: MAC (every allowed MAC; it overrides the binding's own
-// MAC, so the stock filters check the whole list), VG_V4_MAC/NET/MASK and VG_V6_MAC/NET/MASK as
+// Per-port values are parameters of the port filter's <filterref>: MAC (every allowed MAC; it
+// overrides the binding's own MAC, so the stock filters check the whole list), VG_V4_MAC/NET/MASK and VG_V6_MAC/NET/MASK as
 // parallel lists iterated in lockstep ([@1], [@2]): rule n pairs the n-th MAC with the n-th
 // prefix, so an address pair's IP is only accepted from that pair's MAC. VG_DIGEST carries the
 // unit's digest, read back by observe().
@@ -240,10 +246,21 @@ export function ownerOf(port: string, prefix = DEFAULT_PREFIX): { name: string; 
   return { name: `${prefix}${port}`, uuid: uuidFor(`vifguard binding ${prefix}${port}`) };
 }
 
-/** The binding document of one port; `digest` is stored as the VG_DIGEST parameter. */
-export function bindingXml(policy: PortPolicy, prefix: string, digest: string): string {
-  const owner = ownerOf(policy.port, prefix);
+/** The name of a port's own filter (the one its binding references). */
+export function portFilterName(port: string, prefix = DEFAULT_PREFIX): string {
+  return `${prefix}port-${port}`;
+}
+
+/** A port's own filter: its level's top filter with the port's parameters; `digest` is stored as VG_DIGEST. */
+export function portFilterXml(policy: PortPolicy, prefix: string, digest: string): string {
   const params: Parameter[] = [...portParameters(policy), ["VG_DIGEST", digest]];
+  const body = [`  <filterref filter='${topFilter(policy, prefix)}'>`, ...parameterLines(params, "    "), "  </filterref>"];
+  return filterXml(portFilterName(policy.port, prefix), "root", undefined, body).xml;
+}
+
+/** The binding document of one port: its device, its first MAC, and its own filter. */
+export function bindingXml(policy: PortPolicy, prefix: string): string {
+  const owner = ownerOf(policy.port, prefix);
   return [
     "<filterbinding>",
     "  <owner>",
@@ -252,27 +269,32 @@ export function bindingXml(policy: PortPolicy, prefix: string, digest: string): 
     "  </owner>",
     `  <portdev name='${escapeXml(policy.device)}'/>`,
     `  <mac address='${policy.macs[0] ?? "00:00:00:00:00:00"}'/>`,
-    `  <filterref filter='${topFilter(policy, prefix)}'>`,
-    ...parameterLines(params, "    "),
-    "  </filterref>",
+    `  <filterref filter='${escapeXml(portFilterName(policy.port, prefix))}'/>`,
     "</filterbinding>",
   ].join("\n") + "\n";
 }
 
-/** The digest of a port's unit: what the binding says, except the digest itself. */
-export function bindingDigest(policy: PortPolicy, prefix: string): string {
-  const body = bindingXml(policy, prefix, "");
+/** The digest of a port's unit: its filter (without the digest itself) and its binding. */
+export function unitDigest(policy: PortPolicy, prefix: string): string {
+  const body = portFilterXml(policy, prefix, "") + bindingXml(policy, prefix);
   return createHash("sha256").update(body).digest("hex").slice(0, 16);
 }
 
-/** One unit per port, keyed by port id; text is the binding XML. Sorted by key. */
+/** One unit per port, keyed by port id; text is the port's filter followed by its binding. Sorted by key. */
 export function compileLibvirt(policies: readonly PortPolicy[], prefix = DEFAULT_PREFIX): UnitMap {
   const units = new Map<string, Unit>();
   for (const p of [...policies].sort((a, b) => (a.port < b.port ? -1 : a.port > b.port ? 1 : 0))) {
-    const digest = bindingDigest(p, prefix);
-    units.set(p.port, { key: p.port, port: p.port, digest, text: bindingXml(p, prefix, digest) });
+    const digest = unitDigest(p, prefix);
+    units.set(p.port, { key: p.port, port: p.port, digest, text: portFilterXml(p, prefix, digest) + bindingXml(p, prefix) });
   }
   return units;
+}
+
+/** A unit's two documents: the port's filter and its binding. */
+export function unitDocuments(unit: Unit): { filter: string; binding: string } {
+  const at = unit.text.indexOf("<filterbinding>");
+  if (at < 0) throw new Error(`bug: unit ${unit.key} has no binding document`);
+  return { filter: unit.text.slice(0, at), binding: unit.text.slice(at) };
 }
 
 /** The device a unit's binding is for (read back from its text). */

@@ -1,6 +1,6 @@
-// The libvirt nwfilter driver: defines vifguard's shared filters, creates and deletes one filter
-// binding per port through one virsh shell session per batch, observes bindings, reads ebtables
-// drop counters. Effects (through host/run; temp files for virsh, which cannot read /dev/stdin).
+// The libvirt nwfilter driver: defines vifguard's shared filters, and per port its own filter and a
+// binding of its device to it, through one virsh shell session per batch; observes bindings, reads
+// ebtables drop counters. Effects (through host/run; temp files for virsh, which cannot read /dev/stdin).
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,15 +9,17 @@ import { ApplyError, DriverUnavailableError } from "../../errors.ts";
 import { CommandError, run } from "../../host/run.ts";
 import { GUARDS, type Guard } from "../../policy/guards.ts";
 import type { PortPolicy } from "../../policy/port-policy.ts";
-import { compileLibvirt, filterSet, STOCK_FILTERS } from "./compile.ts";
+import { compileLibvirt, filterSet, portFilterName, STOCK_FILTERS, unitDocuments } from "./compile.ts";
 import { NWFILTER_URI } from "./daemon.ts";
 import {
   canonicalFilter,
   instantiatedDevices,
+  ourBindings,
   parseBindingList,
-  parseBindings,
   parseDropCounters,
   parseFilterDumps,
+  parseFilterNames,
+  parsePortFilters,
   renderApply,
   virshErrors,
   virshQuote,
@@ -40,7 +42,7 @@ export const LIBVIRT_LIMITATIONS: readonly Limitation[] = [
   {
     id: "libvirt-icmpv6-fragments",
     guard: "ipv6-fragment",
-    description: "only ICMPv6 is checked for a readable upper-layer header (so RA and redirect cannot hide in a later fragment); a first fragment without its UDP/TCP header, or cut inside its last extension header (the kernel's walk does not check that header's length), passes; with ebtables-nft a non-first fragment of an ICMPv6 datagram drops (its type cannot be read)",
+    description: "only ICMPv6 is checked for a readable upper-layer header (so RA and redirect cannot hide in a later fragment); the kernel's extension-header walk behind --ip6-proto is bounded by the frame, not by the IPv6 payload length, so a first fragment whose header chain stops before the upper-layer header, or is cut inside its last extension header, passes when any bytes follow the payload (Ethernet padding of a short frame is enough); with ebtables-nft a non-first fragment of an ICMPv6 datagram drops (its type cannot be read)",
   },
   {
     id: "libvirt-to-vm-multicast",
@@ -61,6 +63,22 @@ export const LIBVIRT_CAPABILITIES: Capabilities = { guards: LIBVIRT_GUARDS, limi
 
 /** The digest observe() reports for a binding libvirt holds but never turned into rules (its device was missing when it was created). */
 export const NOT_INSTANTIATED = "not-instantiated";
+
+/**
+ * Lists ebtables rules. ebtables-nft fails a listing now and then while libvirt changes the same
+ * table (seen: "RULE_DELETE failed (No such file or directory)" while another binding was being
+ * deleted), so a failed listing is tried again a few times before it counts.
+ */
+async function listEbtables(args: readonly string[], attempts = 5): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return (await run("ebtables", args)).stdout;
+    } catch (error) {
+      if (!(error instanceof CommandError) || attempt >= attempts) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+    }
+  }
+}
 
 export class LibvirtDriver implements Driver {
   readonly name = "libvirt" as const;
@@ -151,13 +169,22 @@ export class LibvirtDriver implements Driver {
     }
   }
 
-  /** Our bindings as libvirt holds them (one binding-list and one batch of dumpxml). */
+  /** Every binding libvirt holds, ours or not, as [device, filter] rows. */
+  private async bindingRows(): Promise<Array<[device: string, filter: string]>> {
+    return parseBindingList((await run("virsh", ["-q", "-c", this.uri, "nwfilter-binding-list"])).stdout);
+  }
+
+  /** Our bindings as libvirt holds them, each with its port filter's digest, and whether libvirt made its rules (one binding-list, one batch of dumpxml, one ebtables listing). */
   async bindings(): Promise<InstalledBinding[]> {
-    const list = await run("virsh", ["-q", "-c", this.uri, "nwfilter-binding-list"]);
-    const ours = parseBindingList(list.stdout).filter(([, filter]) => filter.startsWith(this.prefix));
+    const ours = ourBindings(await this.bindingRows(), this.prefix);
     if (ours.length === 0) return [];
-    const { stdout } = await this.virsh(ours.map(([device]) => `nwfilter-binding-dumpxml ${virshQuote(device)}`));
-    return parseBindings(stdout, this.prefix);
+    const filters = [...new Set(ours.map((b) => b.filter))];
+    const dumped = parsePortFilters((await this.virsh(filters.map((f) => `nwfilter-dumpxml ${virshQuote(f)}`))).stdout);
+    const live = instantiatedDevices(await listEbtables(["-t", "nat", "-L", "PREROUTING"]));
+    return ours.map((b) => {
+      const top = dumped.get(b.filter)?.top ?? "";
+      return { ...b, digest: dumped.get(b.filter)?.digest ?? "", top, instantiated: top === `${this.prefix}off` || live.has(b.device) };
+    });
   }
 
   async apply(changes: ChangeSet): Promise<ApplyReport> {
@@ -167,13 +194,17 @@ export class LibvirtDriver implements Driver {
     try {
       if (changes.add.length > 0) await this.ensureFilters();
       const installed = await this.bindings();
-      const errors = await this.withFiles(
-        changes.add.map((u) => [u.key, u.text]),
-        async (fileOf) => {
-          commands = renderApply(changes, installed, fileOf);
-          return (await this.virsh(commands)).errors;
-        },
-      );
+      const files = changes.add.flatMap((u): Array<[string, string]> => {
+        const docs = unitDocuments(u);
+        return [
+          [`${u.key}\u0000filter`, docs.filter],
+          [`${u.key}\u0000binding`, docs.binding],
+        ];
+      });
+      const errors = await this.withFiles(files, async (fileOf) => {
+        commands = renderApply(changes, installed, this.prefix, (key, file) => fileOf(`${key}\u0000${file}`));
+        return (await this.virsh(commands)).errors;
+      });
       // virsh keeps going after a failed command: read back what landed.
       const now = new Map((await this.bindings()).map((b) => [b.key, b]));
       const failed = [...changes.add.filter((u) => now.get(u.key)?.digest !== u.digest).map((u) => u.port), ...changes.remove.filter((k) => now.has(k))];
@@ -190,22 +221,17 @@ export class LibvirtDriver implements Driver {
   }
 
   async observe(): Promise<UnitMap> {
-    const found = await this.bindings();
-    const live = found.length > 0 ? instantiatedDevices((await run("ebtables", ["-t", "nat", "-L", "PREROUTING"])).stdout) : new Set<string>();
     const units = new Map<string, Unit>();
-    for (const b of found) {
-      // A binding created while its device was missing never gets rules (libvirt does not watch
-      // for the device): report it as not what anyone wants, so the next apply re-creates it.
-      const enforced = b.filter === `${this.prefix}off` || live.has(b.device);
-      units.set(b.key, { key: b.key, port: b.key, digest: enforced ? b.digest : NOT_INSTANTIATED, text: "" });
-    }
+    // A binding without rules is reported as not what anyone wants, so the next apply re-creates it.
+    for (const b of await this.bindings()) units.set(b.key, { key: b.key, port: b.key, digest: b.instantiated ? b.digest : NOT_INSTANTIATED, text: "" });
     return units;
   }
 
   async counters(): Promise<DropCounter[]> {
-    const found = await this.bindings();
+    // Device → port is all it needs: the binding list, without the filters' digests.
+    const found = ourBindings(await this.bindingRows(), this.prefix);
     if (found.length === 0) return [];
-    const { stdout } = await run("ebtables", ["-t", "nat", "-L", "--Lc"]);
+    const stdout = await listEbtables(["-t", "nat", "-L", "--Lc"]);
     const byDevice = new Map(found.map((b) => [b.device, b.key]));
     return parseDropCounters(stdout, [...byDevice.keys()])
       .map((c) => ({ port: byDevice.get(c.device)!, reason: c.reason, packets: c.packets, bytes: c.bytes }))
@@ -213,14 +239,19 @@ export class LibvirtDriver implements Driver {
   }
 
   async removeAll(): Promise<void> {
-    const found = await this.bindings();
-    const deleted = await this.virsh(found.map((b) => `nwfilter-binding-delete ${virshQuote(b.device)}`));
-    // Top filters first: libvirt refuses to undefine a filter another one references. A filter a
-    // domain's own <filterref> still uses stays (libvirt says "in use"); that is the operator's.
-    const names = filterSet(this.prefix).map((d) => d.name).reverse();
-    const undefined_ = await this.virsh(names.map((n) => `nwfilter-undefine ${n}`));
+    // Every binding to one of our filters (port filters, and shared ones a binding may reference
+    // directly), then the port filters, then the shared filters top first: libvirt refuses to
+    // undefine a filter that a binding or another filter still references. A shared filter that a
+    // domain's own <filterref> uses stays (libvirt says "in use"); that is the operator's.
+    const bound = (await this.bindingRows()).filter(([, filter]) => filter.startsWith(this.prefix));
+    const deleted = await this.virsh(bound.map(([device]) => `nwfilter-binding-delete ${virshQuote(device)}`));
+    const portHead = portFilterName("", this.prefix);
+    const portFilters = parseFilterNames((await run("virsh", ["-q", "-c", this.uri, "nwfilter-list"])).stdout).filter((n) => n.startsWith(portHead));
+    const names = [...portFilters, ...filterSet(this.prefix).map((d) => d.name).reverse()];
+    const undefined_ = await this.virsh(names.map((n) => `nwfilter-undefine ${virshQuote(n)}`));
     this.filtersCurrent = false;
     const errors = [...deleted.errors, ...undefined_.errors.filter((e) => !/not found|no nwfilter with matching name|in use/i.test(e))];
-    if (errors.length > 0) throw new ApplyError({ driver: "libvirt", ports: found.map((b) => b.key), command: "virsh nwfilter-binding-delete / nwfilter-undefine", stderr: errors.join("\n") });
+    const ports = ourBindings(bound, this.prefix).map((b) => b.key);
+    if (errors.length > 0) throw new ApplyError({ driver: "libvirt", ports, command: "virsh nwfilter-binding-delete / nwfilter-undefine", stderr: errors.join("\n") });
   }
 }

@@ -1,14 +1,20 @@
 // Change sets → virsh shell commands, and parsers of what virsh and ebtables print. Pure.
 //
-// A port's binding cannot be replaced in place (nwfilter-binding-create refuses a device that has
-// one), so a changed port is a delete followed at once by a create, in the same virsh session.
+// A changed port whose binding already references its own filter is one nwfilter-define (libvirt
+// swaps the chains in place). A binding cannot be replaced (nwfilter-binding-create refuses a device
+// that has one): a port that moved to another device, or whose device had another binding, gets a
+// delete followed at once by a create, in the same virsh session.
 import { XMLParser } from "fast-xml-parser";
 import type { ChangeSet } from "../contract.ts";
 import type { Guard } from "../../policy/guards.ts";
-import { chainGuard, deviceOf } from "./compile.ts";
+import { chainGuard, deviceOf, portFilterName } from "./compile.ts";
 
-/** One of our bindings as libvirt reports it. */
-export type InstalledBinding = Readonly<{ key: string; device: string; filter: string; digest: string }>;
+/**
+ * One of our bindings as libvirt reports it: `filter` is the port's filter, `top` the shared filter
+ * that one references; `instantiated` false when libvirt holds the binding but made no rules (its
+ * device was missing when it was created: libvirt does not watch for the device).
+ */
+export type InstalledBinding = Readonly<{ key: string; device: string; filter: string; digest: string; top?: string; instantiated?: boolean }>;
 
 /** Quotes one argument for the virsh shell (it splits on blanks and understands single quotes). */
 export function virshQuote(arg: string): string {
@@ -16,12 +22,16 @@ export function virshQuote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg}'`;
 }
 
+/** Which of a unit's two temp files: its port filter or its binding. */
+export type UnitFile = "filter" | "binding";
+
 /**
- * The virsh commands for a change set: removals first, then per added unit the deletes of its old
- * binding(s) (same key on another device, or another of our keys on its device) followed at once by
- * the create. `fileOf` names the temp file holding a unit's binding XML.
+ * The virsh commands for a change set. Removals first (binding, then the port's filter). Then per
+ * added unit: its filter is (re)defined; if its device already has a binding to that filter, that is
+ * all; otherwise the binding(s) in the way (same key on another device, another binding on its
+ * device) are deleted right before the create. `fileOf` names the temp file of a unit's document.
  */
-export function renderApply(changes: ChangeSet, installed: readonly InstalledBinding[], fileOf: (key: string) => string): string[] {
+export function renderApply(changes: ChangeSet, installed: readonly InstalledBinding[], prefix: string, fileOf: (key: string, file: UnitFile) => string): string[] {
   const commands: string[] = [];
   const live = new Map(installed.map((b) => [b.device, b]));
   const drop = (device: string): void => {
@@ -29,15 +39,21 @@ export function renderApply(changes: ChangeSet, installed: readonly InstalledBin
     live.delete(device);
     commands.push(`nwfilter-binding-delete ${virshQuote(device)}`);
   };
-  for (const key of [...changes.remove].sort()) for (const b of installed) if (b.key === key) drop(b.device);
+  for (const key of [...changes.remove].sort()) {
+    for (const b of installed) if (b.key === key) drop(b.device);
+    commands.push(`nwfilter-undefine ${virshQuote(portFilterName(key, prefix))}`);
+  }
   for (const unit of changes.add) {
     const device = deviceOf(unit);
     if (device === undefined) continue;
     for (const b of installed) if (b.key === unit.key && b.device !== device) drop(b.device);
     const there = live.get(device);
+    const inPlace = there !== undefined && there.key === unit.key && there.filter === portFilterName(unit.key, prefix) && there.instantiated !== false;
+    commands.push(`nwfilter-define ${virshQuote(fileOf(unit.key, "filter"))}`);
+    if (inPlace) continue;
     if (there) drop(there.device);
-    commands.push(`nwfilter-binding-create ${virshQuote(fileOf(unit.key))}`);
-    live.set(device, { key: unit.key, device, filter: "", digest: unit.digest });
+    commands.push(`nwfilter-binding-create ${virshQuote(fileOf(unit.key, "binding"))}`);
+    live.set(device, { key: unit.key, device, filter: portFilterName(unit.key, prefix), digest: unit.digest });
   }
   return commands;
 }
@@ -53,27 +69,34 @@ export function parseBindingList(text: string): Array<[device: string, filter: s
   return rows;
 }
 
-const parser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: "@", isArray: (name) => name === "parameter" });
+/** Our bindings among `nwfilter-binding-list` rows: those whose filter is one of our port filters. */
+export function ourBindings(rows: ReadonlyArray<readonly [device: string, filter: string]>, prefix: string): Array<{ key: string; device: string; filter: string }> {
+  const head = portFilterName("", prefix);
+  return rows
+    .filter(([, filter]) => filter.startsWith(head) && filter.length > head.length)
+    .map(([device, filter]) => ({ key: filter.slice(head.length), device, filter }))
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.device < b.device ? -1 : 1));
+}
 
-type DumpedBinding = {
-  owner?: { name?: unknown; uuid?: unknown };
-  portdev?: { "@name"?: string };
-  filterref?: { "@filter"?: string; parameter?: Array<{ "@name"?: string; "@value"?: string }> };
-};
-
-/** Our bindings among the `<filterbinding>` documents of a batch of `nwfilter-binding-dumpxml`. */
-export function parseBindings(text: string, prefix: string): InstalledBinding[] {
-  const found: InstalledBinding[] = [];
-  for (const m of text.matchAll(/<filterbinding>[\s\S]*?<\/filterbinding>/g)) {
-    const doc = (parser.parse(m[0]) as { filterbinding?: DumpedBinding }).filterbinding;
-    const owner = String(doc?.owner?.name ?? "");
-    const device = doc?.portdev?.["@name"];
-    const filter = doc?.filterref?.["@filter"] ?? "";
-    if (!owner.startsWith(prefix) || !filter.startsWith(prefix) || !device) continue;
-    const digest = doc?.filterref?.parameter?.find((p) => p["@name"] === "VG_DIGEST")?.["@value"] ?? "";
-    found.push({ key: owner.slice(prefix.length), device, filter, digest });
+/** Each port filter in a batch of `nwfilter-dumpxml`, by name: its VG_DIGEST and the filter it references. */
+export function parsePortFilters(text: string): Map<string, { digest: string; top: string }> {
+  const out = new Map<string, { digest: string; top: string }>();
+  for (const [name, xml] of parseFilterDumps(text)) {
+    const digest = /<parameter name='VG_DIGEST' value='([^']*)'\/>/.exec(xml)?.[1] ?? "";
+    const top = /<filterref filter='([^']*)'/.exec(xml)?.[1] ?? "";
+    out.set(name, { digest, top });
   }
-  return found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return out;
+}
+
+/** Filter names in `virsh nwfilter-list` (rows of uuid and name). */
+export function parseFilterNames(text: string): string[] {
+  const names: string[] = [];
+  for (const line of text.split("\n")) {
+    const m = /^\s*[0-9a-f]{8}-[0-9a-f-]{27}\s+(\S+)\s*$/.exec(line);
+    if (m) names.push(m[1]!);
+  }
+  return names;
 }
 
 /** Error lines virsh printed in a batch (it keeps going and exits 0). */

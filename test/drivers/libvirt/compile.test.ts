@@ -1,13 +1,13 @@
-// compile() and render of the libvirt driver: golden bindings per case file and the shared filter
-// set, every document validated against libvirt's schemas, and the parsers the driver relies on.
+// compile() and render of the libvirt driver: golden port filters and bindings per case file and the
+// shared filter set, every document validated against libvirt's schemas, and the parsers the driver relies on.
 import assert from "node:assert/strict";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { after, test } from "node:test";
-import { bindingXml, CHAINS, compileLibvirt, deviceOf, filterrefSnippet, filterSet, ownerOf, topFilter } from "../../../src/drivers/libvirt/compile.ts";
+import { bindingXml, CHAINS, compileLibvirt, deviceOf, filterrefSnippet, filterSet, ownerOf, portFilterName, portFilterXml, topFilter, unitDocuments } from "../../../src/drivers/libvirt/compile.ts";
 import { LIBVIRT_CAPABILITIES, LibvirtDriver } from "../../../src/drivers/libvirt/driver.ts";
-import { canonicalFilter, parseBindingList, parseBindings, parseDropCounters, renderApply, virshErrors } from "../../../src/drivers/libvirt/render.ts";
+import { canonicalFilter, ourBindings, parseBindingList, parseDropCounters, parseFilterNames, parsePortFilters, renderApply, virshErrors } from "../../../src/drivers/libvirt/render.ts";
 import { ApplyError } from "../../../src/errors.ts";
-import { setRunner, type RunOptions } from "../../../src/host/run.ts";
+import { CommandError, setRunner, type RunOptions } from "../../../src/host/run.ts";
 import { parsePortFile } from "../../../src/model/port-file.ts";
 import { portPolicies, type PortPolicy } from "../../../src/policy/port-policy.ts";
 import { hasSchemas, schemaValidator } from "./schema.ts";
@@ -41,7 +41,7 @@ test("the shared filter set matches its golden file and validates against nwfilt
   for (const d of defs) validates("nwfilter", d.xml);
 });
 
-test("compile() matches the golden bindings of every case, each a valid nwfilterbinding", async (t) => {
+test("compile() matches the golden port filters and bindings of every case, each valid against libvirt's schemas", async (t) => {
   mkdirSync(GOLDEN, { recursive: true });
   for (const file of readdirSync(CASES).filter((f) => f.endsWith(".yaml")).sort()) {
     await t.test(file, (tt) => {
@@ -57,26 +57,42 @@ test("compile() matches the golden bindings of every case, each a valid nwfilter
       const byPort = new Map(policies.map((p) => [p.port, p]));
       const text = [...units.values()].map((u) => `# unit ${u.key} digest ${u.digest}\n${u.text}# filterref\n${filterrefSnippet(byPort.get(u.port)!)}`).join("\n");
       checkGolden(file.replace(/\.yaml$/, ".golden"), text);
-      for (const u of units.values()) validates("nwfilterbinding", u.text);
+      for (const u of units.values()) {
+        const docs = unitDocuments(u);
+        validates("nwfilter", docs.filter);
+        validates("nwfilterbinding", docs.binding);
+      }
     });
   }
 });
 
 const alice = policiesOf("libvirt-levels.yaml");
 
-test("compile() is deterministic, sorted by port, and its digest is stored in the binding", () => {
+test("compile() is deterministic, sorted by port; the digest is stored in the port's filter, which its binding references", () => {
   const a = compileLibvirt(alice);
   const b = compileLibvirt([...alice].reverse());
   assert.deepEqual([...a.entries()], [...b.entries()]);
   assert.deepEqual([...a.keys()], [...a.keys()].sort());
   for (const u of a.values()) {
-    assert.match(u.text, new RegExp(`<parameter name='VG_DIGEST' value='${u.digest}'/>`));
+    const docs = unitDocuments(u);
+    assert.match(docs.filter, new RegExp(`^<filter name='vifguard-port-${u.port}' chain='root'>[\\s\\S]*<parameter name='VG_DIGEST' value='${u.digest}'/>`));
+    assert.match(docs.binding, new RegExp(`<filterref filter='vifguard-port-${u.port}'/>`));
+    assert.doesNotMatch(docs.binding, /<parameter/, "every per-port value lives in the filter, so a change never touches the binding");
     assert.equal(deviceOf(u), alice.find((p) => p.port === u.port)!.device);
   }
 });
 
+test("the digest changes with anything of the port, the device included", () => {
+  const p = alice.find((x) => x.port === "alice-0")!;
+  const digest = (q: PortPolicy): string => compileLibvirt([q]).get(q.port)!.digest;
+  assert.notEqual(digest({ ...p, device: "vnet99" }), digest(p));
+  assert.notEqual(digest({ ...p, level: "mac" }), digest(p));
+  assert.notEqual(digest({ ...p, bindings: p.bindings.slice(1) }), digest(p));
+  assert.equal(digest({ ...p }), digest(p));
+});
+
 test("compile() pairs each prefix with its MAC in lockstep lists, in the same order", () => {
-  const xml = bindingXml(alice.find((p) => p.port === "alice-0")!, "vifguard-", "d");
+  const xml = portFilterXml(alice.find((p) => p.port === "alice-0")!, "vifguard-", "d");
   const values = (name: string): string[] => [...xml.matchAll(new RegExp(`name='${name}' value='([^']*)'`, "g"))].map((m) => m[1]!);
   const v4 = values("VG_V4_MAC").map((mac, i) => `${mac} ${values("VG_V4_NET")[i]}/${values("VG_V4_MASK")[i]}`);
   assert.deepEqual(v4, ["52:54:00:10:00:01 10.0.0.1/32", "52:54:00:10:00:64 10.0.0.100/32", "52:54:00:10:00:01 10.0.1.0/24"]);
@@ -87,12 +103,12 @@ test("compile() pairs each prefix with its MAC in lockstep lists, in the same or
 test("compile() chooses the top filter by level, and full-no-ipv4 when a port has no IPv4 binding", () => {
   const top = Object.fromEntries(alice.map((p) => [p.port, topFilter(p)]));
   assert.deepEqual(top, { "alice-0": "vifguard-full", "v6only-0": "vifguard-full-no-ipv4", "any-0": "vifguard-full", "mac-0": "vifguard-mac", "off-0": "vifguard-off" });
-  const v6only = bindingXml(alice.find((p) => p.port === "v6only-0")!, "vifguard-", "d");
+  const v6only = portFilterXml(alice.find((p) => p.port === "v6only-0")!, "vifguard-", "d");
   assert.doesNotMatch(v6only, /VG_V4_/, "a referenced but empty list would make libvirt refuse the binding");
 });
 
 test("a /0 address pair keeps the MAC check: the ARP and IPv4 rules still pair it with a MAC", () => {
-  const xml = bindingXml(alice.find((p) => p.port === "any-0")!, "vifguard-", "d");
+  const xml = portFilterXml(alice.find((p) => p.port === "any-0")!, "vifguard-", "d");
   assert.match(xml, /VG_V4_MAC' value='52:54:00:20:00:01'\/>\n {4}<parameter name='VG_V4_NET' value='0.0.0.0'\/>\n {4}<parameter name='VG_V4_MASK' value='0'/);
   const full = filterSet().find((d) => d.name === "vifguard-full")!.xml;
   assert.match(full, /<filterref filter='no-mac-spoofing'\/>/);
@@ -112,20 +128,22 @@ test("every custom chain ends in an explicit verdict (ebtables-nft accepts at a 
   }
 });
 
-test("filterrefSnippet() gives the domain <filterref> with the same parameters as the binding", () => {
+test("filterrefSnippet() gives the domain <filterref> with the same parameters as the port's filter", () => {
   const p = alice.find((x) => x.port === "alice-0")!;
   const snippet = filterrefSnippet(p);
   assert.match(snippet, /^<filterref filter='vifguard-full'>\n/);
-  const binding = bindingXml(p, "vifguard-", "x");
-  for (const line of snippet.split("\n").filter((l) => l.includes("<parameter"))) assert.ok(binding.includes(line.trim()), line);
+  const filter = portFilterXml(p, "vifguard-", "x");
+  const params = (text: string): string[] => text.split("\n").filter((l) => l.includes("<parameter") && !l.includes("VG_DIGEST")).map((l) => l.trim());
+  assert.deepEqual(params(snippet), params(filter));
   assert.equal(filterrefSnippet(alice.find((x) => x.port === "off-0")!), "<filterref filter='vifguard-off'/>\n");
-  if (validator) validates("nwfilterbinding", binding);
 });
 
 test("the prefix names filters and owners, and owners get stable uuids", () => {
   const p = alice[0]!;
   const units = compileLibvirt([p], "lab-");
   assert.match(units.get(p.port)!.text, /<filterref filter='lab-full'>/);
+  assert.match(bindingXml(p, "lab-"), new RegExp(`<filterref filter='${portFilterName(p.port, "lab-")}'/>`));
+  assert.equal(portFilterName(p.port, "lab-"), `lab-port-${p.port}`);
   assert.equal(ownerOf(p.port, "lab-").name, `lab-${p.port}`);
   assert.equal(ownerOf(p.port, "lab-").uuid, ownerOf(p.port, "lab-").uuid);
   assert.notEqual(ownerOf(p.port, "lab-").uuid, ownerOf(p.port).uuid);
@@ -138,43 +156,60 @@ test("capabilities leave out nd-spoof and declare each partial guard", () => {
   assert.equal(LIBVIRT_CAPABILITIES.atomicBatch, false);
 });
 
-test("renderApply() removes, then replaces each port with a delete right before its create", () => {
+test("renderApply(): removals, an in-place redefinition for a bound port, delete right before create otherwise", () => {
   const units = compileLibvirt(alice);
   const installed = [
-    { key: "alice-0", device: "vnet0", filter: "vifguard-full", digest: "old" },
-    { key: "gone-0", device: "vnet7", filter: "vifguard-full", digest: "x" },
-    { key: "moved-0", device: "vnet1", filter: "vifguard-full", digest: "y" },
+    { key: "alice-0", device: "vnet0", filter: "vifguard-port-alice-0", digest: "old", instantiated: true },
+    { key: "gone-0", device: "vnet7", filter: "vifguard-port-gone-0", digest: "x", instantiated: true },
+    { key: "v6only-0", device: "vnet9", filter: "vifguard-port-v6only-0", digest: "y", instantiated: true },
+    { key: "mac-0", device: "tap-mac", filter: "vifguard-port-mac-0", digest: "z", instantiated: false },
+    { key: "other-0", device: "tap-off", filter: "vifguard-port-other-0", digest: "w", instantiated: true },
   ];
-  const commands = renderApply({ add: [units.get("alice-0")!, units.get("v6only-0")!], remove: ["gone-0"] }, installed, (k) => `/tmp/d/${k}.xml`);
+  const add = [units.get("alice-0")!, units.get("v6only-0")!, units.get("mac-0")!, units.get("off-0")!];
+  const commands = renderApply({ add, remove: ["gone-0"] }, installed, "vifguard-", (k, f) => `/tmp/d/${k}.${f}`);
   assert.deepEqual(commands, [
     "nwfilter-binding-delete vnet7",
-    "nwfilter-binding-delete vnet0",
-    "nwfilter-binding-create /tmp/d/alice-0.xml",
-    "nwfilter-binding-delete vnet1",
-    "nwfilter-binding-create /tmp/d/v6only-0.xml",
+    "nwfilter-undefine vifguard-port-gone-0",
+    // alice-0: bound to its own filter on the same device: redefined in place, no gap.
+    "nwfilter-define /tmp/d/alice-0.filter",
+    // v6only-0 moved from vnet9 to vnet1: the old binding goes, a new one is made.
+    "nwfilter-binding-delete vnet9",
+    "nwfilter-define /tmp/d/v6only-0.filter",
+    "nwfilter-binding-create /tmp/d/v6only-0.binding",
+    // mac-0: bound, but libvirt made no rules (device was missing): re-created.
+    "nwfilter-define /tmp/d/mac-0.filter",
+    "nwfilter-binding-delete tap-mac",
+    "nwfilter-binding-create /tmp/d/mac-0.binding",
+    // off-0 takes tap-off from another port.
+    "nwfilter-define /tmp/d/off-0.filter",
+    "nwfilter-binding-delete tap-off",
+    "nwfilter-binding-create /tmp/d/off-0.binding",
   ]);
 });
 
 test("parsers read virsh and ebtables output", () => {
-  assert.deepEqual(parseBindingList(" Port Dev   Filter\n--------------------\n vnet0      vifguard-full\n tap-x      clean-traffic\n"), [["vnet0", "vifguard-full"], ["tap-x", "clean-traffic"]]);
-  const dump = `virsh # nwfilter-binding-dumpxml vnet0
-<filterbinding>
-  <owner>
-    <name>vifguard-alice-0</name>
-    <uuid>11111111-2222-4333-8444-555555555555</uuid>
-  </owner>
-  <portdev name='vnet0'/>
-  <mac address='52:54:00:10:00:01'/>
+  const rows = parseBindingList(" Port Dev   Filter\n--------------------\n vnet0      vifguard-port-alice-0\n tap-x      clean-traffic\n vnet5      vifguard-full\n vnet6      vifguard-port-\n");
+  assert.deepEqual(rows.slice(0, 2), [["vnet0", "vifguard-port-alice-0"], ["tap-x", "clean-traffic"]]);
+  assert.deepEqual(ourBindings(rows, "vifguard-"), [{ key: "alice-0", device: "vnet0", filter: "vifguard-port-alice-0" }]);
+  const dump = `virsh # nwfilter-dumpxml vifguard-port-alice-0
+<filter name='vifguard-port-alice-0' chain='root'>
+  <uuid>11111111-2222-4333-8444-555555555555</uuid>
   <filterref filter='vifguard-full'>
     <parameter name='MAC' value='52:54:00:10:00:01'/>
     <parameter name='VG_DIGEST' value='abcd'/>
   </filterref>
-</filterbinding>
-<filterbinding>
-  <owner><name>instance-1</name><uuid>11111111-2222-4333-8444-555555555556</uuid></owner>
-  <portdev name='vnet9'/><mac address='52:54:00:10:00:09'/><filterref filter='clean-traffic'/>
-</filterbinding>`;
-  assert.deepEqual(parseBindings(dump, "vifguard-"), [{ key: "alice-0", device: "vnet0", filter: "vifguard-full", digest: "abcd" }]);
+</filter>
+<filter name='vifguard-port-off-0' chain='root'>
+  <uuid>11111111-2222-4333-8444-555555555556</uuid>
+  <filterref filter='vifguard-off'>
+    <parameter name='VG_DIGEST' value='ef01'/>
+  </filterref>
+</filter>`;
+  assert.deepEqual([...parsePortFilters(dump)], [
+    ["vifguard-port-alice-0", { digest: "abcd", top: "vifguard-full" }],
+    ["vifguard-port-off-0", { digest: "ef01", top: "vifguard-off" }],
+  ]);
+  assert.deepEqual(parseFilterNames(" 0b3d4f1e-7c2a-4b1e-9f0e-1a2b3c4d5e6f   allow-arp\n 11111111-2222-4333-8444-555555555555   vifguard-port-alice-0\n"), ["allow-arp", "vifguard-port-alice-0"]);
   assert.deepEqual(virshErrors("error: Failed to create network filter from /tmp/x\nerror: operation failed: binding 'vnet0' already exists\n"), ["error: operation failed: binding 'vnet0' already exists"]);
   const ebt = `Bridge chain: libvirt-I-vnet0, entries: 3, policy: RETURN
 -p 802_1Q -j DROP , pcnt = 4 -- bcnt = 400
@@ -214,8 +249,10 @@ test("apply() runs one virsh session for the whole batch and reports ports whose
     await assert.rejects(driver.apply({ add: [...units.values()], remove: [] }), (e: unknown) => e instanceof ApplyError && e.ports.length === units.size && /no device/.test(e.stderr));
     const sessions = calls.filter((c) => c.input.includes("nwfilter-binding-create"));
     assert.equal(sessions.length, 1, "one virsh process for every port");
-    assert.equal(sessions[0]!.input.split("\n").filter((l) => l.startsWith("nwfilter-binding-create")).length, units.size);
-    assert.ok(!calls.some((c) => c.input.includes("nwfilter-define")), "filters that match libvirt's are not redefined");
+    const lines = sessions[0]!.input.split("\n");
+    assert.equal(lines.filter((l) => l.startsWith("nwfilter-binding-create")).length, units.size);
+    assert.equal(lines.filter((l) => l.startsWith("nwfilter-define")).length, units.size, "each port's own filter, in the same session");
+    assert.ok(!calls.some((c) => c !== sessions[0] && c.input.includes("nwfilter-define")), "shared filters that match libvirt's are not redefined");
   } finally {
     restore();
   }
@@ -223,4 +260,21 @@ test("apply() runs one virsh session for the whole batch and reports ports whose
 
 test("probe() refuses a network namespace: libvirt binds root-namespace devices only", async () => {
   await assert.rejects(new LibvirtDriver({ netns: "x" }).probe(), /root network namespace/);
+});
+
+test("counters() tries a failed ebtables listing again (ebtables-nft fails one now and then while libvirt changes the table)", async () => {
+  let listings = 0;
+  const restore = setRunner(async (command, args, options?: RunOptions) => {
+    if (command === "virsh" && args.includes("nwfilter-binding-list")) return { code: 0, stdout: " vnet0   vifguard-port-alice-0\n", stderr: "", command };
+    assert.equal(command, "ebtables", `${command} ${args.join(" ")} ${options?.input ?? ""}`);
+    listings++;
+    if (listings === 1) throw new CommandError({ code: 4, stdout: "", stderr: "RULE_DELETE failed (No such file or directory): rule in chain libvirt-I-vnet9", command: "ebtables -t nat -L --Lc" });
+    return { code: 0, stdout: "Bridge chain: I-vnet0-mac, entries: 1, policy: RETURN\n-j DROP , pcnt = 9 -- bcnt = 900\n", stderr: "", command };
+  });
+  try {
+    assert.deepEqual(await new LibvirtDriver().counters(), [{ port: "alice-0", reason: "mac-spoof", packets: 9, bytes: 900 }]);
+    assert.equal(listings, 2, "the listing failed once, then again");
+  } finally {
+    restore();
+  }
 });

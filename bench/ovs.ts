@@ -1,8 +1,12 @@
 // By hand, as root: node --import tsx bench/ovs.ts [10,100,1000,10000]
 // Installs N protected ports on a userspace OVS bridge in one bundle, then times one-port updates,
-// observe(), counters(), and a trace of a frame from the last port (classifier cost vs N).
-// Prints a markdown table for bench/RESULTS.md "## ovs".
+// observe(), counters(), and a trace of a frame from the last port (classifier cost vs N). Side by
+// side in the same run, the same ports and the same 20 updates through the nftables driver (in a
+// fresh network namespace). Prints a markdown table for bench/RESULTS.md "## ovs".
+import { randomBytes } from "node:crypto";
 import { planChanges } from "../src/agent/plan.ts";
+import { createNftablesDriver } from "../src/drivers/nftables/index.ts";
+import { run } from "../src/host/run.ts";
 import { createOvsDriver } from "../src/drivers/ovs/index.ts";
 import { sandboxPrefix, startOvsSandbox } from "../src/drivers/ovs/sandbox.ts";
 import { parsePortFile } from "../src/model/port-file.ts";
@@ -30,7 +34,44 @@ function policiesFor(n: number): PortPolicy[] {
 const ms = (t0: number): number => performance.now() - t0;
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-const rows: string[] = ["| ports | flows | install all (bundles of ≤1,000 ports) | one-port update (median of 20) | observe() | counters() | trace of last port |", "|---:|---:|---:|---:|---:|---:|---:|"];
+/** The 20 one-port changes both drivers get: port (k·7919 mod n) gains one more allowed MAC. */
+function updatesFor(policies: readonly PortPolicy[]): PortPolicy[][] {
+  return Array.from({ length: 20 }, (_, k) => {
+    const p = policies[(k * 7919) % policies.length]!;
+    return policies.map((q) => (q === p ? { ...q, macs: [...q.macs, mac(0xf00000 + k)] } : q));
+  });
+}
+
+/** The nftables driver on the same ports: one install transaction, then the same 20 updates. */
+async function nftables(policies: readonly PortPolicy[]): Promise<{ install: number; update: number }> {
+  const netns = `vgob-nft-${randomBytes(3).toString("hex")}`;
+  await run("ip", ["netns", "add", netns]);
+  const driver = createNftablesDriver({ netns });
+  try {
+    await driver.probe();
+    const units = driver.compile(policies);
+    const t0 = performance.now();
+    await driver.apply({ add: [...units.values()], remove: [] });
+    const install = ms(t0);
+    await driver.observe();
+    const updates: number[] = [];
+    for (const [k, changed] of updatesFor(policies).entries()) {
+      const port = policies[(k * 7919) % policies.length]!.port;
+      const unit = [...driver.compile(changed).values()].find((u) => u.port === port)!; // nftables keys units by device
+      updates.push((await driver.apply({ add: [unit], remove: [] })).durationMs);
+    }
+    return { install, update: median(updates) };
+  } finally {
+    await driver.removeAll().catch(() => undefined);
+    driver.close?.();
+    await run("ip", ["netns", "del", netns], { allowFailure: true });
+  }
+}
+
+const rows: string[] = [
+  "| ports | flows | install all (bundles of ≤1,000 ports) | one-port update (median of 20) | observe() | counters() | trace of last port | nftables install | nftables one-port update | ovs / nftables install | ovs / nftables one port |",
+  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+];
 for (const n of sizes) {
   const sandbox = await startOvsSandbox({ prefix: sandboxPrefix("vgob") });
   try {
@@ -49,10 +90,8 @@ for (const n of sizes) {
     for (let i = 0; i < all.length; i += 1000) await driver.apply({ add: all.slice(i, i + 1000), remove: [] });
     const install = ms(t0);
     const updates: number[] = [];
-    for (let k = 0; k < 20; k++) {
-      const p = policies[(k * 7919) % n]!;
-      const changed = policies.map((q) => (q === p ? { ...q, macs: [...q.macs, mac(0xf00000 + k)] } : q));
-      const unit = driver.compile(changed).get(p.port)!;
+    for (const [k, changed] of updatesFor(policies).entries()) {
+      const unit = driver.compile(changed).get(policies[(k * 7919) % n]!.port)!;
       t0 = performance.now();
       await driver.apply({ add: [unit], remove: [] });
       updates.push(ms(t0));
@@ -69,7 +108,11 @@ for (const n of sizes) {
     await sandbox.appctl("ofproto/trace", bridge, `in_port=${n},udp,dl_src=${last.macs[0]},nw_src=10.0.0.1`);
     const trace = ms(t0);
     const drift = planChanges(driver.compile(policies), observed).add.length;
-    rows.push(`| ${n} | ${flows} | ${install.toFixed(0)} ms | ${median(updates).toFixed(1)} ms | ${observe.toFixed(0)} ms | ${counters.toFixed(0)} ms | ${trace.toFixed(0)} ms |`);
+    const nft = await nftables(policies);
+    const ratio = (a: number, b: number): string => `${(a / b).toFixed(1)}×`;
+    rows.push(
+      `| ${n} | ${flows} | ${install.toFixed(0)} ms | ${median(updates).toFixed(1)} ms | ${observe.toFixed(0)} ms | ${counters.toFixed(0)} ms | ${trace.toFixed(0)} ms | ${nft.install.toFixed(0)} ms | ${nft.update.toFixed(1)} ms | ${ratio(install, nft.install)} | ${ratio(median(updates), nft.update)} |`,
+    );
     console.error(`n=${n} done (${drift} ports differ from the original policies after the 20 updates)`);
   } finally {
     await sandbox.stop();

@@ -1,7 +1,7 @@
 // The Open vSwitch driver: installs, observes and counts vifguard's OpenFlow flows with ovs-ofctl
 // bundles, and follows interfaces' OpenFlow port numbers in OVSDB. Effects (through host/run).
 import { join } from "node:path";
-import type { ApplyReport, Capabilities, ChangeSet, Driver, DriverOptions, DropCounter, HostFacts, Limitation, Unit, UnitMap } from "../contract.ts";
+import type { ApplyReport, Capabilities, ChangeSet, Driver, DriverOptions, DriverWatch, DropCounter, HostFacts, Limitation, Unit, UnitMap } from "../contract.ts";
 import { ApplyError, DriverUnavailableError } from "../../errors.ts";
 import { CommandError, run, type RunOptions } from "../../host/run.ts";
 import { GUARDS } from "../../policy/guards.ts";
@@ -9,6 +9,9 @@ import type { PortPolicy } from "../../policy/port-policy.ts";
 import { allCookieMask, CLASSIFY, compileOvs, guardOfKind, magicFor, parseNote, TABLE_COUNT, type OvsLayout, type PassAction } from "./compile.ts";
 import { ofportMap, readInterfaces, watchInterfaces, type InterfaceWatch, type OvsInterface } from "./ovsdb.ts";
 import { renderChanges, renderRemoveAll } from "./render.ts";
+
+/** Reconnecting the OVSDB monitor after it ended: first delay, doubled per failure up to max. */
+const WATCH_RETRY_MS: Readonly<{ first: number; max: number }> = { first: 500, max: 30_000 };
 
 export type OvsDriverOptions = DriverOptions &
   Readonly<{
@@ -80,6 +83,13 @@ export function parseDump(text: string): DumpedFlow[] {
   return flows;
 }
 
+/** The system's OVSDB socket (Debian's openvswitch-switch). */
+const DEFAULT_DB_SOCKET = "/var/run/openvswitch/db.sock";
+
+function sameNumbers(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>): boolean {
+  return a.size === b.size && [...a].every(([name, ofport]) => b.get(name) === ofport);
+}
+
 export class OvsDriver implements Driver {
   readonly name = "ovs" as const;
   readonly capabilities = OVS_CAPABILITIES;
@@ -87,6 +97,8 @@ export class OvsDriver implements Driver {
   readonly bridge: string;
   private readonly options: OvsDriverOptions;
   private ofports: ReadonlyMap<string, number> = new Map();
+  private readsStarted = 0;
+  private readApplied = 0;
   private watch: InterfaceWatch | undefined;
 
   constructor(options: OvsDriverOptions) {
@@ -115,11 +127,18 @@ export class OvsDriver implements Driver {
     return this.options.dbSocket ?? (this.options.runDir ? join(this.options.runDir, "db.sock") : undefined);
   }
 
-  /** Re-reads the interfaces of the bridge; compile() uses their ofports. */
+  /**
+   * Re-reads the interfaces of the bridge; compile() uses their ofports. Reads overlap (the change
+   * feed's and observe()'s): a read that started earlier never replaces the result of a later one.
+   */
   async refreshPorts(): Promise<ReadonlyMap<string, number>> {
+    const read = ++this.readsStarted;
     const db = this.dbSocket;
     const interfaces = await readInterfaces({ env: this.env, ...(db && { db: `unix:${db}` }), ...(this.options.netns && { netns: this.options.netns }) }, this.bridge);
-    this.ofports = ofportMap(interfaces);
+    if (read > this.readApplied) {
+      this.readApplied = read;
+      this.ofports = ofportMap(interfaces);
+    }
     return this.ofports;
   }
 
@@ -129,11 +148,62 @@ export class OvsDriver implements Driver {
   }
 
   /**
+   * The agent's change feed. compile() needs each port's OpenFlow port number, and an interface
+   * re-created (a VM restarted, a VIF re-plugged) usually gets another: its flows then match a port
+   * that is gone. An OVSDB monitor of the Interface table re-reads the port map on every change and
+   * calls `onChange` when the map differs, after updating it, so the compile() of the sync that
+   * follows uses the new numbers. (Flows outlive a deleted port: one re-added under its old number
+   * needs nothing. Interfaces of other bridges change nothing here.)
+   */
+  async watchChanges(onChange: () => void): Promise<DriverWatch> {
+    const db = this.dbSocket ?? DEFAULT_DB_SOCKET;
+    const changed = (): void => {
+      const before = this.ofports;
+      const done = (): void => {
+        if (!sameNumbers(before, this.ofports)) onChange();
+      };
+      void this.refreshPorts().then(done, onChange); // a failed read: the sync reports the problem
+    };
+    // ovsdb-server restarts (upgrades, crashes) end the monitor: reconnect with backoff, and let the
+    // new monitor's first rows, compared with the map we had, tell whether anything moved meanwhile.
+    let closed = false;
+    let retryMs = WATCH_RETRY_MS.first;
+    let timer: NodeJS.Timeout | undefined;
+    const connect = (): InterfaceWatch => {
+      const watch = watchInterfaces(db, changed);
+      watch.ready.then(() => (retryMs = WATCH_RETRY_MS.first), () => undefined);
+      void watch.ended.then(() => {
+        if (closed) return;
+        timer = setTimeout(() => {
+          if (!closed) current = connect();
+        }, retryMs);
+        retryMs = Math.min(retryMs * 2, WATCH_RETRY_MS.max);
+      });
+      return watch;
+    };
+    let current = connect();
+    try {
+      await current.ready;
+    } catch (error) {
+      closed = true;
+      current.close();
+      throw error;
+    }
+    return {
+      close: () => {
+        closed = true;
+        clearTimeout(timer);
+        current.close();
+      },
+    };
+  }
+
+  /**
    * Follows interface changes in OVSDB: refreshes the ofport map and calls `onChange` (e.g. the agent's
    * reconcile) when an interface of the bridge appears, goes or gets another ofport.
    */
   async follow(onChange: (changed: OvsInterface[]) => void): Promise<void> {
-    const db = this.dbSocket ?? "/var/run/openvswitch/db.sock";
+    const db = this.dbSocket ?? DEFAULT_DB_SOCKET;
     this.watch?.close();
     this.watch = watchInterfaces(db, (changed) => {
       void this.refreshPorts().then(() => onChange(changed), () => onChange(changed));
@@ -173,6 +243,11 @@ export class OvsDriver implements Driver {
     const started = performance.now();
     const bundle = renderChanges(changes, this.layout);
     try {
+      // In OVS's default fragment handling ("normal") every fragment's transport ports and ICMP type
+      // read as 0, so an RA, or a DHCP server's reply, in a first fragment would pass the guards.
+      // nx-match keeps them for first fragments. It is bridge state outside the flow table (a bundle
+      // cannot carry it, a restarted vswitchd forgets it): set it with every apply, it is idempotent.
+      await this.ofctl(["set-frags", this.bridge, "nx-match"]);
       // ~420,000 flows (10,000 ports) take over a minute in one bundle on a small host: scale the timeout.
       const lines = Math.ceil(bundle.length / 100);
       await this.ofctl(["--bundle", "add-flows", this.bridge, "-"], { input: bundle, timeoutMs: Math.max(60_000, lines) });

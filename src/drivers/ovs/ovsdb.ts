@@ -86,7 +86,8 @@ function jsonSplitter(onValue: (value: unknown) => void): (chunk: string) => voi
   };
 }
 
-export type InterfaceWatch = Readonly<{ close(): void; ready: Promise<void> }>;
+/** `ready`: the first rows arrived; `ended`: the connection is gone (closed, or ovsdb-server went away). */
+export type InterfaceWatch = Readonly<{ close(): void; ready: Promise<void>; ended: Promise<void> }>;
 
 /**
  * Calls `onChange` with every Interface row (name, ofport, external_ids) whenever one is added,
@@ -137,9 +138,11 @@ export function watchInterfaces(socketPath: string, onChange: (changed: OvsInter
     }),
   );
   socket.on("error", (e) => rejectReady(e));
+  const ended = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+  void ended.then(() => rejectReady(new Error(`OVSDB connection to ${socketPath} closed`)));
   socket.on("connect", () => {
     const columns = { Interface: { columns: ["name", "ofport", "external_ids"] } };
     socket.write(JSON.stringify({ id: "vg-monitor", method: "monitor", params: ["Open_vSwitch", "vg-monitor", columns] }));
   });
-  return { ready, close: () => socket.destroy() };
+  return { ready, ended, close: () => socket.destroy() };
 }

@@ -23,6 +23,8 @@ export type OvsSandbox = Readonly<{
   addBridge(name: string): Promise<void>;
   /** Kills and restarts ovs-vswitchd (flows are lost; OVSDB configuration stays). */
   restartSwitch(): Promise<void>;
+  /** Kills and restarts ovsdb-server on the same database file and socket (clients are disconnected). */
+  restartDatabase(): Promise<void>;
   /** Stops both daemons by PID, deletes the namespace and the run directory. Safe to call twice. */
   stop(): Promise<void>;
 }>;
@@ -71,6 +73,10 @@ export async function startOvsSandbox(options: SandboxOptions): Promise<OvsSandb
   const switchPid = join(runDir, "ovs-vswitchd.pid");
   let stopped = false;
 
+  const dbPid = join(runDir, "ovsdb-server.pid");
+  const startDatabase = async (): Promise<void> => {
+    await run("ovsdb-server", [join(runDir, "conf.db"), `--remote=punix:${dbSocket}`, `--pidfile=${dbPid}`, `--log-file=${join(runDir, "ovsdb-server.log")}`, "--detach", "--no-chdir"], { env });
+  };
   const startSwitch = async (): Promise<void> => {
     await run("ovs-vswitchd", [`unix:${dbSocket}`, `--pidfile=${switchPid}`, `--log-file=${join(runDir, "ovs-vswitchd.log")}`, "--detach", "--no-chdir"], { env, netns });
   };
@@ -98,11 +104,15 @@ export async function startOvsSandbox(options: SandboxOptions): Promise<OvsSandb
       }
       throw new Error("ovs-vswitchd did not come back");
     },
+    async restartDatabase() {
+      await killPid(await readPid(dbPid));
+      await startDatabase();
+    },
     async stop() {
       if (stopped) return;
       stopped = true;
       await killPid(await readPid(switchPid));
-      await killPid(await readPid(join(runDir, "ovsdb-server.pid")));
+      await killPid(await readPid(dbPid));
       await run("ip", ["netns", "del", netns], { allowFailure: true });
       await rm(runDir, { recursive: true, force: true });
     },
@@ -111,7 +121,7 @@ export async function startOvsSandbox(options: SandboxOptions): Promise<OvsSandb
     await run("ip", ["netns", "add", netns]);
     await run("ip", ["link", "set", "lo", "up"], { netns });
     await run("ovsdb-tool", ["create", join(runDir, "conf.db"), "/usr/share/openvswitch/vswitch.ovsschema"], { env });
-    await run("ovsdb-server", [join(runDir, "conf.db"), `--remote=punix:${dbSocket}`, `--pidfile=${join(runDir, "ovsdb-server.pid")}`, `--log-file=${join(runDir, "ovsdb-server.log")}`, "--detach", "--no-chdir"], { env });
+    await startDatabase();
     await sandbox.vsctl("--no-wait", "init");
     await startSwitch();
   } catch (error) {

@@ -42,10 +42,11 @@ export async function runFlows(sandbox: Sandbox): Promise<FlowResult[]> {
     return r.stdout.trim();
   });
   await flow("TCP Alice → Bob", async () => {
-    const server = sandbox.exec("bob", "/usr/bin/python3", ["-c", ECHO_SERVER, bob.ipv4]);
+    const server = sandbox.exec("bob", "/usr/bin/python3", ["-c", ECHO_SERVER, bob.ipv4], true);
     await sleep(300);
-    const client = await sandbox.exec("alice", "/usr/bin/python3", ["-c", ECHO_CLIENT, bob.ipv4]);
-    await server;
+    // The server's outcome is awaited either way: a failed client must not leave its rejection unhandled.
+    const client = await sandbox.exec("alice", "/usr/bin/python3", ["-c", ECHO_CLIENT, bob.ipv4], true).finally(() => server);
+    if (client.code !== 0) throw new Error(`client: ${client.stderr.trim().split("\n").at(-1) ?? "failed"}`);
     if (client.stdout.trim() !== "HELLO VIFGUARD") throw new Error(`echo: ${client.stdout.trim()}`);
     return "echoed 14 bytes";
   });

@@ -1,11 +1,15 @@
-// The sandbox hypervisor: a network namespace with a Linux bridge, and guests Alice, Eve, Bob and a
-// gateway (running a DHCP server) in their own namespaces, each behind a veth port. Effects.
-// Every name carries a per-run prefix; destroy() removes everything, also after a failure.
+// The sandbox hypervisor: a switch (switch.ts: a Linux bridge in a namespace, an OVS bridge, or a
+// Linux bridge in the root namespace), and guests Alice, Eve, Bob and a gateway (running a DHCP
+// server) in their own namespaces, each behind a veth port. Effects.
+// Every name carries a per-run prefix; destroy() removes everything, also after a failure, and a
+// SIGINT or SIGTERM while the sandbox exists destroys it before the process exits.
 import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import type { DriverSettings } from "../drivers/registry.ts";
 import { run } from "../host/run.ts";
 import { parsePortFile } from "../model/port-file.ts";
 import { portPolicies, type PortPolicy } from "../policy/port-policy.ts";
+import { createSwitch, type SandboxSwitch, type SwitchKind } from "./switch.ts";
 
 export type GuestName = "alice" | "eve" | "bob" | "gw";
 export type Guest = Readonly<{ name: GuestName; netns: string; device: string; mac: string; ipv4: string; ipv6: string }>;
@@ -23,21 +27,29 @@ const GUESTS: readonly { name: GuestName; mac: string; host: number }[] = [
   { name: "gw", mac: "52:54:00:09:00:fe", host: 254 },
 ];
 
+export type SandboxOptions = Readonly<{ switch?: SwitchKind }>;
+
 export class Sandbox {
   readonly id: string;
-  readonly hypervisor: string;
+  readonly switch: SandboxSwitch;
   readonly guests = new Map<GuestName, Guest>();
   readonly children = new Set<ChildProcess>();
   private readonly namespaces: string[] = [];
+  private readonly cleanups: (() => Promise<void>)[] = [];
+  private readonly onSignal = (signal: NodeJS.Signals): void => {
+    void this.destroy().finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
+  };
 
-  private constructor(id: string) {
+  private constructor(id: string, kind: SwitchKind) {
     this.id = id;
-    this.hypervisor = `vgc${id}-hv`;
+    this.switch = createSwitch(kind, id);
   }
 
-  /** Builds the sandbox; on any failure what was built is removed again. */
-  static async create(): Promise<Sandbox> {
-    const sandbox = new Sandbox(randomBytes(3).toString("hex"));
+  /** Builds the sandbox around a switch (default linux-bridge); on any failure what was built is removed again. */
+  static async create(options: SandboxOptions = {}): Promise<Sandbox> {
+    const sandbox = new Sandbox(randomBytes(3).toString("hex"), options.switch ?? "linux-bridge");
+    process.once("SIGINT", sandbox.onSignal);
+    process.once("SIGTERM", sandbox.onSignal);
     try {
       await sandbox.build();
       return sandbox;
@@ -45,6 +57,21 @@ export class Sandbox {
       await sandbox.destroy();
       throw error;
     }
+  }
+
+  /** The namespace of the switch and the ports' host-side devices (undefined: the root namespace). */
+  get hypervisor(): string | undefined {
+    return this.switch.netns;
+  }
+
+  /** How a driver under test reaches the sandbox's switch; its objects named with the run's prefix. */
+  driverSettings(): DriverSettings {
+    return this.switch.driverSettings(`vgc${this.id}`);
+  }
+
+  /** Runs `cleanup` at destroy(), before the switch goes (e.g. a driver's removeAll for root-namespace state). */
+  onDestroy(cleanup: () => Promise<void>): void {
+    this.cleanups.push(cleanup);
   }
 
   guest(name: GuestName): Guest {
@@ -68,22 +95,13 @@ export class Sandbox {
   }
 
   private async build(): Promise<void> {
-    await this.addNetns(this.hypervisor);
-    const hv = { netns: this.hypervisor };
-    // ageing 0: the bridge learns nothing and floods every unicast, so anti-sniffing is really tested.
-    await run("ip", ["link", "add", "br0", "type", "bridge", "ageing_time", "0", "mcast_snooping", "0", "stp_state", "0"], hv);
-    await run("ip", ["link", "set", "br0", "up"], hv);
-    // With br_netfilter loaded, bridged IP frames are trimmed to their IP length, which would cut off
-    // the kit's case markers (trailing bytes); vifguard filters in the bridge family and needs none of it.
-    for (const family of ["iptables", "ip6tables", "arptables"]) {
-      await run("sysctl", ["-qw", `net.bridge.bridge-nf-call-${family}=0`], { ...hv, allowFailure: true });
-    }
+    await this.switch.start();
     for (const g of GUESTS) {
       const netns = `vgc${this.id}-${g.name}`;
-      const device = `vnet-${g.name}`;
+      const device = this.switch.device(g.name);
       await this.addNetns(netns);
       const ns = { netns };
-      await run("ip", ["link", "add", device, "type", "veth", "peer", "name", "eth0", "netns", netns], hv);
+      await this.switch.plug(device, netns);
       // Few kernel chatters (no RS, quick DAD) so captures are about the cases.
       for (const setting of ["net.ipv6.conf.all.router_solicitations=0", "net.ipv6.conf.default.router_solicitations=0", "net.ipv6.conf.all.dad_transmits=1", "net.ipv6.conf.default.dad_transmits=1"]) {
         await run("sysctl", ["-qw", setting], ns);
@@ -95,7 +113,6 @@ export class Sandbox {
       const ipv6 = `${SUBNET6}::${g.host.toString(16)}`;
       await run("ip", ["addr", "add", `${ipv4}/24`, "dev", "eth0"], ns);
       await run("ip", ["-6", "addr", "add", `${ipv6}/64`, "dev", "eth0", "nodad"], ns);
-      await run("ip", ["link", "set", device, "master", "br0", "up"], hv);
       this.guests.set(g.name, { name: g.name, netns, device, mac: g.mac, ipv4, ipv6 });
     }
     await run("ip", ["link", "set", "eth0", "promisc", "on"], { netns: this.guest("eve").netns });
@@ -121,10 +138,16 @@ export class Sandbox {
     return run(command, args, { netns: this.guest(name).netns, allowFailure, timeoutMs: 30_000 });
   }
 
+  /** Removes everything; safe to call twice. A failing cleanup step does not stop the others. */
   async destroy(): Promise<void> {
+    process.off("SIGINT", this.onSignal);
+    process.off("SIGTERM", this.onSignal);
     for (const child of this.children) child.kill("SIGKILL");
+    const problems: unknown[] = [];
+    for (const cleanup of this.cleanups.splice(0).reverse()) await cleanup().catch((error: unknown) => problems.push(error));
     await run("sh", ["-c", `[ -f /tmp/vgc${this.id}-dnsmasq.pid ] && kill $(cat /tmp/vgc${this.id}-dnsmasq.pid); rm -f /tmp/vgc${this.id}-*`], { allowFailure: true });
-    for (const ns of [...this.namespaces].reverse()) await run("ip", ["netns", "del", ns], { allowFailure: true });
-    this.namespaces.length = 0;
+    for (const ns of this.namespaces.splice(0).reverse()) await run("ip", ["netns", "del", ns], { allowFailure: true });
+    await this.switch.stop().catch((error: unknown) => problems.push(error));
+    if (problems.length > 0) throw new AggregateError(problems, `sandbox vgc${this.id}: ${problems.length} clean-up step(s) failed`);
   }
 }

@@ -16,7 +16,9 @@ for h in a["frames"]:
 print(len(a["frames"]))
 `;
 
-// Reports every marker (MARK + 5 digits) seen in frames the interface receives (not ones it sends).
+// Reports every case seen in frames the interface receives (not ones it sends): by its marker (MARK +
+// 5 digits), or by the whole frame without its marker (argv[3]: {"<n>": "<hex>"}), as it arrives when
+// br_netfilter trims a bridged IP packet to its IP length and so cuts the marker off.
 const CAPTURE = `
 import sys, json, socket, signal, re
 stop = False
@@ -28,6 +30,7 @@ s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
 s.bind((sys.argv[1], 0))
 s.settimeout(0.05)
 pattern = re.compile(re.escape(sys.argv[2].encode()) + rb"(\\d{5})")
+whole = {bytes.fromhex(h): int(n) for n, h in json.loads(sys.argv[3]).items()}
 seen = set()
 print("ready", flush=True)
 while not stop:
@@ -39,6 +42,8 @@ while not stop:
         continue
     for m in pattern.finditer(data):
         seen.add(int(m.group(1)))
+    if data in whole:
+        seen.add(whole[data])
 print(json.dumps(sorted(seen)), flush=True)
 `;
 
@@ -51,9 +56,13 @@ export async function sendFrames(netns: string, iface: string, frames: readonly 
 
 export type Capture = Readonly<{ ready: Promise<void>; stop(): Promise<Set<number>> }>;
 
-/** Starts watching `iface` in `netns` for frames carrying `mark` + a 5-digit case number. */
-export function captureMarkers(netns: string, iface: string, mark: string, children: Set<ChildProcess>): Capture {
-  const child = spawn("ip", ["netns", "exec", netns, PYTHON, "-c", CAPTURE, iface, mark], { stdio: ["ignore", "pipe", "pipe"] });
+/**
+ * Starts watching `iface` in `netns` for frames carrying `mark` + a 5-digit case number, or equal to
+ * one of `whole` (case number → the frame without its marker; give only frames no other case shares).
+ */
+export function captureMarkers(netns: string, iface: string, mark: string, children: Set<ChildProcess>, whole: ReadonlyMap<number, Uint8Array> = new Map()): Capture {
+  const frames = JSON.stringify(Object.fromEntries([...whole].map(([n, frame]) => [n, Buffer.from(frame).toString("hex")])));
+  const child = spawn("ip", ["netns", "exec", netns, PYTHON, "-c", CAPTURE, iface, mark, frames], { stdio: ["ignore", "pipe", "pipe"] });
   children.add(child);
   let out = "";
   let err = "";

@@ -88,7 +88,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
     const revision = sync.revision;
     reporting = reporting.then(async () => {
       const counters = await driver.counters().catch(() => []);
-      link.submit(portReports(revision, sync.policies, sync.states, driver.capabilities.guards, counters));
+      link.submit(portReports(revision, sync.policies, sync.states, driver.capabilities.guards, counters), sync); // sync: its unplugged ports are reported released
     });
   };
   const reconciler = new Reconciler({
@@ -329,6 +329,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
         await new Promise<void>((r) => http.close(() => r()));
       }
       await reconciler.idle(); // an apply in flight finishes; nothing is flushed: the rules stay for the next agent
+      driver.close?.();
     },
   };
 }

@@ -1,8 +1,10 @@
 // The agent's side of the controller beyond the desired state: registers the host (driver,
-// version, capabilities), heartbeats, reports each port's status after an apply, and waits for a
-// migrating port to be ready. Effects (network, and the token file, re-read on every request).
+// version, capabilities), heartbeats, reports each port's status after an apply and the ports it
+// released (unplugged, migrated out), and waits for a migrating port to be ready. Effects (network,
+// and the token file, re-read on every request).
 import { readFile } from "node:fs/promises";
 import { VifguardError } from "../errors.ts";
+import type { PortState } from "./plan.ts";
 import { changedReports, type HostRegistration, type PortReport } from "./report.ts";
 
 export type ControllerLinkOptions = Readonly<{
@@ -54,6 +56,13 @@ export class ControllerLink {
   private dirty = false;
   private sending: Promise<void> | undefined;
   private readonly accepted = new Map<string, string>();
+  // Released ports (unplugged, migrated out) of the latest sync, and the revision it applied. They
+  // are sent again with every new revision: a migration that starts after the VM already left (the
+  // port was unplugged here before the move) ends only when the controller hears it again.
+  private released: string[] = [];
+  private releasedRevision: string | undefined;
+  private readonly acceptedReleased = new Set<string>();
+  private acceptedRevision: string | undefined;
 
   constructor(options: ControllerLinkOptions) {
     this.options = options;
@@ -123,9 +132,21 @@ export class ControllerLink {
     this.options.log.info({ host: this.options.host, driver: r.driver, guards: r.capabilities.guards.length, limitations: r.capabilities.limitations.map((l) => l.id) }, `registered host ${this.options.host} at ${this.base} (driver ${r.driver}, ${r.capabilities.guards.length} guards)`);
   }
 
-  /** Hands over the status of every enforced port; sent at once (in the background), retried until accepted or replaced by a newer set. */
-  submit(reports: PortReport[]): void {
+  /**
+   * Hands over the status of every enforced port, and (from the sync's port states) the ports this
+   * host released: desired here but unplugged, i.e. the VM left (`vifguard port unplug`,
+   * `migrate-out`). The controller ends a migration when its source releases the port; until then
+   * the source keeps it, since the VM runs there until the switch-over. Sent at once (in the
+   * background), retried until accepted or replaced by a newer set.
+   */
+  submit(reports: PortReport[], sync?: Readonly<{ revision: string | undefined; states: ReadonlyMap<string, PortState> }>): void {
     this.latest = reports;
+    if (sync) {
+      this.released = [...sync.states].filter(([, state]) => state === "unplugged").map(([port]) => port).sort();
+      this.releasedRevision = sync.revision;
+      // A port plugged again is no longer released: a later release must be sent again.
+      for (const port of this.acceptedReleased) if (!this.released.includes(port)) this.acceptedReleased.delete(port);
+    }
     this.dirty = true;
     if (this.sending || this.stopped) return;
     this.sending = (async () => {
@@ -148,24 +169,41 @@ export class ControllerLink {
     while (this.sending) await this.sending;
   }
 
+  /** Released ports the controller has not accepted as of this revision (all of them after a new revision). */
+  private releasedToSend(): string[] {
+    if (this.released.length === 0) return [];
+    if (this.releasedRevision !== this.acceptedRevision) return this.released;
+    return this.released.some((p) => !this.acceptedReleased.has(p)) ? this.released : [];
+  }
+
   private async send(reports: readonly PortReport[]): Promise<void> {
-    for (let i = 0; i < reports.length; i += REPORT_CHUNK) {
-      let chunk = reports.slice(i, i + REPORT_CHUNK);
-      let answer = await this.request("PUT", this.hostPath("/status"), { ports: chunk });
+    const released = this.releasedToSend();
+    const revision = this.releasedRevision;
+    // Released ports ride with the first chunk, alone if no report changed.
+    const chunks = reports.length === 0 && released.length > 0 ? 1 : Math.ceil(reports.length / REPORT_CHUNK);
+    for (let n = 0; n < chunks; n++) {
+      let chunk = reports.slice(n * REPORT_CHUNK, (n + 1) * REPORT_CHUNK);
+      const extra = n === 0 && released.length > 0 ? { released } : {};
+      let answer = await this.request("PUT", this.hostPath("/status"), { ports: chunk, ...extra });
       // A port can leave this host between our apply and this report (its migration ended): the
       // controller refuses the whole report naming it; leave it out and send the rest.
       for (let attempt = 0; answer.status === 403 && attempt < 3; attempt++) {
         const gone = new Set(issuesOf(answer.body).flatMap((issue) => /^ports\[(\d+)\]\.port$/.exec(issue.path)?.[1] ?? []).map(Number));
         if (gone.size === 0) break;
         chunk = chunk.filter((_, j) => !gone.has(j));
-        if (chunk.length === 0) break;
-        answer = await this.request("PUT", this.hostPath("/status"), { ports: chunk });
+        if (chunk.length === 0 && !("released" in extra)) break;
+        answer = await this.request("PUT", this.hostPath("/status"), { ports: chunk, ...extra });
       }
-      if (chunk.length === 0) continue;
+      if (chunk.length === 0 && !("released" in extra)) continue;
       if (answer.status !== 200) throw new ControllerRequestError(`PUT ${this.hostPath("/status")}: HTTP ${answer.status}: ${JSON.stringify(answer.body).slice(0, 300)}`, answer.status, answer.body);
       for (const r of chunk) this.accepted.set(r.port, JSON.stringify(r));
-      const completed = (answer.body as { completedMigrations?: string[] } | undefined)?.completedMigrations ?? [];
-      if (completed.length > 0) this.options.log.info({ ports: completed }, `migrations to ${this.options.host} completed: ${completed.join(", ")}`);
+      if ("released" in extra) {
+        released.forEach((p) => this.acceptedReleased.add(p));
+        this.acceptedRevision = revision;
+      }
+      const { readyMigrations: ready = [], completedMigrations: completed = [] } = (answer.body ?? {}) as { readyMigrations?: string[]; completedMigrations?: string[] };
+      if (ready.length > 0) this.options.log.info({ ports: ready }, `ready on ${this.options.host} (their sources keep them until the switch-over): ${ready.join(", ")}`);
+      if (completed.length > 0) this.options.log.info({ ports: completed }, `released by ${this.options.host}, migrations completed: ${completed.join(", ")}`);
     }
     const names = new Set(this.latest?.map((r) => r.port));
     for (const port of this.accepted.keys()) if (!names.has(port)) this.accepted.delete(port);

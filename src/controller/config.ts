@@ -5,6 +5,7 @@ import { z } from "zod";
 import { zodIssues } from "../model/zod-issues.ts";
 import { ControllerConfigError } from "./errors.ts";
 import { parseStoreUrl } from "./store/open.ts";
+import { DEFAULT_MIGRATION_HOLD_MS } from "./rules.ts";
 
 export type ControllerConfig = Readonly<{
   /** host:port; port 0 picks a free one. */
@@ -18,6 +19,8 @@ export type ControllerConfig = Readonly<{
   maxBodyBytes: number;
   /** Fallback poll of the revision (PostgreSQL also LISTENs). */
   watchPollMs: number;
+  /** How long a migration's source keeps the port after the destination applied it, unless it reports it released first; 0: until released. */
+  migrationHoldMs: number;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "silent";
 }>;
 
@@ -30,6 +33,7 @@ const schema = z.strictObject({
   refuseMissingGuards: z.boolean().default(false),
   maxBodyBytes: z.number().int().min(1024).max(64 << 20).default(1 << 20),
   watchPollMs: z.number().int().min(10).max(60_000).default(1000),
+  migrationHoldMs: z.number().int().min(0).max(7 * 24 * 3_600_000).default(DEFAULT_MIGRATION_HOLD_MS),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "silent"]).default("info"),
 });
 

@@ -112,35 +112,70 @@ export function missingGuards(level: Level, hostGuards: readonly Guard[] | undef
   return guardsForLevel(level).filter((g) => !has.has(g));
 }
 
-/** Where a port is bound: `host` (the destination while migrating) and the source it is leaving. */
-export type Binding = Readonly<{ host: string | null; migratingFrom: string | null; boundRevision: number }>;
+/**
+ * Where a port is bound: `host` (the destination while migrating) and the source it is leaving.
+ * `readySinceMs`: while migrating, when the destination first reported the port applied (the
+ * source's hold runs from then); null otherwise.
+ */
+export type Binding = Readonly<{ host: string | null; migratingFrom: string | null; boundRevision: number; readySinceMs: number | null }>;
 
 /**
  * The binding after the host is set to `next` at `revision`. Moving a bound port starts a migration:
- * the source keeps the port until the destination reports it applied. Moving it again mid-way keeps
- * the original source (the VM still runs there); moving it back to the source cancels the migration.
+ * the source keeps the port until it reports it released (the VM left: migrate-out, unplug) or its
+ * hold times out, since the VM runs there until the switch-over. Moving it again mid-way keeps the
+ * original source (the VM still runs there); moving it back to the source cancels the migration.
  */
 export function rebind(current: Binding, next: string | null, revision: number): Binding {
   if (next === current.host) return current;
-  if (next === null) return { host: null, migratingFrom: null, boundRevision: revision };
+  if (next === null) return { host: null, migratingFrom: null, boundRevision: revision, readySinceMs: null };
   const source = current.migratingFrom ?? current.host;
-  if (source === null || source === next) return { host: next, migratingFrom: null, boundRevision: revision };
-  return { host: next, migratingFrom: source, boundRevision: revision };
+  if (source === null || source === next) return { host: next, migratingFrom: null, boundRevision: revision, readySinceMs: null };
+  return { host: next, migratingFrom: source, boundRevision: revision, readySinceMs: null };
 }
+
+/** The binding once the migration is over (the source released the port, or its hold ran out). */
+export function endMigration(b: Binding): Binding {
+  return { ...b, migratingFrom: null, readySinceMs: null };
+}
+
+/**
+ * Ten minutes: the backstop for a source whose hook never reports the VM gone, not the normal end
+ * of a migration (a live migration's memory copy may take minutes after the destination is ready).
+ */
+export const DEFAULT_MIGRATION_HOLD_MS = 600_000;
 
 /** The hosts whose desired set holds a port with this binding. */
 export function bindingHosts(b: Binding): string[] {
   return [b.host, b.migratingFrom].filter((h): h is string => h !== null);
 }
 
-export type MigrationState = "unbound" | "pending" | "migrating" | "ready";
+export const MIGRATION_STATES = ["unbound", "pending", "migrating", "ready-on-destination", "ready"] as const;
+export type MigrationState = (typeof MIGRATION_STATES)[number];
 
 /**
- * unbound: no host. pending: bound, the host has not applied it yet. migrating: on source and
- * destination until the destination applied it. ready: the host applied it (a migration is over).
+ * unbound: no host. pending: bound, the host has not applied it yet. migrating: on the source and
+ * the destination, which has not applied it yet. ready-on-destination: the destination applied it;
+ * the source keeps it until the switch-over (it reports the port released) or its hold runs out.
+ * ready: the host applied it, and no source holds it.
  */
 export function migrationState(b: Binding, hostAppliedRevision: number | undefined): MigrationState {
   if (b.host === null) return "unbound";
-  if (b.migratingFrom !== null) return "migrating"; // the store ends it when the destination reports
-  return hostAppliedRevision !== undefined && hostAppliedRevision >= b.boundRevision ? "ready" : "pending";
+  const applied = hostAppliedRevision !== undefined && hostAppliedRevision >= b.boundRevision;
+  if (b.migratingFrom !== null) return applied ? "ready-on-destination" : "migrating";
+  return applied ? "ready" : "pending";
+}
+
+/** Is the port ready on its host (the destination, while migrating)? What a hypervisor hook waits for. */
+export function isReadyOnHost(state: MigrationState): boolean {
+  return state === "ready" || state === "ready-on-destination";
+}
+
+/**
+ * When the source's hold of a migrating port ends at the latest (ms), if the source never reports
+ * it released: `holdMs` after the destination applied it. Undefined while the destination has not
+ * applied it, when nothing migrates, or when `holdMs` is 0 (hold until released).
+ */
+export function holdEndsAt(b: Binding, holdMs: number): number | undefined {
+  if (b.migratingFrom === null || b.readySinceMs === null || holdMs <= 0) return undefined;
+  return b.readySinceMs + holdMs;
 }

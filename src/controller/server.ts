@@ -9,6 +9,7 @@ import { createApi } from "./api/app.ts";
 import { Authenticator } from "./auth.ts";
 import type { ControllerConfig } from "./config.ts";
 import { ControllerConfigError } from "./errors.ts";
+import { startHoldSweeper } from "./migration-hold.ts";
 import { redact } from "./store/open.ts";
 import { Store } from "./store/store.ts";
 import { RevisionWatch } from "./watch.ts";
@@ -41,7 +42,7 @@ export async function startController(config: StartOptions & Readonly<{ store: s
     if (text.trim().length < 16) throw new ControllerConfigError("controller config", [{ path: "bootstrapTokenFile", value: config.bootstrapTokenFile, expected: "a file holding a token of at least 16 characters" }]);
     tokens.push(text.trim());
   }
-  const store = await Store.open(config.store, { refuseMissingGuards: config.refuseMissingGuards ?? false });
+  const store = await Store.open(config.store, { refuseMissingGuards: config.refuseMissingGuards ?? false, ...(config.migrationHoldMs !== undefined && { migrationHoldMs: config.migrationHoldMs }) });
   const watch = new RevisionWatch(store, { pollMs: config.watchPollMs ?? 1000 });
   let server: ServerType | undefined;
   try {
@@ -54,9 +55,11 @@ export async function startController(config: StartOptions & Readonly<{ store: s
     });
     const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
     const url = `http://${host}:${address.port}`;
-    logger.info({ url, store: redact(config.store), kind: store.kind, revision: watch.revision }, "controller listening");
+    logger.info({ url, store: redact(config.store), kind: store.kind, revision: watch.revision, migrationHoldMs: store.migrationHoldMs }, "controller listening");
+    const sweeper = startHoldSweeper(store, logger);
     let closing: Promise<void> | undefined;
     const close = (): Promise<void> => (closing ??= (async () => {
+      await sweeper.stop();
       await watch.stop(); // ends the long-polls, so the server can close
       await new Promise<void>((resolve) => {
         server!.close(() => resolve());

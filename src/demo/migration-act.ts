@@ -1,29 +1,47 @@
 // The demo's multi-host act: two hypervisors (network namespaces, a Linux bridge each, joined by a
 // veth "wire"), one controller, one real agent process per hypervisor (nftables driver), guests
-// Alice (hv1), Eve and Bob (hv2). Alice migrates to hv2 while Eve streams spoofed frames and Bob
-// pings Alice. Effects: namespaces, links, nftables (through the agents), processes, a controller.
-// Needs root; everything is named per run and removed by cleanup(), also after a failure.
+// Alice (hv1), Eve and Bob (hv2). Alice migrates to the other hypervisor while Eve streams spoofed
+// frames and Bob pings her, driven as libvirt's hooks drive a live migration. Effects: namespaces,
+// links, nftables (through the agents), processes, a controller. Needs root; everything is named
+// per run and removed by cleanup(), also after a failure.
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { decodeControllerAnswer } from "../agent/desired.ts";
+import { SUBNET4, SUBNET6, VIP4, VIP6 } from "../conformance/sandbox.ts";
 import type { Driver } from "../drivers/contract.ts";
 import { createDriver } from "../drivers/registry.ts";
 import { follow, type Followed } from "../host/follow.ts";
 import { run } from "../host/run.ts";
 import * as f from "../policy/frame-builder.ts";
+import type { PortPolicy } from "../policy/port-policy.ts";
 import { startController, type RunningController } from "../controller/server.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 /** The python with scapy's dependencies; the scripts below need only its standard library. */
 const PYTHON = "/usr/bin/python3";
 
-type GuestSpec = Readonly<{ id: string; tenant: string; device: string; mac: string; ip: string; host: "hv1" | "hv2" }>;
-const ALICE: GuestSpec = { id: "alice-0", tenant: "alice", device: "vnet0", mac: "52:54:00:00:00:01", ip: "10.0.0.1", host: "hv1" };
-const EVE: GuestSpec = { id: "eve-0", tenant: "eve", device: "vnet1", mac: "52:54:00:00:00:02", ip: "10.0.0.2", host: "hv2" };
-const BOB: GuestSpec = { id: "bob-0", tenant: "bob", device: "vnet2", mac: "52:54:00:00:00:03", ip: "10.0.0.3", host: "hv2" };
-const HOSTS = ["hv1", "hv2"] as const;
-type Host = (typeof HOSTS)[number];
+export type GuestName = "alice" | "eve" | "bob";
+export type Host = "hv1" | "hv2";
+const HOSTS: readonly Host[] = ["hv1", "hv2"];
+const other = (h: Host): Host => (h === "hv1" ? "hv2" : "hv1");
+
+type GuestSpec = Readonly<{ name: GuestName; id: string; tenant: string; device: string; mac: string; ipv4: string; ipv6: string; allowed: readonly string[]; host: Host }>;
+// The conformance kit's addressing (src/conformance/sandbox.ts), so its attack table applies as is;
+// Alice holds the failover VIP as allowed address pairs.
+const guest = (name: GuestName, n: number, device: string, host: Host, allowed: readonly string[] = []): GuestSpec =>
+  ({ name, id: `${name}-0`, tenant: name, device, mac: `52:54:00:00:00:0${n}`, ipv4: `${SUBNET4}.${n}`, ipv6: `${SUBNET6}::${n}`, allowed, host });
+const ALICE = guest("alice", 1, "vnet0", "hv1", [`${VIP4}/32`, VIP6]);
+const EVE = guest("eve", 2, "vnet1", "hv2");
+const BOB = guest("bob", 3, "vnet2", "hv2");
+const GUESTS = [ALICE, EVE, BOB] as const;
+
+/** Ping interval of Bob's stream, and how long the VM keeps running on the source after the destination is ready (the memory copy). */
+const PING_INTERVAL_MS = 10;
+const COPY_MS = 1_000;
+/** A lost ping counts as "at the switch-over" if sent from this long before its start to this long after the new interface was up. */
+const SWITCH_SLACK_MS = 2 * PING_INTERVAL_MS;
 
 // Sends the frames (hex, cycled) every gapMs until SIGTERM; prints {"sent": n}.
 const SEND = `
@@ -84,7 +102,53 @@ while True:
 print(json.dumps(counts), flush=True)
 `;
 
+// ICMP echo to a["dst"] every a["intervalMs"] until SIGTERM, then 1 s for late replies; prints
+// {"sent": [epoch ms of each request], "rtt": {seq: ms}}. Its own pinger, not ping(8): the send
+// time of every request, answered or not, places each loss on the migration's timeline.
+const PING = `
+import sys, json, time, signal, socket, struct, select, os
+a = json.loads(sys.argv[1])
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+ident = os.getpid() & 0xffff
+def csum(b):
+    if len(b) % 2: b += b"\\0"
+    n = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    n = (n >> 16) + (n & 0xffff); n += n >> 16
+    return ~n & 0xffff
+sent, rtt = [], {}
+stop = False
+def done(*_):
+    global stop
+    stop = True
+signal.signal(signal.SIGTERM, done)
+def receive(wait):
+    r, _, _ = select.select([s], [], [], max(0, wait))
+    while r:
+        data = s.recv(2048)
+        icmp = data[(data[0] & 15) * 4:]
+        if len(icmp) >= 8 and icmp[0] == 0:
+            i, q = struct.unpack("!HH", icmp[4:8])
+            if i == ident and q < len(sent) and q not in rtt: rtt[q] = time.time() * 1000 - sent[q]
+        r, _, _ = select.select([s], [], [], 0)
+print("ready", flush=True)
+t0 = time.time()
+while not stop:
+    q = len(sent)
+    hdr = struct.pack("!BBHHH", 8, 0, 0, ident, q & 0xffff) + b"vifguard-ping...."
+    pkt = hdr[:2] + struct.pack("!H", csum(hdr)) + hdr[4:]
+    sent.append(time.time() * 1000)
+    try: s.sendto(pkt, (a["dst"], 0))
+    except OSError: pass
+    while not stop and time.time() < t0 + len(sent) * a["intervalMs"] / 1000:
+        receive(t0 + len(sent) * a["intervalMs"] / 1000 - time.time())
+end = time.time() + 1
+while time.time() < end: receive(end - time.time())
+print(json.dumps({"sent": sent, "rtt": rtt}), flush=True)
+`;
+
 export type MigrationFigures = Readonly<{
+  from: Host;
+  to: Host;
   /** Spoofed frames from Eve seen at Alice (any interface), Bob and on the wire between the hypervisors. */
   spoofedThrough: number;
   spoofedSent: number;
@@ -92,31 +156,46 @@ export type MigrationFigures = Readonly<{
   pingLossPercent: number;
   pingSent: number;
   pingLost: number;
-  /** The longest time without a ping reply, and when it began (ms after the PATCH; negative: before). */
+  /** Lost pings by when they were sent: before the switch-over, at it (±2 intervals), after it. */
+  pingLostBefore: number;
+  pingLostAt: number;
+  pingLostAfter: number;
+  /** When each lost ping was sent, in ms after the switch-over began (negative: before). */
+  lostOffsetsMs: number[];
+  /** The longest time between two answered pings, and when it began (ms after the switch-over began). */
   longestPingGapMs: number;
   pingGapStartMs: number;
-  /** From the PATCH to the switch-over (old interface deleted, new one up). */
+  /** From the PATCH to the switch-over (old interface deleted, new one up), and how long that took. */
   switchOverMs: number;
-  /** From the PATCH of Alice's host to the controller showing her port ready on hv2. */
+  switchDurationMs: number;
+  /** From the PATCH of Alice's host to the controller showing her port ready on the destination. */
   readyMs: number;
-  /** From the PATCH to the first sample of hv2's dataplane holding Alice's port. */
+  /** From the PATCH to the first sample of the destination's dataplane holding Alice's port. */
   destinationInstalledMs: number;
-  /** From the PATCH to the first sample of hv1's dataplane no longer holding it. */
+  /** From the PATCH to the first sample of the source's dataplane no longer holding it. */
   sourceCleanMs: number;
-  /** How long `vifguard port migrate-in` (as hv2's hook runs it) took, process start included. */
+  /** From the PATCH to the controller ending the migration (the source reported the port released). */
+  migrationEndedMs: number;
+  /** How long `vifguard port migrate-in` (the destination's hook) and `migrate-out` (the source's) took, process start included. */
   migrateInMs: number;
+  migrateOutMs: number;
   /** Samples of both dataplanes during the migration in which neither held Alice's port (must be 0). */
   gapSamples: number;
+  /** Samples before the switch-over in which the source did not hold Alice's port (must be 0: the VM still ran there). */
+  sourceGoneEarlySamples: number;
   samples: number;
-  /** Replies to 3 pings from Bob to Alice after the migration. */
+  /** Replies to 3 IPv4 and 3 IPv6 pings from Bob to Alice after the migration. */
   repliesAfter: number;
-  /** Frames Eve's port dropped, as hv2's agent reported them to the controller. */
+  repliesAfter6: number;
+  /** Frames Eve's port dropped, as the agent of her hypervisor reported them to the controller. */
   eveDropsReported: number;
 }>;
 
 type Api = (method: string, path: string, body?: unknown) => Promise<{ status: number; body: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Wall-clock ms, comparable with the python scripts' time.time(). */
+const wallMs = (): number => performance.timeOrigin + performance.now();
 
 /** A unique trailer for counting frames at the receivers. */
 function marker(n: number): Uint8Array {
@@ -126,7 +205,29 @@ const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 
 type Running = { process: Followed; lines: string[] };
 
-/** The two-hypervisor lab. start() builds it, migrate() runs the act, cleanup() removes everything. */
+/** Where the pings were lost, relative to the switch-over. Pure. */
+export function placeLosses(sent: readonly number[], answered: ReadonlySet<number>, switchStart: number, switchEnd: number, slackMs: number): {
+  lost: number; before: number; at: number; after: number; offsets: number[]; longestGapMs: number; gapStartMs: number;
+} {
+  const offsets: number[] = [];
+  let [before, at, after] = [0, 0, 0];
+  let lastAnswered: number | undefined;
+  let [longestGapMs, gapStart] = [0, 0];
+  sent.forEach((t, seq) => {
+    if (answered.has(seq)) {
+      if (lastAnswered !== undefined && t - lastAnswered > longestGapMs) [longestGapMs, gapStart] = [t - lastAnswered, lastAnswered];
+      lastAnswered = t;
+      return;
+    }
+    offsets.push(Math.round(t - switchStart));
+    if (t < switchStart - slackMs) before++;
+    else if (t > switchEnd + slackMs) after++;
+    else at++;
+  });
+  return { lost: offsets.length, before, at, after, offsets, longestGapMs, gapStartMs: gapStart - switchStart };
+}
+
+/** The two-hypervisor lab. start() builds it, migrate() moves Alice to the other hypervisor, cleanup() removes everything. */
 export class MigrationLab {
   readonly id: string;
   readonly prefix: string;
@@ -139,6 +240,8 @@ export class MigrationLab {
   private readonly drivers = new Map<Host, Driver>();
   private api!: Api;
   private readonly admin = `vg_demo_${randomBytes(16).toString("hex")}`;
+  /** Where Alice's VM runs now. */
+  aliceOn: Host = ALICE.host;
 
   private constructor(log: (line: string) => void) {
     this.log = log;
@@ -150,9 +253,37 @@ export class MigrationLab {
     return `${this.id}-${name}`;
   }
 
-  /** Builds the hypervisors, the wire, the guests, the controller and the two agents; call cleanup() afterwards, whatever happens. */
+  /** The lab; start() builds it. Call cleanup() afterwards, whatever happens. */
   static async create(log: (line: string) => void): Promise<MigrationLab> {
     return new MigrationLab(log);
+  }
+
+  /** Each guest's namespace, addresses and current hypervisor. */
+  guests(): { name: GuestName; netns: string; mac: string; ipv4: string; ipv6: string; host: Host }[] {
+    return GUESTS.map((g) => ({ name: g.name, netns: this.ns(g.tenant), mac: g.mac, ipv4: g.ipv4, ipv6: g.ipv6, host: g.name === "alice" ? this.aliceOn : g.host }));
+  }
+
+  /** The nftables driver of a hypervisor (capabilities, counters). */
+  driver(host: Host): Driver {
+    return this.drivers.get(host)!;
+  }
+
+  /** Each guest's PortPolicy as the controller hands it to the agent of the guest's hypervisor. */
+  async policies(): Promise<Map<GuestName, PortPolicy>> {
+    const policies = new Map<GuestName, PortPolicy>();
+    for (const host of HOSTS) {
+      const answer = await this.call("GET", `/v1/hosts/${host}/desired`);
+      for (const p of decodeControllerAnswer(JSON.stringify(answer), host).policies) {
+        const g = GUESTS.find((x) => x.id === p.port);
+        if (g && (g.name === "alice" ? this.aliceOn : g.host) === host) policies.set(g.name, p);
+      }
+    }
+    return policies;
+  }
+
+  /** Bridges that learn no MAC flood every unicast, so a port's to-vm filter is what keeps frames from others (as in the conformance kit); off: they learn again. */
+  async setFlooding(on: boolean): Promise<void> {
+    for (const host of HOSTS) await run("ip", ["link", "set", "br0", "type", "bridge", "ageing_time", on ? "0" : "30000"], { netns: this.ns(host) });
   }
 
   async start(): Promise<void> {
@@ -160,16 +291,23 @@ export class MigrationLab {
     this.dir = await mkdtemp(join(tmpdir(), `${this.id}-`));
     this.log(`Two hypervisors, hv1 and hv2: a network namespace each with a Linux bridge br0, joined by a veth "wire" (run ${this.id}).`);
     for (const host of HOSTS) {
-      await this.addNetns(this.ns(host));
-      await run("ip", ["link", "add", "br0", "type", "bridge"], { netns: this.ns(host) });
-      await run("ip", ["link", "set", "br0", "up"], { netns: this.ns(host) });
-      this.drivers.set(host, await createDriver("nftables", { netns: this.ns(host), prefix: this.prefix }));
+      const netns = this.ns(host);
+      await this.addNetns(netns);
+      // br_netfilter would trim bridged IP packets to their IP length, and so the markers the
+      // sniffers count; the hypervisors' own interfaces stay quiet (no IPv6 chatter of theirs).
+      for (const setting of ["net.bridge.bridge-nf-call-iptables=0", "net.bridge.bridge-nf-call-ip6tables=0", "net.bridge.bridge-nf-call-arptables=0"]) {
+        await run("sysctl", ["-qw", setting], { netns, allowFailure: true });
+      }
+      for (const setting of ["net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"]) await run("sysctl", ["-qw", setting], { netns });
+      await run("ip", ["link", "add", "br0", "type", "bridge", "mcast_snooping", "0"], { netns });
+      await run("ip", ["link", "set", "br0", "up"], { netns });
+      this.drivers.set(host, await createDriver("nftables", { netns, prefix: this.prefix }));
     }
     await run("ip", ["link", "add", "wire", "type", "veth", "peer", "name", "wire", "netns", this.ns("hv2")], { netns: this.ns("hv1") });
     for (const host of HOSTS) await run("ip", ["link", "set", "wire", "master", "br0", "up"], { netns: this.ns(host) });
 
-    this.log("Guests: Alice on hv1; Eve and Bob on hv2, each in its own namespace behind a vnetN port.");
-    for (const g of [ALICE, EVE, BOB]) await this.addGuest(g, g.host, "eth0");
+    this.log("Guests: Alice on hv1; Eve and Bob on hv2, each in its own namespace behind a vnetN port (IPv4 and IPv6).");
+    for (const g of GUESTS) await this.addGuest(g, g.host, "eth0");
 
     this.controller = await startController({ store: `sqlite://${join(this.dir, "controller.db")}`, bootstrapTokens: [this.admin], listen: { host: "127.0.0.1", port: 0 }, logLevel: "silent", watchPollMs: 200 });
     const url = this.controller.url;
@@ -182,17 +320,19 @@ export class MigrationLab {
     for (const host of HOSTS) await this.startAgent(host, url);
 
     await this.call("POST", "/v1/networks", { id: "public", tenant: "provider", shared: true });
-    for (const g of [ALICE, EVE, BOB]) await this.call("POST", "/v1/ports", { id: g.id, tenant: g.tenant, network: "public", device: g.device, mac: g.mac, ips: [g.ip], host: g.host });
+    for (const g of GUESTS) {
+      await this.call("POST", "/v1/ports", { id: g.id, tenant: g.tenant, network: "public", device: g.device, mac: g.mac, ips: [g.ipv4, g.ipv6], allowed: g.allowed.map((ip) => ({ ip })), host: g.host });
+    }
     for (const host of HOSTS) {
       const ok = await this.until(async () => (await this.api("GET", `/v1/hosts/${host}`)).status === 200, 30_000);
       if (!ok) throw new Error(`${host}'s agent did not register: ${this.agents.get(host)!.lines.slice(-5).join("\n")}`);
     }
-    for (const g of [ALICE, EVE, BOB]) {
+    for (const g of GUESTS) {
       const m = await this.call("GET", `/v1/ports/${g.id}/migration?readyOn=${g.host}&timeoutMs=30000`);
       if (!m.ready) throw new Error(`${g.id} not ready on ${g.host}: ${JSON.stringify(m)}; agent says: ${this.agents.get(g.host)!.lines.slice(-5).join("\n")}`);
     }
     this.log("Networks and ports created through the API; both agents registered and report every port applied.");
-    const replies = await this.ping(BOB, ALICE.ip, 3);
+    const replies = await this.ping(BOB, ALICE.ipv4, 3);
     this.log(`Bob pings Alice across the wire: ${replies}/3 replies.`);
     if (replies === 0) throw new Error("Bob cannot reach Alice before the migration");
   }
@@ -202,19 +342,23 @@ export class MigrationLab {
     this.namespaces.push(name);
   }
 
-  /** A guest interface `iface` in the guest's namespace ↔ `device` on `host`'s bridge. */
+  /** A guest interface `iface` in the guest's namespace ↔ `device` on `host`'s bridge; `up` false: down and unaddressed (a paused VM's). */
   private async addGuest(g: GuestSpec, host: Host, iface: string, up = true): Promise<void> {
     const netns = this.ns(g.tenant);
     if (!this.namespaces.includes(netns)) {
       await this.addNetns(netns);
-      await run("sysctl", ["-qw", "net.ipv6.conf.all.disable_ipv6=1"], { netns }); // no kernel chatter
-      await run("sysctl", ["-qw", "net.ipv6.conf.default.disable_ipv6=1"], { netns });
       await run("ip", ["link", "set", "lo", "up"], { netns });
     }
     await run("ip", ["link", "add", g.device, "type", "veth", "peer", "name", iface, "netns", netns], { netns: this.ns(host) });
     await run("ip", ["link", "set", iface, "address", g.mac], { netns });
+    // Few kernel chatters (no RS, no DAD); the guest announces itself when its link comes up
+    // (gratuitous ARP, unsolicited NA), as a guest does after a migration (virtio-net's announce).
+    for (const setting of [`net.ipv6.conf.${iface}.router_solicitations=0`, `net.ipv6.conf.${iface}.accept_dad=0`, `net.ipv6.conf.${iface}.ndisc_notify=1`, `net.ipv4.conf.${iface}.arp_notify=1`]) {
+      await run("sysctl", ["-qw", setting], { netns });
+    }
     if (up) {
-      await run("ip", ["addr", "add", `${g.ip}/24`, "dev", iface], { netns });
+      await run("ip", ["addr", "add", `${g.ipv4}/24`, "dev", iface], { netns });
+      await run("ip", ["addr", "add", `${g.ipv6}/64`, "dev", iface, "nodad"], { netns });
       await run("ip", ["link", "set", iface, "up"], { netns });
     }
     await run("ip", ["link", "set", g.device, "master", "br0", "up"], { netns: this.ns(host) });
@@ -255,6 +399,26 @@ export class MigrationLab {
     return { process: followed, lines };
   }
 
+  /** Starts a python script in `netns`; resolves once it printed "ready". stop() ends it and parses its last line. */
+  private async script<T>(netns: string, code: string, args: unknown): Promise<{ stop(): Promise<T>; lines: string[] }> {
+    let ready!: () => void;
+    const isReady = new Promise<void>((r) => (ready = r));
+    const s = this.spawn(PYTHON, ["-c", code, JSON.stringify(args)], { netns }, (line) => line === "ready" && ready());
+    await Promise.race([isReady, s.process.exited]);
+    return {
+      lines: s.lines,
+      stop: async () => {
+        s.process.close();
+        await s.process.exited;
+        try {
+          return JSON.parse(s.lines.at(-1) ?? "") as T;
+        } catch {
+          throw new Error(`script in ${netns} said: ${s.lines.join("\n")}`);
+        }
+      },
+    };
+  }
+
   private async call(method: string, path: string, body?: unknown): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
     const a = await this.api(method, path, body);
     if (a.status >= 300) throw new Error(`${method} ${path}: HTTP ${a.status} ${JSON.stringify(a.body)}`);
@@ -275,94 +439,117 @@ export class MigrationLab {
     return Number(/(\d+) received/.exec(r.stdout)?.[1] ?? 0);
   }
 
-  /** Starts a sniffer; resolves once it captures. stop() resolves with its counts per marker. */
-  private async sniff(netns: string, iface: string | null, markers: readonly Uint8Array[]): Promise<() => Promise<Record<string, number>>> {
-    let ready!: () => void;
-    const isReady = new Promise<void>((r) => (ready = r));
-    const s = this.spawn(PYTHON, ["-c", SNIFF, JSON.stringify({ iface, markers: markers.map(hex) })], { netns }, (line) => line === "ready" && ready());
-    await Promise.race([isReady, s.process.exited]);
-    return async () => {
-      s.process.close();
-      await s.process.exited;
-      const last = s.lines.at(-1) ?? "";
-      try {
-        return JSON.parse(last) as Record<string, number>;
-      } catch {
-        throw new Error(`sniffer in ${netns} said: ${s.lines.join("\n")}`);
-      }
-    };
+  /** Runs `vifguard port <verb> <Alice's MAC>` against `host`'s agent, as that hypervisor's hook does; returns its output and duration. */
+  private async hook(host: Host, verb: "migrate-in" | "migrate-out"): Promise<{ out: string; ms: number }> {
+    const started = performance.now();
+    const answer = await run(join(ROOT, "bin/vifguard"), ["port", verb, ALICE.mac, "--socket", this.socket(host), "--timeout", "30000"], { allowFailure: true, timeoutMs: 40_000 });
+    if (answer.code !== 0) throw new Error(`${verb} on ${host} failed: ${answer.stderr}${answer.stdout}`);
+    return { out: answer.stdout.trim(), ms: performance.now() - started };
   }
 
-  /** Runs the migration act; resolves with its figures. */
+  /**
+   * Moves Alice to the other hypervisor as libvirt's hooks drive a live migration, under Eve's spoof
+   * stream and Bob's pings; resolves with the figures.
+   */
   async migrate(): Promise<MigrationFigures> {
+    const from = this.aliceOn;
+    const to = other(from);
     const alice = this.ns("alice");
-    const marks = [marker(1), marker(2), marker(3), marker(4)];
+    const eveOn = EVE.host;
+    const marks = [1, 2, 3, 4, 5].map(marker);
     // Eve's spoofs: Alice's IP from Eve's MAC, Alice's MAC outright, a gratuitous ARP claiming
-    // Alice's IP, and Bob's IP towards Alice. Each must be dropped at Eve's port, wherever Alice is.
+    // Alice's IP, Bob's IP towards Alice, an NA claiming Alice's IPv6. Each must be dropped at Eve's
+    // port, wherever Alice is.
     const spoofs = [
-      f.withTrailer(f.ether(BOB.mac, EVE.mac, 0x0800, f.icmp4Echo(ALICE.ip, BOB.ip)), marks[0]!),
-      f.withTrailer(f.ether(BOB.mac, ALICE.mac, 0x0800, f.icmp4Echo(ALICE.ip, BOB.ip)), marks[1]!),
-      f.withTrailer(f.ether("ff:ff:ff:ff:ff:ff", EVE.mac, 0x0806, f.arp({ op: 2, sha: EVE.mac, spa: ALICE.ip, tha: "ff:ff:ff:ff:ff:ff", tpa: ALICE.ip })), marks[2]!),
-      f.withTrailer(f.ether(ALICE.mac, EVE.mac, 0x0800, f.icmp4Echo(BOB.ip, ALICE.ip)), marks[3]!),
+      f.withTrailer(f.ether(BOB.mac, EVE.mac, 0x0800, f.icmp4Echo(ALICE.ipv4, BOB.ipv4)), marks[0]!),
+      f.withTrailer(f.ether(BOB.mac, ALICE.mac, 0x0800, f.icmp4Echo(ALICE.ipv4, BOB.ipv4)), marks[1]!),
+      f.withTrailer(f.ether("ff:ff:ff:ff:ff:ff", EVE.mac, 0x0806, f.arp({ op: 2, sha: EVE.mac, spa: ALICE.ipv4, tha: "ff:ff:ff:ff:ff:ff", tpa: ALICE.ipv4 })), marks[2]!),
+      f.withTrailer(f.ether(ALICE.mac, EVE.mac, 0x0800, f.icmp4Echo(BOB.ipv4, ALICE.ipv4)), marks[3]!),
+      f.withTrailer(f.ether("33:33:00:00:00:01", EVE.mac, 0x86dd, f.neighborAdvertisement({ src: EVE.ipv6, dst: "ff02::1", target: ALICE.ipv6, options: [f.tll(EVE.mac)] })), marks[4]!),
     ];
-    this.log("Eve starts streaming spoofed frames (every 2 ms): Alice's IP, Alice's MAC, a gratuitous ARP for Alice's IP, Bob's IP.");
-    this.log("Capturing at Alice (every interface she has or will have), at Bob, and on hv1's end of the wire; Bob pings Alice every 10 ms.");
-    const sniffers = await Promise.all([this.sniff(alice, null, marks), this.sniff(this.ns("bob"), "eth0", marks), this.sniff(this.ns("hv1"), "wire", marks)]);
-    const pings = this.pingStream();
-    const eve = this.spawn(PYTHON, ["-c", SEND, JSON.stringify({ iface: "eth0", frames: spoofs.map(hex), gapMs: 2 })], { netns: this.ns("eve") });
-    await sleep(1_500);
+    this.log(`Alice migrates from ${from} to ${to}; Eve (on ${eveOn}) streams spoofed frames every 2 ms: Alice's IP, Alice's MAC, a gratuitous ARP and an NA for Alice's addresses, Bob's IP.`);
+    this.log(`Capturing at Alice (every interface she has or will have), at Bob, and on hv1's end of the wire; Bob pings Alice every ${PING_INTERVAL_MS} ms.`);
+    const sniffers = await Promise.all([
+      this.script<Record<string, number>>(alice, SNIFF, { iface: null, markers: marks.map(hex) }),
+      this.script<Record<string, number>>(this.ns("bob"), SNIFF, { iface: "eth0", markers: marks.map(hex) }),
+      this.script<Record<string, number>>(this.ns("hv1"), SNIFF, { iface: "wire", markers: marks.map(hex) }),
+    ]);
+    const pinger = await this.script<{ sent: number[]; rtt: Record<string, number> }>(this.ns("bob"), PING, { dst: ALICE.ipv4, intervalMs: PING_INTERVAL_MS });
+    const eve = await this.script<{ sent: number }>(this.ns("eve"), SEND, { iface: "eth0", frames: spoofs.map(hex), gapMs: 2 });
+    await sleep(1_000);
 
-    // Sample both dataplanes: at no moment may neither hold Alice's port.
+    // Sample both dataplanes: at no moment may neither hold Alice's port, and the source must hold it until the switch-over.
     let sampling = true;
-    const samples: { hv1: boolean; hv2: boolean; at: number }[] = [];
+    const samples: { source: boolean; destination: boolean; at: number }[] = [];
     const sampler = (async () => {
       while (sampling) {
-        const [a, b] = await Promise.all(HOSTS.map(async (h) => [...(await this.drivers.get(h)!.observe()).values()].some((u) => u.port === ALICE.id)));
-        samples.push({ hv1: a!, hv2: b!, at: performance.now() });
+        const [source, destination] = await Promise.all([from, to].map(async (h) => [...(await this.drivers.get(h)!.observe()).values()].some((u) => u.port === ALICE.id)));
+        samples.push({ source: source!, destination: destination!, at: performance.now() });
         await sleep(10);
       }
     })();
 
-    this.log("Migration: the hypervisor creates Alice's new port vnet0 on hv2 (the guest side stays down, as a paused VM's would).");
-    await this.addGuest(ALICE, "hv2", "eth1", false);
-    this.log("The orchestrator moves alice-0 to hv2 through the API; hv2's hook runs `vifguard port migrate-in 52:54:00:00:00:01`.");
+    this.log(`The destination: libvirt on ${to} creates Alice's port vnet0 (the guest side stays down, as a paused VM's would).`);
+    await this.addGuest(ALICE, to, "eth1", false);
+    this.log(`The orchestrator moves alice-0 to ${to} through the API; ${to}'s hook runs \`vifguard port migrate-in ${ALICE.mac}\`.`);
     const started = performance.now();
-    await this.call("PATCH", `/v1/ports/${ALICE.id}`, { host: "hv2" });
-    const ready = this.call("GET", `/v1/ports/${ALICE.id}/migration?readyOn=hv2&timeoutMs=30000`).then((m: { ready: boolean }) => ({ ready: m.ready, ms: performance.now() - started }));
-    const hookStarted = performance.now();
-    const answer = await run(join(ROOT, "bin/vifguard"), ["port", "migrate-in", ALICE.mac, "--socket", this.socket("hv2"), "--timeout", "30000"], { allowFailure: true, timeoutMs: 40_000 });
-    const migrateInMs = performance.now() - hookStarted;
-    if (answer.code !== 0) throw new Error(`migrate-in failed: ${answer.stderr}${answer.stdout}`);
-    const { ready: isReady, ms: readyMs } = await ready;
-    if (!isReady) throw new Error("the controller did not show Alice's port ready on hv2 within 30 s");
-    this.log(`  the controller shows alice-0 ready on hv2 ${readyMs.toFixed(0)} ms after the PATCH`);
-    this.log(`  hv2's hook: ${answer.stdout.trim()} (the command took ${migrateInMs.toFixed(0)} ms, process start included)`);
-    const clean = await this.until(() => samples.some((x) => x.at > started && !x.hv1), 10_000, 10);
-    if (!clean) throw new Error("hv1 still holds Alice's port 10 s after the migration");
-    const destinationInstalledMs = samples.find((x) => x.at > started && x.hv2)!.at - started;
-    const sourceCleanMs = samples.find((x) => x.at > started && !x.hv1)!.at - started;
-    this.log(`  sampled dataplanes: hv2 held Alice's rules ${destinationInstalledMs.toFixed(0)} ms after the PATCH; hv1 dropped them at ${sourceCleanMs.toFixed(0)} ms, after the controller saw hv2 apply them.`);
+    await this.call("PATCH", `/v1/ports/${ALICE.id}`, { host: to });
+    const ready = this.call("GET", `/v1/ports/${ALICE.id}/migration?readyOn=${to}&timeoutMs=30000`).then((m: { ready: boolean; state: string }) => ({ ...m, ms: performance.now() - started }));
+    const migrateIn = await this.hook(to, "migrate-in");
+    const readyAnswer = await ready;
+    if (!readyAnswer.ready) throw new Error(`the controller did not show Alice's port ready on ${to} within 30 s`);
+    const readyMs = readyAnswer.ms;
+    this.log(`  the controller shows alice-0 ${readyAnswer.state} on ${to} ${readyMs.toFixed(0)} ms after the PATCH; ${from} keeps her rules, as the VM still runs there`);
+    this.log(`  ${to}'s hook: ${migrateIn.out} (the command took ${migrateIn.ms.toFixed(0)} ms, process start included)`);
+    await sleep(Math.max(0, COPY_MS - (performance.now() - started)));
 
-    this.log("The VM resumes on hv2: the old interface goes, the new one comes up, and Alice announces herself (gratuitous ARP).");
-    const switchStarted = performance.now();
-    const switchOverMs = switchStarted - started;
-    await run("sh", ["-c", `ip link del eth0 && ip link set eth1 name eth0 && ip addr add ${ALICE.ip}/24 dev eth0 && ip link set eth0 up && { arping -q -U -c 1 -I eth0 ${ALICE.ip} >/dev/null 2>&1 & }`], { netns: alice }); // fails loudly: a half-done switch-over would pass for ping loss
-    this.log(`  switched over in ${(performance.now() - switchStarted).toFixed(0)} ms`);
-    await sleep(2_000);
+    this.log(`The switch-over: the VM stops on ${from} (its interface goes) and resumes on ${to}; the guest announces itself (gratuitous ARP, unsolicited NA) and QEMU sends its RARP announce-self.`);
+    const announce = f.ether("ff:ff:ff:ff:ff:ff", ALICE.mac, 0x8035, f.arp({ op: 3, sha: ALICE.mac, spa: "0.0.0.0", tha: ALICE.mac, tpa: "0.0.0.0" }));
+    // QEMU's announce rounds (50 ms, then 100 ms more each time); in the background, after the switch.
+    const rarp = `import socket, time; s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind(("eth0", 0))\nfor d in (0, 0.05, 0.15, 0.25, 0.35): time.sleep(d); s.send(bytes.fromhex("${hex(announce)}"))`;
+    const batch = ["link del eth0", "link set eth1 name eth0", `addr add ${ALICE.ipv4}/24 dev eth0`, `addr add ${ALICE.ipv6}/64 dev eth0 nodad`, "link set eth0 up"].join("\n");
+    // One shell, one `ip -batch`: the switch-over takes what the kernel takes, not process starts. It fails loudly: a half-done switch-over would pass for ping loss.
+    const switched = await run("sh", ["-c", `set -e; date +%s%N; printf '%s\\n' "$1" | ip -batch -; date +%s%N; ${PYTHON} -c "$2" >/dev/null 2>&1 &`, "sh", batch, rarp], { netns: alice });
+    const [switchStart, switchEnd] = switched.stdout.trim().split("\n").map((ns) => Number(BigInt(ns) / 1_000n) / 1_000); // ns → ms
+    const switchOverMs = switchStart! - (performance.timeOrigin + started);
+    const switchDurationMs = switchEnd! - switchStart!;
+    this.log(`  switched over ${switchOverMs.toFixed(0)} ms after the PATCH, in ${switchDurationMs.toFixed(0)} ms`);
+
+    this.log(`The source: ${from}'s hook runs \`vifguard port migrate-out ${ALICE.mac}\` (libvirt: stopped/release); its agent removes the rules and reports the port released.`);
+    const migrateOut = await this.hook(from, "migrate-out");
+    let migrationEndedMs = NaN;
+    const ended = await this.until(async () => {
+      const m = await this.call("GET", `/v1/ports/${ALICE.id}/migration`);
+      if (m.state === "ready") migrationEndedMs = performance.now() - started;
+      return m.state === "ready";
+    }, 10_000, 20);
+    if (!ended) throw new Error(`the controller did not end the migration within 10 s of ${from}'s migrate-out`);
+    const clean = await this.until(() => samples.some((x) => x.at > started && !x.source), 10_000, 10);
+    if (!clean) throw new Error(`${from} still holds Alice's port 10 s after its migrate-out`);
+    this.log(`  ${from}'s hook: ${migrateOut.out} (${migrateOut.ms.toFixed(0)} ms); the controller ended the migration ${migrationEndedMs.toFixed(0)} ms after the PATCH`);
+    await sleep(Math.max(0, 1_500 - (wallMs() - switchEnd!)));
     sampling = false;
     await sampler;
 
-    eve.process.close();
-    await eve.process.exited;
-    const spoofedSent = Number((JSON.parse(eve.lines.at(-1) ?? "{}") as { sent?: number }).sent ?? 0);
-    const ping = await pings();
-    const counts = await Promise.all(sniffers.map((stop) => stop()));
+    const { sent: spoofedSent } = await eve.stop();
+    const ping = await pinger.stop();
+    const counts = await Promise.all(sniffers.map((s) => s.stop()));
     const spoofedThrough = counts.reduce((n, c) => n + Object.values(c).reduce((a, b) => a + b, 0), 0);
-    const gapSamples = samples.filter((s) => !s.hv1 && !s.hv2).length;
+    const during = samples.filter((s) => s.at > started);
+    const gapSamples = during.filter((s) => !s.source && !s.destination).length;
+    const switchAt = switchStart! - performance.timeOrigin;
+    const sourceGoneEarlySamples = samples.filter((s) => s.at < switchAt && !s.source).length;
+    const destinationInstalledMs = (during.find((x) => x.destination)?.at ?? NaN) - started;
+    const sourceCleanMs = (during.find((x) => !x.source)?.at ?? NaN) - started;
+    this.log(`  sampled dataplanes: ${to} held Alice's rules ${destinationInstalledMs.toFixed(0)} ms after the PATCH; ${from} dropped them at ${sourceCleanMs.toFixed(0)} ms, ${sourceCleanMs > switchOverMs ? "after" : "BEFORE"} the switch-over (${switchOverMs.toFixed(0)} ms).`);
 
-    const repliesAfter = await this.ping(BOB, ALICE.ip, 3);
-    this.log(`After the migration Bob pings Alice on hv2: ${repliesAfter}/3 replies.`);
-    // Eve's drops reach the controller with hv2's next status report (every sync: 1 s here).
+    const answered = new Set(Object.keys(ping.rtt).map(Number));
+    const loss = placeLosses(ping.sent, answered, switchStart!, switchEnd!, SWITCH_SLACK_MS);
+    this.aliceOn = to;
+    const repliesAfter = await this.ping(BOB, ALICE.ipv4, 3);
+    const repliesAfter6 = await this.ping(BOB, ALICE.ipv6, 3);
+    this.log(`After the migration Bob pings Alice on ${to}: ${repliesAfter}/3 replies over IPv4, ${repliesAfter6}/3 over IPv6.`);
+    // Eve's drops reach the controller with her agent's next status report (every sync: 1 s here).
     let eveDropsReported = 0;
     await this.until(async () => {
       const status = await this.call("GET", `/v1/ports/${EVE.id}/status`);
@@ -370,37 +557,16 @@ export class MigrationLab {
       return eveDropsReported > 0;
     }, 5_000, 200);
 
-    const pingLossPercent = ping.sent === 0 ? 100 : (100 * ping.lost) / ping.sent;
+    const pingSent = ping.sent.length;
+    const pingLossPercent = pingSent === 0 ? 100 : (100 * loss.lost) / pingSent;
     this.log(`Eve sent ${spoofedSent} spoofed frames; ${spoofedThrough} arrived anywhere. Her port's drops, as reported to the controller: ${eveDropsReported}.`);
-    this.log(`Bob's pings: ${ping.sent} sent, ${ping.lost} lost (${pingLossPercent.toFixed(2)} %); the longest silence was ${ping.longestGapMs.toFixed(0)} ms, from ${(ping.gapStartedAt - started).toFixed(0)} ms after the PATCH (hv1 dropped Alice's rules at ${sourceCleanMs.toFixed(0)} ms, the switch-over began at ${switchOverMs.toFixed(0)} ms).`);
-    this.log(`Both dataplanes sampled ${samples.length} times during the migration: ${gapSamples} samples with Alice's rules on neither host.`);
-    return { spoofedThrough, spoofedSent, pingLossPercent, pingSent: ping.sent, pingLost: ping.lost, longestPingGapMs: ping.longestGapMs, pingGapStartMs: ping.gapStartedAt - started, switchOverMs, repliesAfter, readyMs, destinationInstalledMs, sourceCleanMs, migrateInMs, gapSamples, samples: samples.length, eveDropsReported };
-  }
-
-  /** Bob pings Alice every 10 ms; the returned function stops it and counts sent and lost requests. */
-  private pingStream(): () => Promise<{ sent: number; lost: number; longestGapMs: number; gapStartedAt: number }> {
-    const replied = new Set<number>();
-    let highest = 0;
-    let last = performance.now();
-    let longestGapMs = 0;
-    let gapStartedAt = last;
-    // stdbuf: ping's stdout is a pipe here; line-buffer it so no reply line dies in a buffer at SIGTERM.
-    const p = this.spawn("stdbuf", ["-oL", "ping", "-n", "-O", "-i", "0.01", "-W", "1", ALICE.ip], { netns: this.ns("bob") }, (line) => {
-      const seq = Number(/icmp_seq=(\d+)/.exec(line)?.[1] ?? NaN);
-      if (Number.isNaN(seq)) return;
-      if (/bytes from/.test(line)) {
-        const now = performance.now();
-        if (now - last > longestGapMs) [longestGapMs, gapStartedAt] = [now - last, last];
-        last = now;
-        replied.add(seq);
-        highest = Math.max(highest, seq);
-      }
-    });
-    return async () => {
-      p.process.close();
-      await p.process.exited;
-      // Requests up to the last answered one: the ones still in flight at the end do not count.
-      return { sent: highest, lost: highest - [...replied].filter((s) => s <= highest).length, longestGapMs, gapStartedAt };
+    this.log(`Bob's pings: ${pingSent} sent, ${loss.lost} lost (${pingLossPercent.toFixed(2)} %): ${loss.before} before the switch-over, ${loss.at} at it, ${loss.after} after it${loss.offsets.length ? ` (sent at ${loss.offsets.join(", ")} ms from its start)` : ""}; the longest silence was ${loss.longestGapMs.toFixed(0)} ms.`);
+    this.log(`Both dataplanes sampled ${samples.length} times: ${gapSamples} samples with Alice's rules on neither host, ${sourceGoneEarlySamples} with ${from} without them before the switch-over.`);
+    return {
+      from, to, spoofedThrough, spoofedSent, pingLossPercent, pingSent, pingLost: loss.lost, pingLostBefore: loss.before, pingLostAt: loss.at, pingLostAfter: loss.after,
+      lostOffsetsMs: loss.offsets, longestPingGapMs: loss.longestGapMs, pingGapStartMs: loss.gapStartMs, switchOverMs, switchDurationMs, readyMs,
+      destinationInstalledMs, sourceCleanMs, migrationEndedMs, migrateInMs: migrateIn.ms, migrateOutMs: migrateOut.ms, gapSamples, sourceGoneEarlySamples,
+      samples: samples.length, repliesAfter, repliesAfter6, eveDropsReported,
     };
   }
 

@@ -162,7 +162,7 @@ test("agent with a controller: the controller's failClosed switch removes and re
 const indexOf = (history: readonly Event[], host: string, op: Event["op"], key: string, from = 0): number =>
   history.findIndex((e, i) => i >= from && e.host === host && e.op === op && e.key === key);
 
-test("live migration: the destination installs the port strictly before the source removes it", async (t) => {
+test("live migration: the destination installs the port strictly before the source removes it, which is when the VM left it", async (t) => {
   const lab = await controllerLab(t);
   const h1 = await hostAgent(t, lab, "h1");
   const h2 = await hostAgent(t, lab, "h2");
@@ -184,16 +184,25 @@ test("live migration: the destination installs the port strictly before the sour
       assert.equal((answer.data as Json).migration.ready, true);
       assert.equal((answer.data as Json).migration.host, dest.host);
       assert.ok(has(dest, "alice-0"), "installed on the destination when migrate-in answers");
-      assert.ok(await until(() => !has(source, "alice-0")), "removed from the source");
+      // The VM runs on the source until the switch-over: the source keeps the port meanwhile.
+      await new Promise((r) => setTimeout(r, 300));
+      assert.ok(has(source, "alice-0"), "the source keeps the port while the VM still runs there");
+      assert.equal((await ok(lab.admin("GET", "/v1/ports/alice-0/migration"))).state, "ready-on-destination");
+      // The switch-over: the source's hook says the VM left (libvirt: stopped/release → unplug).
+      const out = await source.agent.handle({ op: "migrate-out", port: ALICE.mac });
+      assert.ok(out.ok, out.ok ? "" : out.message);
+      assert.ok(!has(source, "alice-0"), "removed from the source when migrate-out answers");
       const removedMs = performance.now() - started;
       const installed = indexOf(lab.history, dest.host, "add", "alice-0", from);
       const removed = indexOf(lab.history, source.host, "remove", "alice-0", from);
       assert.ok(installed >= 0 && removed >= 0, JSON.stringify(lab.history.slice(from)));
       assert.ok(installed < removed, `destination add (#${installed}) before source remove (#${removed}): ${JSON.stringify(lab.history.slice(from))}`);
-      const m = await ok(lab.admin("GET", "/v1/ports/alice-0/migration"));
+      // The source reports the port released: the migration ends.
+      let m: Json;
+      assert.ok(await until(async () => (m = await ok(lab.admin("GET", "/v1/ports/alice-0/migration"))).state === "ready"), "the migration ended");
       assert.deepEqual([m.state, m.host, m.source], ["ready", dest.host, null]);
       assert.ok(has(source, "bob-0") || has(dest, "bob-0"), "the other port is untouched");
-      figures.push(`${source.host}→${dest.host}: ready in ${readyMs.toFixed(0)} ms, source clean in ${removedMs.toFixed(0)} ms`);
+      figures.push(`${source.host}→${dest.host}: ready in ${readyMs.toFixed(0)} ms, source clean after its migrate-out at ${removedMs.toFixed(0)} ms`);
     });
   }
   t.diagnostic(figures.join("; "));

@@ -1,7 +1,7 @@
 // The controller's API rules on a PostgreSQL server this test starts itself (skipped with the
 // reason when the server binaries or root are missing; failed instead under CI=true).
 import { test } from "node:test";
-import { apiSuite, refuseSuite } from "./api-suite.ts";
+import { apiSuite, holdSuite, refuseSuite } from "./api-suite.ts";
 import { postgresBackend } from "./helpers.ts";
 
 test("controller API on PostgreSQL", async (t) => {
@@ -9,4 +9,5 @@ test("controller API on PostgreSQL", async (t) => {
   if (!backend) return;
   await t.test("rules, roles, revisions, watch, migration", async (t) => apiSuite(t, backend));
   await t.test("refuses ports on hosts lacking a guard when configured", async (t) => refuseSuite(t, backend));
+  await t.test("ends a migration when the source's hold runs out", async (t) => holdSuite(t, backend));
 });

@@ -242,7 +242,7 @@ export async function apiSuite(t: TestContext, backend: Backend): Promise<void> 
     assert.equal(decoded.policies[0]!.port, "alice-0");
   });
 
-  await t.test("migration: destination installs before the source removes, and a hook can wait for it", async () => {
+  await t.test("migration: the destination installs first, a hook waits for ready on it, and the source keeps the port until it releases it", async () => {
     // alice-0 is on h1; h1 applies it, so it is ready there.
     const bound = (await admin("GET", "/v1/ports/alice-0")).body;
     assert.equal(bound.migration.state, "pending");
@@ -253,7 +253,7 @@ export async function apiSuite(t: TestContext, backend: Backend): Promise<void> 
     const h1Since = (await agent1("GET", "/v1/hosts/h1/desired")).body.revision as number;
     const moved = await admin("PATCH", "/v1/ports/alice-0", { host: "h2" });
     assert.equal(moved.status, 200);
-    assert.deepEqual([moved.body.migration.state, moved.body.migration.source, moved.body.migration.host], ["migrating", "h1", "h2"]);
+    assert.deepEqual([moved.body.migration.state, moved.body.migration.source, moved.body.migration.host, moved.body.migration.sourceHoldUntil], ["migrating", "h1", "h2", null]);
     // Both hosts' desired sets hold the port while it migrates.
     const onH1 = await agent1("GET", `/v1/hosts/h1/desired?since=${h1Since}&timeoutMs=5000`);
     const onH2 = await agent2("GET", "/v1/hosts/h2/desired");
@@ -264,28 +264,68 @@ export async function apiSuite(t: TestContext, backend: Backend): Promise<void> 
     const hook = agent2("GET", "/v1/ports/alice-0/migration?readyOn=h2&timeoutMs=10000");
     const notYet = await agent2("GET", "/v1/ports/alice-0/migration?readyOn=h2&timeoutMs=150");
     assert.deepEqual([notYet.body.state, notYet.body.ready], ["migrating", false]);
-    // The source's watch wakes when the destination applies it: the source drops it then.
-    const h1Wait = agent1("GET", `/v1/hosts/h1/desired?since=${onH1.body.revision}&timeoutMs=10000`);
     // A destination report from before the move does not count.
     await agent2("PUT", "/v1/hosts/h2/status", { ports: [{ port: "alice-0", appliedRevision: moved.body.migration.boundRevision - 1 }] });
     assert.equal((await admin("GET", "/v1/ports/alice-0")).body.migration.state, "migrating");
+    const h1Wait = agent1("GET", `/v1/hosts/h1/desired?since=${onH1.body.revision}&timeoutMs=600`);
     const done = await agent2("PUT", "/v1/hosts/h2/status", { ports: [{ port: "alice-0", appliedRevision: onH2.body.revision, guardsEnforced: FULL_GUARDS }] });
-    assert.deepEqual(done.body.completedMigrations, ["alice-0"]);
+    assert.deepEqual([done.body.readyMigrations, done.body.completedMigrations], [["alice-0"], []]);
     const ready = await hook;
-    assert.deepEqual([ready.body.state, ready.body.ready, ready.body.host, ready.body.source], ["ready", true, "h2", null]);
-    const dropped = await h1Wait;
+    assert.deepEqual([ready.body.state, ready.body.ready, ready.body.host, ready.body.source], ["ready-on-destination", true, "h2", "h1"]);
+    assert.ok(Date.parse(ready.body.sourceHoldUntil) > Date.now() + 60_000, `the source's hold ends at ${ready.body.sourceHoldUntil} (10 min by default)`);
+    // The VM still runs on h1 until the switch-over: h1's set keeps the port, and its watch does not wake.
+    assert.equal((await h1Wait).status, 204, "nothing changed for h1");
+    assert.ok((await agent1("GET", "/v1/hosts/h1/desired")).body.ports.some((p: { port: string }) => p.port === "alice-0"), "h1 keeps alice-0 after h2 applied it");
+    // Only h2's report can make it ready on h2; h1 reporting it applied changes nothing.
+    assert.equal((await agent1("PUT", "/v1/hosts/h1/status", { ports: [{ port: "alice-0", appliedRevision: onH2.body.revision }] })).body.readyMigrations.length, 0);
+    // A port cannot be enforced and released in one report.
+    const both = await agent1("PUT", "/v1/hosts/h1/status", { ports: [{ port: "alice-0", appliedRevision: onH2.body.revision }], released: ["alice-0"] });
+    assert.equal(both.status, 400);
+    assert.match(issue(both, "released[0]").expected, /not also reported/);
+    // The switch-over: the VM left h1, whose agent reports the port released (migrate-out, unplug). That ends the migration.
+    const h1Since2 = (await agent1("GET", "/v1/hosts/h1/desired")).body.revision as number;
+    const h1Drop = agent1("GET", `/v1/hosts/h1/desired?since=${h1Since2}&timeoutMs=10000`);
+    const out = await agent1("PUT", "/v1/hosts/h1/status", { ports: [], released: ["alice-0", "no-such-port"] });
+    assert.equal(out.status, 200, JSON.stringify(out.body));
+    assert.deepEqual(out.body.completedMigrations, ["alice-0"]);
+    const dropped = await h1Drop;
     assert.equal(dropped.status, 200);
-    assert.ok(!dropped.body.ports.some((p: { port: string }) => p.port === "alice-0"));
+    assert.ok(!dropped.body.ports.some((p: { port: string }) => p.port === "alice-0"), "h1's set dropped alice-0");
+    const over = (await admin("GET", "/v1/ports/alice-0/migration")).body;
+    assert.deepEqual([over.state, over.host, over.source, over.sourceHoldUntil], ["ready", "h2", null, null]);
     assert.equal((await agent1("GET", "/v1/ports/alice-0")).status, 404, "the source's agent no longer sees it");
-    // Status keeps both hosts' last reports.
+    // Releasing again (a report retried after a restart) changes nothing; h1 may not report it enforced any more.
+    assert.deepEqual((await agent1("PUT", "/v1/hosts/h1/status", { ports: [], released: ["alice-0"] })).body.completedMigrations, []);
+    assert.equal((await agent1("PUT", "/v1/hosts/h1/status", { ports: [{ port: "alice-0", appliedRevision: 1 }] })).status, 403);
+    // Status keeps the reports of the hosts that enforce it: h1's went with its release.
     const status = (await alice("GET", "/v1/ports/alice-0/status")).body;
-    assert.deepEqual(status.reports.map((r: { host: string }) => r.host), ["h1", "h2"]);
-    assert.deepEqual(status.reports[0].drops, [{ reason: "ipv4-spoof", packets: 3, bytes: 180 }]);
+    assert.deepEqual(status.reports.map((r: { host: string }) => r.host), ["h2"]);
     // Moving a migrating port back to its source cancels the migration.
     await admin("PATCH", "/v1/ports/alice-1", { host: "h1" });
     await admin("PATCH", "/v1/ports/alice-1", { host: "h2" });
     const back = await admin("PATCH", "/v1/ports/alice-1", { host: "h1" });
     assert.deepEqual([back.body.migration.state, back.body.migration.source], ["pending", null]);
+  });
+
+  await t.test("migration: a source that released the port before the move (the VM was stopped) ends it at its next report; a destination that releases it is not ready any more", async () => {
+    await admin("PATCH", "/v1/ports/alice-1", { host: "h1" });
+    const on = (await admin("GET", "/v1/ports/alice-1")).body.migration.boundRevision as number;
+    await agent1("PUT", "/v1/hosts/h1/status", { ports: [{ port: "alice-1", appliedRevision: on }] });
+    // The VM stops on h1: the agent unplugs the port and says so.
+    assert.equal((await agent1("PUT", "/v1/hosts/h1/status", { ports: [], released: ["alice-1"] })).status, 200);
+    assert.equal((await admin("GET", "/v1/ports/alice-1")).body.migration.state, "pending", "not enforced on h1 any more");
+    const moved = (await admin("PATCH", "/v1/ports/alice-1", { host: "h2" })).body;
+    assert.deepEqual([moved.migration.state, moved.migration.source], ["migrating", "h1"]);
+    // h2 applies it, then lets it go (the incoming migration failed): back to migrating.
+    await agent2("PUT", "/v1/hosts/h2/status", { ports: [{ port: "alice-1", appliedRevision: moved.migration.boundRevision }] });
+    assert.equal((await admin("GET", "/v1/ports/alice-1")).body.migration.state, "ready-on-destination");
+    await agent2("PUT", "/v1/hosts/h2/status", { ports: [], released: ["alice-1"] });
+    const failed = (await admin("GET", "/v1/ports/alice-1")).body.migration;
+    assert.deepEqual([failed.state, failed.source, failed.sourceHoldUntil], ["migrating", "h1", null]);
+    // h1's agent sends its released ports again with every new revision: that ends the migration.
+    const ended = await agent1("PUT", "/v1/hosts/h1/status", { ports: [], released: ["alice-1"] });
+    assert.deepEqual(ended.body.completedMigrations, ["alice-1"]);
+    assert.deepEqual([(await admin("GET", "/v1/ports/alice-1")).body.migration.state, (await admin("GET", "/v1/ports/alice-1")).body.migration.source], ["pending", null]);
   });
 
   await t.test("a host lacking a guard: the port is accepted and its status names the missing guard", async () => {
@@ -312,6 +352,39 @@ export async function apiSuite(t: TestContext, backend: Backend): Promise<void> 
       assert.ok(path in doc.body.paths, path);
     }
   });
+}
+
+/**
+ * A short migrationHoldMs: a source that never reports the port released loses it that long after
+ * the destination applied it (its watch wakes); a migration whose destination has not applied it
+ * is never ended by the hold.
+ */
+export async function holdSuite(t: TestContext, backend: Backend): Promise<void> {
+  const c = await controllerOn(t, backend, { migrationHoldMs: 300 });
+  const admin = client(c, ADMIN);
+  const hs1 = client(c, await token(c, "agent", "hs1"));
+  const hs2 = client(c, await token(c, "agent", "hs2"));
+  await admin("POST", "/v1/networks", { id: "hold-net", tenant: "dave" });
+  for (const [i, id] of ["held-0", "held-1"].entries()) {
+    assert.equal((await admin("POST", "/v1/ports", { id, network: "hold-net", device: `vnet${i}`, mac: MAC(0x60 + i), host: "hs1" })).status, 201);
+  }
+  const held = (await admin("PATCH", "/v1/ports/held-0", { host: "hs2" })).body;
+  await admin("PATCH", "/v1/ports/held-1", { host: "hs2" }); // hs2 never applies this one
+  const since = (await hs1("GET", "/v1/hosts/hs1/desired")).body.revision as number;
+  const started = Date.now();
+  const ready = await hs2("PUT", "/v1/hosts/hs2/status", { ports: [{ port: "held-0", appliedRevision: held.migration.boundRevision }] });
+  assert.deepEqual(ready.body.readyMigrations, ["held-0"]);
+  const until = Date.parse((await admin("GET", "/v1/ports/held-0/migration")).body.sourceHoldUntil);
+  assert.ok(Math.abs(until - (started + 300)) < 1_000, `the hold ends 300 ms after hs2 applied it (${new Date(until).toISOString()})`);
+  const woke = await hs1("GET", `/v1/hosts/hs1/desired?since=${since}&timeoutMs=10000`);
+  const ms = Date.now() - started;
+  assert.equal(woke.status, 200);
+  assert.deepEqual(woke.body.ports.map((p: { port: string }) => p.port), ["held-1"], "hs1 lost held-0 and keeps held-1");
+  assert.ok(ms >= 250 && ms < 5_000, `hs1's set dropped held-0 after ${ms} ms`);
+  const m = (await admin("GET", "/v1/ports/held-0/migration")).body;
+  assert.deepEqual([m.state, m.source, m.sourceHoldUntil], ["ready", null, null]);
+  const pending = (await admin("GET", "/v1/ports/held-1/migration")).body;
+  assert.deepEqual([pending.state, pending.source], ["migrating", "hs1"], "no hold runs before the destination applied it");
 }
 
 /** The same store opened with refuseMissingGuards: binding to a weak host is a 409. */

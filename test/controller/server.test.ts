@@ -69,12 +69,14 @@ test("parseControllerConfig() reads the file and names the field of every proble
   const ok = parseControllerConfig("listen: '[::1]:8701'\nstore: postgres://vg@db/vifguard\nbootstrapTokenFile: /etc/vifguard/admin.token\nrefuseMissingGuards: true\n", "c.yaml");
   assert.deepEqual([ok.listen, ok.store, ok.refuseMissingGuards, ok.maxBodyBytes], [{ host: "::1", port: 8701 }, "postgres://vg@db/vifguard", true, 1 << 20]);
   assert.equal(parseControllerConfig("", "empty.yaml").store, "sqlite:///var/lib/vifguard/controller.db");
+  assert.equal(parseControllerConfig("", "empty.yaml").migrationHoldMs, 600_000);
+  assert.equal(parseControllerConfig("migrationHoldMs: 0\n", "c.yaml").migrationHoldMs, 0, "0: the source keeps a migrating port until it releases it");
   try {
-    parseControllerConfig("listen: 8700\nstore: mysql://x\nrefuseMissingGuard: true\n", "bad.yaml");
+    parseControllerConfig("listen: 8700\nstore: mysql://x\nrefuseMissingGuard: true\nmigrationHoldMs: -1\n", "bad.yaml");
     assert.fail("should throw");
   } catch (error) {
     assert.ok(error instanceof ControllerConfigError);
-    assert.deepEqual(error.issues.map((i) => i.path).sort(), ["listen", "refuseMissingGuard", "store"]);
+    assert.deepEqual(error.issues.map((i) => i.path).sort(), ["listen", "migrationHoldMs", "refuseMissingGuard", "store"]);
   }
 });
 

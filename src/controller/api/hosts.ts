@@ -84,12 +84,13 @@ export function registerHosts(app: Api, { store, watch }: ApiDeps): void {
 
   app.openapi(createRoute({
     method: "put", path: "/v1/hosts/{host}/status", tags: ["hosts"], security,
-    summary: "The agent reports its ports: applied revision, guards enforced and missing, drops. Ends migrations to this host",
+    summary: "The agent reports its ports: applied revision, guards enforced and missing, drops; and the ports it released. Makes migrating ports ready on their destination; a source's release ends the migration",
     request: { params: hostParam, ...jsonBody(statusReport) }, responses: { 200: body(statusAccepted, "Stored"), 400: errors[400], 401: errors[401], 403: errors[403] },
   }), async (c) => {
     const { host: name } = c.req.valid("param");
     requireHost(c.var.principal, name, "report for another host");
-    const { revision, completed } = await store.reportStatus(name, c.req.valid("json").ports);
-    return c.json({ revision, completedMigrations: completed }, 200);
+    const body = c.req.valid("json");
+    const { revision, ready, completed } = await store.reportStatus(name, body.ports, body.released);
+    return c.json({ revision, readyMigrations: ready, completedMigrations: completed }, 200);
   });
 }

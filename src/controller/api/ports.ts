@@ -5,6 +5,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Port } from "../../model/types.ts";
 import { canSeePort, canUseNetwork, requireAdmin, requireTenant, type Principal } from "../auth.ts";
 import { ApiError } from "../errors.ts";
+import { isReadyOnHost } from "../rules.ts";
 import type { PortCreate, PortView } from "../store/store.ts";
 import { body, errors, jsonBody, security, type Api, type ApiDeps } from "./common.ts";
 import { allowed, allowedView, migrationWait, port, portBatch, portCreate, portPatch, portStatus, timeoutMs } from "./schemas.ts";
@@ -137,7 +138,7 @@ export function registerPorts(app: Api, { store, watch }: ApiDeps): void {
 
   app.openapi(createRoute({
     method: "get", path: "/v1/ports/{id}/migration", tags: ["ports"], security,
-    summary: "The port's binding state; with timeoutMs, waits until it is ready (on readyOn, if given)",
+    summary: "The port's binding and migration state; with timeoutMs, waits until it is ready on its host, the destination while migrating (and that host is readyOn, if given)",
     request: { params: idParam, query: z.object({ readyOn: z.string().optional(), timeoutMs }) },
     responses: { 200: body(migrationWait, "The state when ready or when the wait ended"), 401: errors[401], 404: errors[404] },
   }), async (c) => {
@@ -148,7 +149,7 @@ export function registerPorts(app: Api, { store, watch }: ApiDeps): void {
     for (;;) {
       const w = watch.waitFor(undefined, deadline - Date.now(), c.req.raw.signal);
       const view = await visible(p, id).catch((e: unknown) => (w.cancel(), Promise.reject(e)));
-      const ready = view.migration.state === "ready" && (readyOn === undefined || view.migration.host === readyOn);
+      const ready = isReadyOnHost(view.migration.state) && (readyOn === undefined || view.migration.host === readyOn);
       if (ready || Date.now() >= deadline || c.req.raw.signal.aborted) {
         w.cancel();
         return c.json({ ...view.migration, ready }, 200);

@@ -3,6 +3,7 @@
 import { z } from "@hono/zod-openapi";
 import { LEVELS, type Level } from "../../model/types.ts";
 import { GUARDS, type Guard } from "../../policy/guards.ts";
+import { MIGRATION_STATES } from "../rules.ts";
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const NAME_EXPECTED = "1-63 characters: letters, digits, '.', '_' or '-', starting with a letter or digit";
@@ -37,15 +38,17 @@ export const allowed = z.strictObject({
 export const allowedView = z.object({ ip: z.string(), mac: z.string() }).openapi("AllowedPairView");
 
 export const migration = z.object({
-  state: z.enum(["unbound", "pending", "migrating", "ready"]).openapi({
-    description: "unbound: no host; pending: the host has not applied it yet; migrating: on source and destination until the destination applied it; ready: the host applied it",
+  state: z.enum(MIGRATION_STATES).openapi({
+    description: "unbound: no host; pending: the host has not applied it yet; migrating: on the source and the destination, which has not applied it yet; "
+      + "ready-on-destination: the destination applied it, the source keeps it until it reports it released (the switch-over) or its hold ends; ready: the host applied it and no source holds it",
   }),
-  host: z.string().nullable(),
-  source: z.string().nullable(),
+  host: z.string().nullable().openapi({ description: "Where the port runs, or is going to (the destination while migrating)" }),
+  source: z.string().nullable().openapi({ description: "While migrating: the host it leaves" }),
   boundRevision: z.number().int(),
   appliedRevision: z.number().int().nullable(),
+  sourceHoldUntil: z.string().nullable().openapi({ description: "While ready-on-destination: when the source's hold ends if it never reports the port released (migrationHoldMs)" }),
 }).openapi("Migration");
-export const migrationWait = migration.extend({ ready: z.boolean().openapi({ description: "ready, and on readyOn if given" }) }).openapi("MigrationWait");
+export const migrationWait = migration.extend({ ready: z.boolean().openapi({ description: "ready on its host (ready or ready-on-destination), and that host is readyOn if given" }) }).openapi("MigrationWait");
 
 export const port = z.object({
   id: z.string(),
@@ -107,8 +110,13 @@ export const statusReport = z.strictObject({
     guardsMissing: z.array(guard).default([]),
     drops: z.array(drop.strict()).default([]),
   })),
+  released: z.array(z.string()).default([]).openapi({ description: "Ports of this host's desired set it let go of (the VM left: migrate-out, unplug); a migration's source releasing the port ends the migration" }),
 }).openapi("StatusReport");
-export const statusAccepted = z.object({ revision: z.number().int(), completedMigrations: z.array(z.string()) }).openapi("StatusAccepted");
+export const statusAccepted = z.object({
+  revision: z.number().int(),
+  readyMigrations: z.array(z.string()).openapi({ description: "Migrating ports this report made ready on this host (their sources still keep them)" }),
+  completedMigrations: z.array(z.string()).openapi({ description: "Migrations away from this host that this report ended by releasing their ports" }),
+}).openapi("StatusAccepted");
 export const portStatus = z.object({
   port: z.string(),
   host: z.string().nullable(),

@@ -103,6 +103,14 @@ const initial: Migration = {
   },
 };
 
+// A migration's source keeps the port until it reports it released; the hold's timeout runs from
+// when the destination applied it.
+const migrationHold: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema.alterTable("port").addColumn("ready_since_ms", "bigint").execute();
+  },
+};
+
 export const migrations: MigrationProvider = {
-  getMigrations: () => Promise.resolve({ "001_initial": initial }),
+  getMigrations: () => Promise.resolve({ "001_initial": initial, "002_migration_hold": migrationHold }),
 };

@@ -16,10 +16,12 @@ export type PortTable = {
   network: string;
   /** Where the port runs (the destination while migrating); null when unbound. */
   host: string | null;
-  /** The source host while migrating: it keeps the port until the destination applied it. */
+  /** The source host while migrating: it keeps the port until it reports it released (or its hold ends). */
   migrating_from: string | null;
   /** The revision that bound the port to `host`: the host is ready once it applied at least this. */
   bound_revision: number;
+  /** While migrating: when the destination first reported the port applied; the source's hold runs from then. */
+  ready_since_ms: number | null;
   device: string;
   mac: string;
   /** JSON: string[] */

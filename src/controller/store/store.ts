@@ -16,7 +16,7 @@ import { effectiveLevel, portPolicy, type PortPolicy } from "../../policy/port-p
 import type { Limitation } from "../../drivers/contract.ts";
 import { ApiError } from "../errors.ts";
 import {
-  bindingHosts, checkNetwork, checkPort, claimRange, containingStarts, ipClaims, macClaims, migrationState, missingGuards, rebind,
+  DEFAULT_MIGRATION_HOLD_MS, bindingHosts, checkNetwork, checkPort, claimRange, containingStarts, endMigration, holdEndsAt, ipClaims, macClaims, migrationState, missingGuards, rebind,
   type Binding, type MigrationState, type NetworkInput, type PortInput,
 } from "../rules.ts";
 import { openDatabase, REVISION_CHANNEL, type OpenedDatabase, type StoreKind } from "./open.ts";
@@ -30,12 +30,14 @@ export type MigrationView = {
   state: MigrationState;
   /** Where the port runs, or is going to (the destination while migrating). */
   host: string | null;
-  /** While migrating: the host it leaves, which keeps it until the destination applied it. */
+  /** While migrating: the host it leaves, which keeps it until it reports it released (the switch-over) or its hold ends. */
   source: string | null;
   /** The revision the host must have applied for the port to be ready there. */
   boundRevision: number;
   /** The revision the host reported applied, if it did. */
   appliedRevision: number | null;
+  /** While ready on the destination: when the source's hold ends if it never reports the port released (ISO time; null: no such deadline). */
+  sourceHoldUntil: string | null;
 };
 export type PortView = {
   id: string;
@@ -57,6 +59,8 @@ export type HostRegistration = { driver: string; version: string; guards: Guard[
 export type HostView = HostRegistration & { name: string; registeredAt: string; lastSeenAt: string; revision: number };
 export type DropView = { reason: Guard; packets: number; bytes: number };
 export type StatusReport = { port: string; appliedRevision: number; guardsEnforced: Guard[]; guardsMissing: Guard[]; drops: DropView[] };
+/** What a status report changed: ports now ready on the reporting destination, migrations it ended by releasing ports. */
+export type ReportOutcome = { revision: number; ready: string[]; completed: string[] };
 export type ReportView = StatusReport & { host: string; reportedAt: string };
 export type PortStatusView = {
   port: string;
@@ -94,6 +98,11 @@ export type PortCreate = PortInput & Readonly<{ host?: string | null }>;
 export type StoreOptions = Readonly<{
   /** Refuse (409) a port bound to a host whose driver lacks a guard its level needs. */
   refuseMissingGuards?: boolean;
+  /**
+   * How long a migration's source keeps the port after the destination applied it, unless the
+   * source reports it released first (ms; 0: until released). Default DEFAULT_MIGRATION_HOLD_MS.
+   */
+  migrationHoldMs?: number;
   now?: () => number;
 }>;
 
@@ -110,6 +119,7 @@ export class Store {
   private readonly opened: OpenedDatabase;
   private readonly options: StoreOptions;
   private readonly now: () => number;
+  readonly migrationHoldMs: number;
   /** Emits "commit" after this process committed a write (the watch also polls and listens). */
   readonly events = new EventEmitter();
 
@@ -119,6 +129,7 @@ export class Store {
     this.db = opened.db;
     this.options = options;
     this.now = options.now ?? Date.now;
+    this.migrationHoldMs = options.migrationHoldMs ?? DEFAULT_MIGRATION_HOLD_MS;
     this.events.setMaxListeners(0);
   }
 
@@ -293,7 +304,7 @@ export class Store {
         allowed: port.allowed.map((a) => ({ ip: a.ip.text, mac: a.mac })),
         protection: port.protection ?? null,
         level: effectiveLevel(port, network, { antiSpoofing: config.antiSpoofing }),
-        migration: migrationView(binding(row), row.host === null ? undefined : applied.get(`${row.id} ${row.host}`)),
+        migration: migrationView(binding(row), row.host === null ? undefined : applied.get(`${row.id} ${row.host}`), this.migrationHoldMs),
         revision: Number(row.revision),
       };
     });
@@ -333,7 +344,7 @@ export class Store {
       for (const e of entries) if (e.host !== null) await this.checkGuards(trx, e.port, networks.get(e.port.network)!, config, e.host, e.at);
       for (let i = 0; i < entries.length; i += 200) {
         const chunk = entries.slice(i, i + 200);
-        await trx.insertInto("port").values(chunk.map((e) => portRow(e.port, { host: e.host, migratingFrom: null, boundRevision: revision }, revision))).execute();
+        await trx.insertInto("port").values(chunk.map((e) => portRow(e.port, { host: e.host, migratingFrom: null, boundRevision: revision, readySinceMs: null }, revision))).execute();
         const claims = chunk.flatMap((e) => claimRows(e.port));
         for (let j = 0; j < claims.length; j += 300) await trx.insertInto("claim").values(claims.slice(j, j + 300)).execute();
       }
@@ -518,12 +529,14 @@ export class Store {
   }
 
   /**
-   * Stores what `host`'s agent reports for its ports. A destination that applied a migrating port
-   * at (or after) the revision that moved it ends the migration: the source's desired set drops it.
+   * Stores what `host`'s agent reports for its ports. A destination that applied a migrating port at
+   * (or after) the revision that moved it makes it ready there; the source still keeps it. `released`
+   * names ports the host let go of (the VM left: migrate-out, unplug): a source releasing a migrating
+   * port ends the migration (its desired set drops the port), and the host's report of it goes.
    */
-  reportStatus(host: string, reports: readonly StatusReport[]): Promise<{ revision: number; completed: string[] }> {
+  reportStatus(host: string, reports: readonly StatusReport[], released: readonly string[] = []): Promise<ReportOutcome> {
     return this.write(async ({ trx, revision, touch }) => {
-      const ids = [...new Set(reports.map((r) => r.port))];
+      const ids = [...new Set([...reports.map((r) => r.port), ...released])];
       const rows = new Map<string, PortRow>();
       for (let i = 0; i < ids.length; i += 500) {
         (await trx.selectFrom("port").selectAll().where("id", "in", ids.slice(i, i + 500)).execute()).forEach((r) => rows.set(r.id, r));
@@ -534,7 +547,13 @@ export class Store {
         if (!row || !bindingHosts(binding(row)).includes(host)) issues.push({ path: `ports[${i}].port`, value: r.port, expected: `a port bound to host ${host}` });
       });
       if (issues.length > 0) throw new ApiError("VG_FORBIDDEN", `Host ${host} may only report its own ports; nothing was stored`, issues);
+      const reported = new Set(reports.map((r) => r.port));
+      released.forEach((port, i) => {
+        if (reported.has(port)) issues.push({ path: `released[${i}]`, value: port, expected: "a port not also reported as enforced in ports" });
+      });
+      if (issues.length > 0) throw new ApiError("VG_INVALID", "A port cannot be both enforced and released; nothing was stored", issues);
       const now = this.now();
+      const ready: string[] = [];
       const completed: string[] = [];
       for (const r of reports) {
         const values = {
@@ -547,15 +566,52 @@ export class Store {
         };
         await trx.insertInto("port_status").values({ port: r.port, host, ...values }).onConflict((oc) => oc.columns(["port", "host"]).doUpdateSet(values)).execute();
         const row = rows.get(r.port)!;
-        if (row.host === host && row.migrating_from !== null && r.appliedRevision >= Number(row.bound_revision)) {
-          await trx.updateTable("port").set({ migrating_from: null, revision }).where("id", "=", r.port).execute();
-          touch([row.migrating_from]);
-          completed.push(r.port);
+        if (row.host === host && row.migrating_from !== null && row.ready_since_ms === null && r.appliedRevision >= Number(row.bound_revision)) {
+          await trx.updateTable("port").set({ ready_since_ms: now, revision }).where("id", "=", r.port).execute();
+          ready.push(r.port);
+        }
+      }
+      for (const port of new Set(released)) {
+        const row = rows.get(port);
+        // A port no longer bound here (its migration already ended, or it was deleted) is released already.
+        if (!row || !bindingHosts(binding(row)).includes(host)) continue;
+        await trx.deleteFrom("port_status").where("port", "=", port).where("host", "=", host).execute();
+        if (row.migrating_from === host) {
+          await this.setBinding(trx, row, endMigration(binding(row)), revision);
+          touch([host]);
+          completed.push(port);
+        } else if (row.migrating_from !== null) {
+          // The destination let go (an incoming migration failed): it is not ready there any more.
+          await trx.updateTable("port").set({ ready_since_ms: null, revision }).where("id", "=", port).execute();
         }
       }
       await trx.updateTable("host").set({ last_seen_ms: now }).where("name", "=", host).execute();
-      return { revision, completed };
+      return { revision, ready, completed };
     });
+  }
+
+  /**
+   * Ends the migrations whose source held the port for migrationHoldMs after the destination applied
+   * it without reporting it released (a source whose hook never ran); returns their ports.
+   */
+  async expireHolds(): Promise<string[]> {
+    if (this.migrationHoldMs <= 0) return [];
+    const due = (db: Kysely<Database> | Trx) => db.selectFrom("port").selectAll()
+      .where("migrating_from", "is not", null).where("ready_since_ms", "<=", this.now() - this.migrationHoldMs).execute();
+    if ((await due(this.db)).length === 0) return []; // the common case writes nothing
+    return this.write(async ({ trx, revision, touch }) => {
+      const rows = await due(trx); // again inside the write: another replica may have ended them
+      for (const row of rows) {
+        await trx.deleteFrom("port_status").where("port", "=", row.id).where("host", "=", row.migrating_from!).execute();
+        await this.setBinding(trx, row, endMigration(binding(row)), revision);
+        touch([row.migrating_from!]);
+      }
+      return rows.map((r) => r.id);
+    });
+  }
+
+  private async setBinding(trx: Trx, row: PortRow, b: Binding, revision: number): Promise<void> {
+    await trx.updateTable("port").set({ host: b.host, migrating_from: b.migratingFrom, bound_revision: b.boundRevision, ready_since_ms: b.readySinceMs, revision }).where("id", "=", row.id).execute();
   }
 
   portStatus(id: string): Promise<PortStatusView | undefined> {
@@ -637,11 +693,15 @@ export class Store {
 }
 
 function binding(row: PortRow): Binding {
-  return { host: row.host, migratingFrom: row.migrating_from, boundRevision: Number(row.bound_revision) };
+  return { host: row.host, migratingFrom: row.migrating_from, boundRevision: Number(row.bound_revision), readySinceMs: row.ready_since_ms === null ? null : Number(row.ready_since_ms) };
 }
 
-function migrationView(b: Binding, applied: number | undefined): MigrationView {
-  return { state: migrationState(b, applied), host: b.host, source: b.migratingFrom, boundRevision: b.boundRevision, appliedRevision: applied ?? null };
+function migrationView(b: Binding, applied: number | undefined, holdMs: number): MigrationView {
+  const holdEnds = holdEndsAt(b, holdMs);
+  return {
+    state: migrationState(b, applied), host: b.host, source: b.migratingFrom, boundRevision: b.boundRevision, appliedRevision: applied ?? null,
+    sourceHoldUntil: holdEnds === undefined ? null : new Date(holdEnds).toISOString(),
+  };
 }
 
 function networkView(row: Selectable<Database["network"]>): NetworkView {
@@ -673,6 +733,7 @@ function portRow(port: Port, b: Binding, revision: number): PortTable {
     host: b.host,
     migrating_from: b.migratingFrom,
     bound_revision: b.boundRevision,
+    ready_since_ms: b.readySinceMs,
     device: port.device,
     mac: port.mac,
     ips: JSON.stringify(port.ips.map((p) => p.text)),

@@ -214,7 +214,7 @@ test("OVS dataplane: with fail_mode=secure a restart leaks no spoofed frame", as
   assert.equal(leaked, 0);
 });
 
-test("OVS: follow() sees a port re-created with another ofport, and the next plan re-installs it", async (t) => {
+test("OVS: watchChanges() sees a port re-created with another ofport, and the next plan re-installs it", async (t) => {
   if (!needsRoot(t)) return;
   const prefix = sandboxPrefix("vgod");
   const sandbox = await startOvsSandbox({ prefix });
@@ -225,17 +225,16 @@ test("OVS: follow() sees a port re-created with another ofport, and the next pla
   const device = policies[0]!.device;
   await sandbox.vsctl("add-port", bridge, device, "--", "set", "interface", device, "type=internal", "ofport_request=5");
   const driver = createOvsDriver({ bridge, runDir: sandbox.runDir });
-  t.after(() => driver.stopFollowing());
   await driver.probe();
   await driver.apply(planChanges(driver.compile(policies), await driver.observe()));
   let changes = 0;
-  const changed = new Promise<void>((resolve) => {
-    void driver.follow(() => {
-      changes++;
-      if (driver.portNumbers.get(device) === 17) resolve();
-    });
+  let moved!: () => void;
+  const changed = new Promise<void>((resolve) => (moved = resolve));
+  const watch = await driver.watchChanges(() => {
+    changes++;
+    if (driver.portNumbers.get(device) === 17) moved();
   });
-  await settle(200);
+  t.after(() => watch.close());
   await sandbox.vsctl("del-port", bridge, device);
   await sandbox.vsctl("add-port", bridge, device, "--", "set", "interface", device, "type=internal", "ofport_request=17");
   await changed;

@@ -7,7 +7,7 @@ import { CommandError, run, type RunOptions } from "../../host/run.ts";
 import { GUARDS } from "../../policy/guards.ts";
 import type { PortPolicy } from "../../policy/port-policy.ts";
 import { allCookieMask, CLASSIFY, compileOvs, guardOfKind, magicFor, parseNote, TABLE_COUNT, type OvsLayout, type PassAction } from "./compile.ts";
-import { ofportMap, readInterfaces, watchInterfaces, type InterfaceWatch, type OvsInterface } from "./ovsdb.ts";
+import { ofportMap, readInterfaces, watchInterfaces, type InterfaceWatch } from "./ovsdb.ts";
 import { renderChanges, renderRemoveAll } from "./render.ts";
 
 /** Reconnecting the OVSDB monitor after it ended: first delay, doubled per failure up to max. */
@@ -99,7 +99,6 @@ export class OvsDriver implements Driver {
   private ofports: ReadonlyMap<string, number> = new Map();
   private readsStarted = 0;
   private readApplied = 0;
-  private watch: InterfaceWatch | undefined;
 
   constructor(options: OvsDriverOptions) {
     this.options = options;
@@ -196,24 +195,6 @@ export class OvsDriver implements Driver {
         current.close();
       },
     };
-  }
-
-  /**
-   * Follows interface changes in OVSDB: refreshes the ofport map and calls `onChange` (e.g. the agent's
-   * reconcile) when an interface of the bridge appears, goes or gets another ofport.
-   */
-  async follow(onChange: (changed: OvsInterface[]) => void): Promise<void> {
-    const db = this.dbSocket ?? DEFAULT_DB_SOCKET;
-    this.watch?.close();
-    this.watch = watchInterfaces(db, (changed) => {
-      void this.refreshPorts().then(() => onChange(changed), () => onChange(changed));
-    });
-    await this.watch.ready;
-  }
-
-  stopFollowing(): void {
-    this.watch?.close();
-    this.watch = undefined;
   }
 
   async probe(): Promise<HostFacts> {

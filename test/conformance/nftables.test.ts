@@ -6,6 +6,7 @@ import { installSandboxPolicy, renderReport, runConformance } from "../../src/co
 import { Sandbox } from "../../src/conformance/sandbox.ts";
 import { unprotectedDriver } from "../../src/conformance/unprotected.ts";
 import { createNftablesDriver } from "../../src/drivers/nftables/index.ts";
+import { dropReasonsWithoutCounter } from "../support/conformance.ts";
 import { requireRoot } from "../support/needs-root.ts";
 
 function needsRoot(t: TestContext): boolean {
@@ -32,9 +33,7 @@ test("the nftables driver passes every enforceable case of the conformance kit, 
   // Only cases tied to a limitation the driver declares may differ.
   for (const r of report.cases.filter((c) => c.outcome === "declared")) assert.match(r.excuse ?? "", /limitation nft-/);
   // Every drop reason the kit expects shows up in the driver's counters for Eve's port.
-  const counted = new Set<string>((await driver.counters()).filter((c) => c.port === "eve-0" && c.packets > 0).map((c) => c.reason));
-  const expected = new Set(report.cases.filter((r) => r.case.from === "eve" && r.decision.verdict === "drop" && r.outcome === "pass").map((r) => r.decision.reason));
-  assert.deepEqual([...expected].filter((reason) => !counted.has(reason)), [], "a drop reason without a counter");
+  assert.deepEqual(await dropReasonsWithoutCounter(driver, report), [], "a drop reason without a counter");
 });
 
 test("without protection the kit sees Eve's attacks get through (each shown as not enforced)", async (t) => {

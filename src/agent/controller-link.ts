@@ -183,7 +183,8 @@ export class ControllerLink {
     const chunks = reports.length === 0 && released.length > 0 ? 1 : Math.ceil(reports.length / REPORT_CHUNK);
     for (let n = 0; n < chunks; n++) {
       let chunk = reports.slice(n * REPORT_CHUNK, (n + 1) * REPORT_CHUNK);
-      const extra = n === 0 && released.length > 0 ? { released } : {};
+      const withReleased = n === 0 && released.length > 0;
+      const extra = withReleased ? { released } : {};
       let answer = await this.request("PUT", this.hostPath("/status"), { ports: chunk, ...extra });
       // A port can leave this host between our apply and this report (its migration ended): the
       // controller refuses the whole report naming it; leave it out and send the rest.
@@ -191,13 +192,13 @@ export class ControllerLink {
         const gone = new Set(issuesOf(answer.body).flatMap((issue) => /^ports\[(\d+)\]\.port$/.exec(issue.path)?.[1] ?? []).map(Number));
         if (gone.size === 0) break;
         chunk = chunk.filter((_, j) => !gone.has(j));
-        if (chunk.length === 0 && !("released" in extra)) break;
+        if (chunk.length === 0 && !withReleased) break;
         answer = await this.request("PUT", this.hostPath("/status"), { ports: chunk, ...extra });
       }
-      if (chunk.length === 0 && !("released" in extra)) continue;
+      if (chunk.length === 0 && !withReleased) continue;
       if (answer.status !== 200) throw new ControllerRequestError(`PUT ${this.hostPath("/status")}: HTTP ${answer.status}: ${JSON.stringify(answer.body).slice(0, 300)}`, answer.status, answer.body);
       for (const r of chunk) this.accepted.set(r.port, JSON.stringify(r));
-      if ("released" in extra) {
+      if (withReleased) {
         released.forEach((p) => this.acceptedReleased.add(p));
         this.acceptedRevision = revision;
       }

@@ -31,7 +31,7 @@ export class Authenticator {
     const hash = hashToken(match[1]!);
     const digest = Buffer.from(hash, "hex");
     if (this.bootstrap.some((b) => timingSafeEqual(b, digest))) return { role: "admin", token: "bootstrap" };
-    const token = await this.store.findToken(hash);
+    const token = await this.store.tokens.find(hash);
     if (!token) throw new ApiError("VG_UNAUTHENTICATED", "Unknown or revoked token");
     if (token.role === "tenant" && token.tenant) return { role: "tenant", tenant: token.tenant, token: token.id };
     if (token.role === "agent" && token.host) return { role: "agent", host: token.host, token: token.id };

@@ -15,7 +15,7 @@ export function startHoldSweeper(store: Store, log: HoldSweeperLog, periodMs?: n
   let running: Promise<void> | undefined;
   const sweep = (): void => {
     if (running) return;
-    running = store.expireHolds()
+    running = store.hosts.expireHolds()
       .then((ports) => {
         if (ports.length > 0) log.info({ ports, holdMs }, `migration hold of ${holdMs} ms ended without the source releasing: ${ports.join(", ")} left the source`);
       })

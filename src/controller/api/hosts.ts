@@ -23,7 +23,7 @@ function policyJson(p: PortPolicy): z.infer<typeof desired>["ports"][number] {
 export function registerHosts(app: Api, { store, watch }: ApiDeps): void {
   app.openapi(createRoute({ method: "get", path: "/v1/hosts", tags: ["hosts"], security, summary: "Registered hosts (admin)", responses: { 200: body(z.array(host), "Hosts"), 401: errors[401], 403: errors[403] } }), async (c) => {
     requireAdmin(c.var.principal, "list hosts");
-    return c.json((await store.listHosts()).map(hostAnswer), 200);
+    return c.json((await store.hosts.list()).map(hostAnswer), 200);
   });
 
   app.openapi(createRoute({
@@ -33,27 +33,27 @@ export function registerHosts(app: Api, { store, watch }: ApiDeps): void {
     const { host: name } = c.req.valid("param");
     requireHost(c.var.principal, name, "register another host");
     const r = c.req.valid("json");
-    return c.json(hostAnswer(await store.registerHost(name, { driver: r.driver, version: r.version, guards: r.capabilities.guards, limitations: r.capabilities.limitations })), 200);
+    return c.json(hostAnswer(await store.hosts.register(name, { driver: r.driver, version: r.version, guards: r.capabilities.guards, limitations: r.capabilities.limitations })), 200);
   });
 
   app.openapi(createRoute({ method: "get", path: "/v1/hosts/{host}", tags: ["hosts"], security, request: { params: hostParam }, responses: { 200: body(host, "The host"), 401: errors[401], 403: errors[403], 404: errors[404] } }), async (c) => {
     const { host: name } = c.req.valid("param");
     requireHost(c.var.principal, name, "read another host");
-    const h = await store.getHost(name);
+    const h = await store.hosts.get(name);
     if (!h) throw new ApiError("VG_NOT_FOUND", `No host ${name}`, [{ path: "host", value: name, expected: "a registered host" }]);
     return c.json(hostAnswer(h), 200);
   });
 
   app.openapi(createRoute({ method: "delete", path: "/v1/hosts/{host}", tags: ["hosts"], security, summary: "Forget a host's registration (admin; its ports stay bound)", request: { params: hostParam }, responses: { 204: { description: "Deleted" }, 401: errors[401], 403: errors[403], 404: errors[404] } }), async (c) => {
     requireAdmin(c.var.principal, "delete hosts");
-    await store.deleteHost(c.req.valid("param").host);
+    await store.hosts.delete(c.req.valid("param").host);
     return c.body(null, 204);
   });
 
   app.openapi(createRoute({ method: "post", path: "/v1/hosts/{host}/heartbeat", tags: ["hosts"], security, summary: "Liveness: updates lastSeenAt (no new revision)", request: { params: hostParam }, responses: { 200: body(host, "The host"), 401: errors[401], 403: errors[403], 404: errors[404] } }), async (c) => {
     const { host: name } = c.req.valid("param");
     requireHost(c.var.principal, name, "heartbeat for another host");
-    const h = await store.heartbeat(name);
+    const h = await store.hosts.heartbeat(name);
     if (!h) throw new ApiError("VG_NOT_FOUND", `No host ${name}`, [{ path: "host", value: name, expected: "a registered host (PUT /v1/hosts/{host} first)" }]);
     return c.json(hostAnswer(h), 200);
   });
@@ -75,7 +75,7 @@ export function registerHosts(app: Api, { store, watch }: ApiDeps): void {
       const changed = since === undefined || since > (await store.revision()) || (await store.lastChangeFor(name, since)) !== undefined;
       if (changed) {
         w?.cancel();
-        const state = await store.desired(name);
+        const state = await store.hosts.desired(name);
         return c.json({ ...state, ports: state.ports.map(policyJson) }, 200);
       }
       if (!(await w!.done) || Date.now() >= deadline) return c.body(null, 204);
@@ -90,7 +90,7 @@ export function registerHosts(app: Api, { store, watch }: ApiDeps): void {
     const { host: name } = c.req.valid("param");
     requireHost(c.var.principal, name, "report for another host");
     const body = c.req.valid("json");
-    const { revision, ready, completed } = await store.reportStatus(name, body.ports, body.released);
+    const { revision, ready, completed } = await store.hosts.report(name, body.ports, body.released);
     return c.json({ revision, readyMigrations: ready, completedMigrations: completed }, 200);
   });
 }

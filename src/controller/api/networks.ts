@@ -28,7 +28,7 @@ export function registerNetworks(app: Api, { store }: ApiDeps): void {
   app.openapi(createRoute({ method: "get", path: "/v1/networks", tags: ["networks"], security, summary: "Networks visible to the token (tenants: their own and shared)", responses: { 200: body(z.array(network), "Networks"), 401: errors[401] } }), async (c) => {
     const p = c.var.principal;
     if (p.role === "agent") return c.json([] as NetworkView[], 200);
-    return c.json(await store.listNetworks(p.role === "tenant" ? { visibleTo: p.tenant } : {}), 200);
+    return c.json(await store.networks.list(p.role === "tenant" ? { visibleTo: p.tenant } : {}), 200);
   });
 
   app.openapi(createRoute({
@@ -41,12 +41,12 @@ export function registerNetworks(app: Api, { store }: ApiDeps): void {
     if (tenant === undefined) throw new ApiError("VG_INVALID", "The request is not valid; nothing was stored", [{ path: "tenant", value: undefined, expected: "this field (admins must name the network's tenant)" }]);
     requireTenant(p, tenant, "create networks of another tenant");
     if (input.shared) requireAdmin(p, "create shared networks");
-    return c.json(await store.createNetwork({ ...input, tenant }), 201);
+    return c.json(await store.networks.create({ ...input, tenant }), 201);
   });
 
   app.openapi(createRoute({ method: "get", path: "/v1/networks/{id}", tags: ["networks"], security, request: { params: idParam }, responses: { 200: body(network, "The network"), 401: errors[401], 404: errors[404] } }), async (c) => {
     const { id } = c.req.valid("param");
-    const n = await store.getNetwork(id);
+    const n = await store.networks.get(id);
     if (!n || !canSeeNetwork(c.var.principal, n)) throw new ApiError("VG_NOT_FOUND", `No network ${id}`, [{ path: "id", value: id, expected: "an existing network" }]);
     return c.json(n, 200);
   });
@@ -57,7 +57,7 @@ export function registerNetworks(app: Api, { store }: ApiDeps): void {
   }), async (c) => {
     const p = c.var.principal;
     const patch = c.req.valid("json");
-    return c.json(await store.updateNetwork(c.req.valid("param").id, patch, {
+    return c.json(await store.networks.update(c.req.valid("param").id, patch, {
       canChange: (n) => {
         if (!canSeeNetwork(p, n)) throw new ApiError("VG_NOT_FOUND", `No network ${n.id}`, [{ path: "id", value: n.id, expected: "an existing network" }]);
         requireTenant(p, n.tenant, "change another tenant's network", "id");
@@ -68,7 +68,7 @@ export function registerNetworks(app: Api, { store }: ApiDeps): void {
 
   app.openapi(createRoute({ method: "delete", path: "/v1/networks/{id}", tags: ["networks"], security, request: { params: idParam }, responses: { 204: { description: "Deleted" }, 401: errors[401], 403: errors[403], 404: errors[404], 409: errors[409] } }), async (c) => {
     const p = c.var.principal;
-    await store.deleteNetwork(c.req.valid("param").id, {
+    await store.networks.delete(c.req.valid("param").id, {
       canChange: (n) => {
         if (!canSeeNetwork(p, n)) throw new ApiError("VG_NOT_FOUND", `No network ${n.id}`, [{ path: "id", value: n.id, expected: "an existing network" }]);
         requireTenant(p, n.tenant, "delete another tenant's network", "id");

@@ -26,18 +26,18 @@ function creation(p: Principal, input: z.infer<typeof portCreate>, at: string): 
 
 export function registerPorts(app: Api, { store, watch }: ApiDeps): void {
   const visible = async (p: Principal, id: string): Promise<PortView> => {
-    const view = await store.getPort(id);
+    const view = await store.ports.get(id);
     if (!view || !canSeePort(p, view, [view.host, view.migration.source])) throw notFound(id);
     return view;
   };
   const owner = (p: Principal) => (port: Port): void => {
     if (p.role === "agent" || (p.role === "tenant" && port.tenant !== p.tenant)) throw notFound(port.id);
   };
-  const guard = (p: Principal) => ({ canUseNetwork: (n: Parameters<typeof canUseNetwork>[1]) => canUseNetwork(p, n) });
+  const networkAccess = (p: Principal) => ({ canUseNetwork: (n: Parameters<typeof canUseNetwork>[1]) => canUseNetwork(p, n) });
   // Admins creating a port without a tenant give it the network's (as in a port file).
   const withTenant = async (input: PortCreate): Promise<PortCreate> => {
     if (input.tenant !== "") return input;
-    return { ...input, tenant: (await store.getNetwork(input.network))?.tenant ?? input.network };
+    return { ...input, tenant: (await store.networks.get(input.network))?.tenant ?? input.network };
   };
 
   app.openapi(createRoute({
@@ -47,8 +47,8 @@ export function registerPorts(app: Api, { store, watch }: ApiDeps): void {
   }), async (c) => {
     const p = c.var.principal;
     const q = c.req.valid("query");
-    if (p.role === "agent") return c.json(await store.listPorts({ network: q.network, host: p.host }), 200);
-    return c.json(await store.listPorts({ ...q, ...(p.role === "tenant" ? { tenant: p.tenant } : {}) }), 200);
+    if (p.role === "agent") return c.json(await store.ports.list({ network: q.network, host: p.host }), 200);
+    return c.json(await store.ports.list({ ...q, ...(p.role === "tenant" ? { tenant: p.tenant } : {}) }), 200);
   });
 
   app.openapi(createRoute({
@@ -57,7 +57,7 @@ export function registerPorts(app: Api, { store, watch }: ApiDeps): void {
   }), async (c) => {
     const p = c.var.principal;
     const input = await withTenant(creation(p, c.req.valid("json"), ""));
-    const [view] = await store.createPorts([input], guard(p));
+    const [view] = await store.ports.create([input], networkAccess(p));
     return c.json(view!, 201);
   });
 
@@ -67,7 +67,7 @@ export function registerPorts(app: Api, { store, watch }: ApiDeps): void {
   }), async (c) => {
     const p = c.var.principal;
     const inputs = await Promise.all(c.req.valid("json").ports.map((input, i) => withTenant(creation(p, input, `ports[${i}].`))));
-    return c.json(await store.createPorts(inputs, guard(p), (i) => `ports[${i}].`), 201);
+    return c.json(await store.ports.create(inputs, networkAccess(p), (i) => `ports[${i}].`), 201);
   });
 
   app.openapi(createRoute({ method: "get", path: "/v1/ports/{id}", tags: ["ports"], security, request: { params: idParam }, responses: { 200: body(port, "The port"), 401: errors[401], 404: errors[404] } }), async (c) =>
@@ -80,11 +80,11 @@ export function registerPorts(app: Api, { store, watch }: ApiDeps): void {
     const p = c.var.principal;
     const patch = c.req.valid("json");
     if (patch.host !== undefined) requireAdmin(p, "bind ports to hosts (host)");
-    return c.json(await store.updatePort(c.req.valid("param").id, patch, { canChange: owner(p) }), 200);
+    return c.json(await store.ports.update(c.req.valid("param").id, patch, { canChange: owner(p) }), 200);
   });
 
   app.openapi(createRoute({ method: "delete", path: "/v1/ports/{id}", tags: ["ports"], security, request: { params: idParam }, responses: { 204: { description: "Deleted" }, 401: errors[401], 404: errors[404] } }), async (c) => {
-    await store.deletePort(c.req.valid("param").id, { canChange: owner(c.var.principal) });
+    await store.ports.delete(c.req.valid("param").id, { canChange: owner(c.var.principal) });
     return c.body(null, 204);
   });
 
@@ -100,7 +100,7 @@ export function registerPorts(app: Api, { store, watch }: ApiDeps): void {
     const p = c.var.principal;
     let index = 0;
     try {
-      const view = await store.updatePort(id, { editAllowed: (current) => ((index = current.length), [...current, pair]) }, { canChange: owner(p) });
+      const view = await store.ports.update(id, { editAllowed: (current) => ((index = current.length), [...current, pair]) }, { canChange: owner(p) });
       return c.json(view, 201);
     } catch (error) {
       // Issues name the pair's own fields (ip, mac), as the request gave them.
@@ -117,7 +117,7 @@ export function registerPorts(app: Api, { store, watch }: ApiDeps): void {
     const { ip, mac } = c.req.valid("query");
     const id = c.req.valid("param").id;
     let removed = 0;
-    const view = await store.updatePort(id, {
+    const view = await store.ports.update(id, {
       editAllowed: (current) => {
         const kept = current.filter((a) => !(sameText(a.ip, ip) && (mac === undefined || a.mac === mac.toLowerCase().replaceAll("-", ":"))));
         removed = current.length - kept.length;
@@ -131,7 +131,7 @@ export function registerPorts(app: Api, { store, watch }: ApiDeps): void {
   app.openapi(createRoute({ method: "get", path: "/v1/ports/{id}/status", tags: ["ports"], security, summary: "Guards required and missing on the host, agents' reports, migration", request: { params: idParam }, responses: { 200: body(portStatus, "The port's status"), 401: errors[401], 404: errors[404] } }), async (c) => {
     const id = c.req.valid("param").id;
     await visible(c.var.principal, id);
-    const status = await store.portStatus(id);
+    const status = await store.hosts.portStatus(id);
     if (!status) throw notFound(id);
     return c.json(status, 200);
   });

@@ -1,0 +1,318 @@
+// Ports and claims: networks, the ports on them, and the rules a write must pass against what is
+// stored (no other tenant's address or MAC on the same network, one device name per host, the bound
+// host's driver enforcing the port's level). Effects: the store.
+import type { Issue } from "../../errors.ts";
+import { parsePrefix } from "../../model/ip.ts";
+import { crossTenantClaims, type Claim } from "../../model/port-file.ts";
+import type { Level, Network, Port } from "../../model/types.ts";
+import type { Guard } from "../../policy/guards.ts";
+import { effectiveLevel } from "../../policy/port-policy.ts";
+import { ApiError } from "../errors.ts";
+import {
+  bindingHosts, checkNetwork, checkPort, claimRange, containingStarts, ipClaims, macClaims, missingGuards, rebind, type NetworkInput, type PortInput,
+} from "../rules.ts";
+import { conflict, notFound, type ControllerSettings, type Reader, type StoreCore, type Trx } from "./core.ts";
+import { binding, claimRows, migrationView, networkView, portRow, rowToPort, type AllowedView, type NetworkView, type PortRow, type PortView } from "./rows.ts";
+
+export type PortPatch = Readonly<{
+  host?: string | null;
+  device?: string;
+  mac?: string;
+  ips?: readonly string[];
+  allowed?: readonly { ip: string; mac?: string | undefined }[];
+  protection?: Level | null;
+  /** Edits the allowed pairs inside the write transaction (no lost update between two edits). */
+  editAllowed?: (current: readonly AllowedView[]) => readonly { ip: string; mac?: string | undefined }[];
+}>;
+export type NetworkPatch = Readonly<{ shared?: boolean; protection?: Level }>;
+export type PortCreate = PortInput & Readonly<{ host?: string | null }>;
+/** The caller's right to act on a stored object: throws (e.g. 403) when it may not. */
+export type ChangeAccess<T> = Readonly<{ canChange?: (current: T) => void }>;
+/** The caller's right to put ports on a network. */
+export type NetworkAccess = Readonly<{ canUseNetwork?: (network: Network) => boolean }>;
+
+export class Networks {
+  constructor(private readonly core: StoreCore) {}
+
+  async list(filter: Readonly<{ visibleTo?: string }> = {}): Promise<NetworkView[]> {
+    let q = this.core.db.selectFrom("network").selectAll().orderBy("id");
+    if (filter.visibleTo !== undefined) q = q.where((eb) => eb.or([eb("tenant", "=", filter.visibleTo!), eb("shared", "=", 1)]));
+    return (await q.execute()).map(networkView);
+  }
+
+  async get(id: string, db: Reader = this.core.db): Promise<NetworkView | undefined> {
+    const row = await db.selectFrom("network").selectAll().where("id", "=", id).executeTakeFirst();
+    return row && networkView(row);
+  }
+
+  create(input: NetworkInput): Promise<NetworkView> {
+    const network = checkNetwork(input);
+    return this.core.write(async ({ trx, revision }) => {
+      if (await this.get(network.id, trx)) throw conflict("id", network.id, "a network id not used yet");
+      await trx.insertInto("network").values({ ...network, shared: network.shared ? 1 : 0, revision }).execute();
+      return { ...network, revision };
+    });
+  }
+
+  update(id: string, patch: NetworkPatch, access: ChangeAccess<Network> = {}): Promise<NetworkView> {
+    return this.core.write(async ({ trx, revision, touch }) => {
+      const current = await this.get(id, trx);
+      if (!current) throw notFound("network", id);
+      access.canChange?.(current);
+      const next = checkNetwork({ ...current, ...patch });
+      if (next.shared) {
+        // A network turning shared must not keep ports below full, nor ports of tenants that claim the same addresses.
+        const weak = await trx.selectFrom("port").select(["id", "protection"]).where("network", "=", id).where("protection", "in", ["mac", "off"]).limit(5).execute();
+        if (weak.length > 0) {
+          throw new ApiError("VG_CONFLICT", `Network ${id} cannot be shared while ports on it are below full`, weak.map((p) => ({ path: "shared", value: true, expected: `false while port ${p.id} has protection ${p.protection} (set it to full first)` })));
+        }
+      }
+      await trx.updateTable("network").set({ shared: next.shared ? 1 : 0, protection: next.protection, revision }).where("id", "=", id).execute();
+      touch(await hostsOfNetwork(trx, id));
+      return { ...next, revision };
+    });
+  }
+
+  delete(id: string, access: ChangeAccess<Network> = {}): Promise<void> {
+    return this.core.write(async ({ trx }) => {
+      const current = await this.get(id, trx);
+      if (!current) throw notFound("network", id);
+      access.canChange?.(current);
+      const port = await trx.selectFrom("port").select("id").where("network", "=", id).executeTakeFirst();
+      if (port) throw conflict("id", id, `a network without ports (port ${port.id} is on it)`);
+      await trx.deleteFrom("network").where("id", "=", id).execute();
+    });
+  }
+}
+
+export class Ports {
+  constructor(private readonly core: StoreCore, private readonly networks: Networks) {}
+
+  async list(filter: Readonly<{ tenant?: string; network?: string; host?: string }> = {}): Promise<PortView[]> {
+    let q = this.core.db.selectFrom("port").selectAll().orderBy("id");
+    if (filter.tenant !== undefined) q = q.where("tenant", "=", filter.tenant);
+    if (filter.network !== undefined) q = q.where("network", "=", filter.network);
+    if (filter.host !== undefined) q = q.where((eb) => eb.or([eb("host", "=", filter.host!), eb("migrating_from", "=", filter.host!)]));
+    return this.core.snapshot(async (trx) => this.views(trx, await trx.executeQuery(q.compile()).then((r) => r.rows)));
+  }
+
+  async get(id: string, db?: Trx): Promise<PortView | undefined> {
+    const read = async (trx: Trx): Promise<PortView | undefined> => {
+      const row = await trx.selectFrom("port").selectAll().where("id", "=", id).executeTakeFirst();
+      return row && (await this.views(trx, [row]))[0];
+    };
+    return db ? read(db) : this.core.snapshot(read);
+  }
+
+  /** The views of stored rows: effective level and migration state included. */
+  async views(db: Reader, rows: readonly PortRow[]): Promise<PortView[]> {
+    if (rows.length === 0) return [];
+    const config = await this.core.config(db);
+    const networkIds = [...new Set(rows.map((r) => r.network))];
+    const networks = new Map((await db.selectFrom("network").selectAll().where("id", "in", networkIds).execute()).map((n) => [n.id, networkView(n)]));
+    const statuses = await db.selectFrom("port_status").select(["port", "host", "applied_revision"]).where("port", "in", rows.map((r) => r.id)).execute();
+    const applied = new Map(statuses.map((s) => [`${s.port} ${s.host}`, Number(s.applied_revision)]));
+    return rows.map((row) => {
+      const port = rowToPort(row);
+      const network = networks.get(row.network)!;
+      return {
+        id: port.id,
+        tenant: port.tenant,
+        network: port.network,
+        host: row.host,
+        device: port.device,
+        mac: port.mac,
+        ips: port.ips.map((p) => p.text),
+        allowed: port.allowed.map((a) => ({ ip: a.ip.text, mac: a.mac })),
+        protection: port.protection ?? null,
+        level: effectiveLevel(port, network, { antiSpoofing: config.antiSpoofing }),
+        migration: migrationView(binding(row), row.host === null ? undefined : applied.get(`${row.id} ${row.host}`), this.core.migrationHoldMs),
+        revision: Number(row.revision),
+      };
+    });
+  }
+
+  /** Creates ports, all or none: each checked like a port-file entry, then against stored claims. */
+  create(inputs: readonly PortCreate[], access: NetworkAccess = {}, at: (i: number) => string = () => ""): Promise<PortView[]> {
+    return this.core.write(async (ctx) => {
+      const { trx, revision, touch } = ctx;
+      const networks = await networksFor(trx, inputs.map((p) => p.network), (i) => `${at(i)}network`, access);
+      const issues: Issue[] = [];
+      const ports: Port[] = [];
+      inputs.forEach((input, i) => {
+        try {
+          ports.push(checkPort(input, networks.get(input.network)!, at(i)));
+        } catch (error) {
+          if (!(error instanceof ApiError)) throw error;
+          issues.push(...error.issues);
+        }
+      });
+      if (issues.length > 0) throw new ApiError("VG_INVALID", "The request is not valid; nothing was stored", issues);
+      const ids = ports.map((p) => p.id);
+      const taken = new Set<string>();
+      for (let i = 0; i < ids.length; i += 500) {
+        (await trx.selectFrom("port").select("id").where("id", "in", ids.slice(i, i + 500)).execute()).forEach((r) => taken.add(r.id));
+      }
+      const seen = new Set<string>();
+      ports.forEach((p, i) => {
+        if (taken.has(p.id) || seen.has(p.id)) issues.push({ path: `${at(i)}id`, value: p.id, expected: "a port id not used yet" });
+        seen.add(p.id);
+      });
+      if (issues.length > 0) throw new ApiError("VG_CONFLICT", "A port id is taken; nothing was stored", issues);
+      const entries = ports.map((port, i) => ({ port, at: at(i), host: inputs[i]!.host ?? null }));
+      await checkClaims(trx, entries, new Set());
+      await checkDevices(trx, entries.filter((e) => e.host !== null).map((e) => ({ port: e.port, at: e.at, hosts: [e.host!] })), new Set());
+      const config = await this.core.config(trx);
+      for (const e of entries) if (e.host !== null) await this.checkGuards(trx, e.port, networks.get(e.port.network)!, config, e.host, e.at);
+      for (let i = 0; i < entries.length; i += 200) {
+        const chunk = entries.slice(i, i + 200);
+        await trx.insertInto("port").values(chunk.map((e) => portRow(e.port, { host: e.host, migratingFrom: null, boundRevision: revision, readySinceMs: null }, revision))).execute();
+        const claims = chunk.flatMap((e) => claimRows(e.port));
+        for (let j = 0; j < claims.length; j += 300) await trx.insertInto("claim").values(claims.slice(j, j + 300)).execute();
+      }
+      touch(entries.flatMap((e) => (e.host === null ? [] : [e.host])));
+      const views: PortView[] = [];
+      for (let i = 0; i < ids.length; i += 500) {
+        views.push(...(await this.views(trx, await trx.selectFrom("port").selectAll().where("id", "in", ids.slice(i, i + 500)).execute())));
+      }
+      const order = new Map(ids.map((id, i) => [id, i]));
+      return views.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
+    });
+  }
+
+  update(id: string, patch: PortPatch, access: ChangeAccess<Port> = {}): Promise<PortView> {
+    return this.core.write(async ({ trx, revision, touch }) => {
+      const row = await trx.selectFrom("port").selectAll().where("id", "=", id).executeTakeFirst();
+      if (!row) throw notFound("port", id);
+      const current = rowToPort(row);
+      access.canChange?.(current);
+      const network = (await this.networks.get(row.network, trx))!;
+      const port = checkPort({
+        id, tenant: current.tenant, network: current.network,
+        device: patch.device ?? current.device,
+        mac: patch.mac ?? current.mac,
+        ips: patch.ips ?? current.ips.map((p) => p.text),
+        allowed: patch.editAllowed?.(current.allowed.map((a) => ({ ip: a.ip.text, mac: a.mac })))
+          ?? patch.allowed ?? current.allowed.map((a) => ({ ip: a.ip.text, mac: a.mac })),
+        protection: patch.protection === undefined ? current.protection : patch.protection,
+      }, network);
+      const before = binding(row);
+      const after = patch.host === undefined ? before : rebind(before, patch.host, revision);
+      await checkClaims(trx, [{ port, at: "" }], new Set([id]));
+      await checkDevices(trx, [{ port, at: "", hosts: bindingHosts(after) }], new Set([id]));
+      if (after.host !== null) await this.checkGuards(trx, port, network, await this.core.config(trx), after.host, "");
+      await trx.updateTable("port").set(portRow(port, after, revision)).where("id", "=", id).execute();
+      await trx.deleteFrom("claim").where("port", "=", id).execute();
+      await trx.insertInto("claim").values(claimRows(port)).execute();
+      touch([...bindingHosts(before), ...bindingHosts(after)]);
+      return (await this.get(id, trx))!;
+    });
+  }
+
+  delete(id: string, access: ChangeAccess<Port> = {}): Promise<void> {
+    return this.core.write(async ({ trx, touch }) => {
+      const row = await trx.selectFrom("port").selectAll().where("id", "=", id).executeTakeFirst();
+      if (!row) throw notFound("port", id);
+      access.canChange?.(rowToPort(row));
+      await trx.deleteFrom("port").where("id", "=", id).execute();
+      await trx.deleteFrom("claim").where("port", "=", id).execute();
+      await trx.deleteFrom("port_status").where("port", "=", id).execute();
+      touch(bindingHosts(binding(row)));
+    });
+  }
+
+  /** With refuseMissingGuards: the bound host's driver must enforce every guard of the port's level. */
+  private async checkGuards(trx: Trx, port: Port, network: Network, config: ControllerSettings, host: string, at: string): Promise<void> {
+    if (!this.core.options.refuseMissingGuards) return;
+    const row = await trx.selectFrom("host").select(["driver", "guards"]).where("name", "=", host).executeTakeFirst();
+    if (!row) return;
+    const level = effectiveLevel(port, network, { antiSpoofing: config.antiSpoofing });
+    const missing = missingGuards(level, JSON.parse(row.guards) as Guard[]);
+    if (missing.length > 0) {
+      throw new ApiError("VG_MISSING_GUARDS", `Host ${host} cannot enforce level ${level} of port ${port.id}; nothing was stored`, [
+        { path: `${at}host`, value: host, expected: `a host whose driver enforces every guard of level ${level} (driver ${row.driver} lacks ${missing.join(", ")})` },
+      ]);
+    }
+  }
+}
+
+async function hostsOfNetwork(trx: Trx, network: string): Promise<string[]> {
+  const rows = await trx.selectFrom("port").select(["host", "migrating_from"]).distinct().where("network", "=", network).execute();
+  return rows.flatMap((r) => [r.host, r.migrating_from]).filter((h): h is string => h !== null);
+}
+
+async function networksFor(trx: Trx, ids: readonly string[], path: (i: number) => string, access: NetworkAccess): Promise<Map<string, Network>> {
+  const wanted = [...new Set(ids)];
+  const rows = wanted.length === 0 ? [] : await trx.selectFrom("network").selectAll().where("id", "in", wanted).execute();
+  const networks = new Map(rows.map((r) => [r.id, networkView(r) as Network]));
+  const issues: Issue[] = [];
+  ids.forEach((id, i) => {
+    const network = networks.get(id);
+    if (!network) issues.push({ path: path(i), value: id, expected: "an existing network" });
+    else if (access.canUseNetwork && !access.canUseNetwork(network)) issues.push({ path: path(i), value: id, expected: "a network of your tenant, or a shared one" });
+  });
+  if (issues.some((i) => i.expected.startsWith("a network of"))) throw new ApiError("VG_FORBIDDEN", "You may not create ports on this network", issues);
+  if (issues.length > 0) throw new ApiError("VG_NOT_FOUND", "No such network", issues);
+  return networks;
+}
+
+/**
+ * No tenant may hold or be allowed an address (or a prefix overlapping one) or a MAC that another
+ * tenant's port holds on the same network. The SQL finds candidates by range; the model's
+ * crossTenantClaims() decides and words the issue, exactly as for a port file.
+ */
+async function checkClaims(trx: Trx, entries: readonly { port: Port; at: string }[], replacing: ReadonlySet<string>): Promise<void> {
+  const fresh: Claim[] = entries.flatMap((e, i) => ipClaims(e.port, i + 1, e.at));
+  const stored = new Map<string, Claim>();
+  for (const claim of fresh) {
+    const { lo, hi } = claimRange(claim.prefix);
+    const rows = await trx.selectFrom("claim").selectAll()
+      .where("network", "=", claim.network).where("kind", "=", "ip").where("family", "=", claim.prefix.family).where("tenant", "<>", claim.tenant)
+      .where((eb) => eb.or([eb.and([eb("lo", ">=", lo), eb("lo", "<=", hi)]), eb("lo", "in", containingStarts(claim.prefix))]))
+      .execute();
+    for (const row of rows) {
+      if (replacing.has(row.port) || !(row.lo <= hi && row.hi >= lo)) continue;
+      const prefix = parsePrefix(row.text);
+      if (prefix.ok) stored.set(`${row.port} ${row.path}`, { port: row.port, tenant: row.tenant, network: row.network, order: 0, path: row.path, prefix: prefix.prefix });
+    }
+  }
+  const freshPaths = new Set(fresh.map((c) => c.path));
+  const issues = crossTenantClaims([...stored.values(), ...fresh]).filter((i) => freshPaths.has(i.path));
+
+  const macs = entries.flatMap((e) => macClaims(e.port, e.at));
+  const seen = new Map<string, (typeof macs)[number]>();
+  for (const claim of macs) {
+    const key = `${claim.network} ${claim.mac}`;
+    const earlier = seen.get(key);
+    if (earlier && earlier.tenant !== claim.tenant) {
+      issues.push({ path: claim.path, value: claim.mac, expected: `a MAC no other tenant uses on network ${claim.network} (${earlier.path} of port ${earlier.port}, tenant ${earlier.tenant}, has it)` });
+      continue;
+    }
+    if (!earlier) seen.set(key, claim);
+    const row = await trx.selectFrom("claim").select(["port", "tenant", "path"])
+      .where("network", "=", claim.network).where("kind", "=", "mac").where("lo", "=", claim.mac).where("tenant", "<>", claim.tenant)
+      .execute();
+    const other = row.find((r) => !replacing.has(r.port));
+    if (other) issues.push({ path: claim.path, value: claim.mac, expected: `a MAC no other tenant uses on network ${claim.network} (${other.path} of port ${other.port}, tenant ${other.tenant}, has it)` });
+  }
+  if (issues.length > 0) throw new ApiError("VG_ADDRESS_CLAIMED", "Another tenant's port holds this address or MAC on the same network; nothing was stored", issues);
+}
+
+/** Two ports on one host cannot share a device name: the agent could enforce only one of them. */
+async function checkDevices(trx: Trx, entries: readonly { port: Port; at: string; hosts: readonly string[] }[], replacing: ReadonlySet<string>): Promise<void> {
+  const issues: Issue[] = [];
+  const seen = new Map<string, string>();
+  for (const { port, at, hosts } of entries) {
+    for (const host of hosts) {
+      const key = `${host} ${port.device}`;
+      const earlier = seen.get(key);
+      if (earlier) issues.push({ path: `${at}device`, value: port.device, expected: `a device not used by another port on host ${host} (port ${earlier} has it)` });
+      seen.set(key, port.id);
+      const rows = await trx.selectFrom("port").select("id").where("device", "=", port.device)
+        .where((eb) => eb.or([eb("host", "=", host), eb("migrating_from", "=", host)])).execute();
+      const other = rows.find((r) => !replacing.has(r.id) && r.id !== port.id);
+      if (other) issues.push({ path: `${at}device`, value: port.device, expected: `a device not used by another port on host ${host} (port ${other.id} has it)` });
+    }
+  }
+  if (issues.length > 0) throw new ApiError("VG_CONFLICT", "The device name is taken on that host; nothing was stored", issues);
+}

@@ -1,4 +1,5 @@
 // Builds and renders status rows from desired units, installed units and counters. Pure.
+import type { ControllerClient, Success } from "../controller/client.ts";
 import type { Capabilities, DropCounter, UnitMap } from "../drivers/contract.ts";
 import type { Guard } from "../policy/guards.ts";
 import type { PortPolicy } from "../policy/port-policy.ts";
@@ -53,6 +54,26 @@ export function renderStatus(rows: readonly PortStatus[], driver: string): strin
     if (r.limitations.length) lines.push(`  limits:   ${r.limitations.join(", ")} (see docs/drivers.md)`);
     const drops = Object.entries(r.drops).map(([reason, n]) => `${reason} ${n}`);
     lines.push(`  dropped:  ${drops.length ? drops.join(", ") : "nothing"}`);
+  }
+  return lines.join("\n");
+}
+
+type PortAnswer = Success<Awaited<ReturnType<ControllerClient["v1"]["ports"]["$get"]>>>[number];
+type PortStatusAnswer = Success<Awaited<ReturnType<ControllerClient["v1"]["ports"][":id"]["status"]["$get"]>>>;
+
+/** `vifguard status --controller`: each port as the controller sees it, with its agents' reports. */
+export function renderControllerStatus(url: string, ports: readonly (readonly [PortAnswer, PortStatusAnswer])[]): string {
+  const lines = [`controller ${url}: ${ports.length} ports`];
+  for (const [p, s] of ports) {
+    const where = s.migration.source ? `host ${s.migration.source} → ${s.migration.host ?? "?"}` : `host ${p.host ?? "(none)"}`;
+    const applied = s.migration.appliedRevision === null ? "" : ` (applied rev ${s.migration.appliedRevision})`;
+    lines.push(`${p.id} (network ${p.network}, ${where}, device ${p.device})  level ${p.level}${p.protection === null ? " (the network's)" : ""}  ${s.migration.state}${applied}`);
+    if (p.level === "off") continue;
+    if (s.guardsMissing.length) lines.push(`  MISSING:  ${s.guardsMissing.join(", ")} (${s.hostRegistered ? `host ${s.host}'s driver cannot enforce these` : "host not registered"})`);
+    if (s.limitations.length) lines.push(`  limits:   ${s.limitations.map((l) => l.id).join(", ")} (see docs/drivers.md)`);
+    const drops = new Map<string, number>();
+    for (const r of s.reports) for (const d of r.drops) if (d.packets > 0) drops.set(d.reason, (drops.get(d.reason) ?? 0) + d.packets);
+    lines.push(`  dropped:  ${drops.size ? [...drops].map(([reason, n]) => `${reason} ${n}`).join(", ") : s.reports.length ? "nothing" : "(no report from an agent yet)"}`);
   }
   return lines.join("\n");
 }

@@ -6,7 +6,9 @@ import { readPortFile } from "../host/files.ts";
 import { parsePortFile } from "../model/port-file.ts";
 import type { PortFile } from "../model/types.ts";
 import { portPolicies } from "../policy/port-policy.ts";
-import { portStatusRows, renderStatus } from "./status-view.ts";
+import { portStatusRows, renderControllerStatus, renderStatus } from "./status-view.ts";
+import { succeed } from "../controller/client.ts";
+import { addControllerOptions, clientFromFlags, type ControllerFlags } from "./controller-options.ts";
 import { addDriverOptions, appliedStatePath, driverFromFlags, type DriverFlags } from "./driver-options.ts";
 
 async function desiredState(flags: DriverFlags & { file?: string }): Promise<PortFile> {
@@ -21,16 +23,30 @@ async function desiredState(flags: DriverFlags & { file?: string }): Promise<Por
   return parsePortFile(saved.text, `${saved.file} (as applied)`);
 }
 
+type ControllerStatusFlags = ControllerFlags & { network?: string; host?: string; json?: boolean };
+
+/** The ports the token sees (optionally of one network or host), each with its status, through the typed client. */
+async function controllerStatus(flags: ControllerStatusFlags): Promise<void> {
+  const api = await clientFromFlags(flags);
+  const query = { ...(flags.network && { network: flags.network }), ...(flags.host && { host: flags.host }) };
+  const ports = await succeed(api.v1.ports.$get({ query }), `GET ${flags.controller}/v1/ports`);
+  const rows = await Promise.all(ports.map(async (p) => [p, await succeed(api.v1.ports[":id"].status.$get({ param: { id: p.id } }), `GET ${flags.controller}/v1/ports/${p.id}/status`)] as const));
+  console.log(flags.json ? JSON.stringify(rows.map(([port, status]) => ({ ...port, status })), null, 2) : renderControllerStatus(flags.controller!, rows));
+}
+
 export function registerStatus(program: Command): void {
-  addDriverOptions(
+  addControllerOptions(addDriverOptions(
     program
       .command("status")
-      .description("Show each port: level, guards enforced, guards the driver cannot enforce, whether its rules are installed, and drop counters")
+      .description("Show each port: level, guards enforced, guards the driver cannot enforce, whether its rules are installed, and drop counters; with --controller, as the controller sees them")
       .option("-f, --file <ports.yaml>", "compare with this port file (default: the one last applied with these options)")
       .option("--json", "print JSON"),
-  )
-    .addHelpText("after", "\nExample:\n  vifguard status --netns hv1\n")
-    .action(async (flags: DriverFlags & { file?: string; json?: boolean }) => {
+  ))
+    .option("--network <id>", "with --controller: only this network's ports")
+    .option("--host <name>", "with --controller: only the ports bound to this host")
+    .addHelpText("after", "\nExamples:\n  vifguard status --netns hv1\n  VIFGUARD_TOKEN=... vifguard status --controller http://127.0.0.1:8700 --network public\n")
+    .action(async (flags: DriverFlags & ControllerStatusFlags & { file?: string }) => {
+      if (flags.controller) return controllerStatus(flags);
       const policies = portPolicies(await desiredState(flags));
       const driver = await driverFromFlags(flags);
       const desired = driver.compile(policies);

@@ -20,77 +20,72 @@ function policyJson(p: PortPolicy): z.infer<typeof desired>["ports"][number] {
   return { ...p, macs: [...p.macs], guards: [...p.guards], bindings: p.bindings.map((b) => ({ mac: b.mac, prefix: b.prefix.text })) };
 }
 
-export function registerHosts(app: Api, { store, watch }: ApiDeps): void {
-  app.openapi(createRoute({ method: "get", path: "/v1/hosts", tags: ["hosts"], security, summary: "Registered hosts (admin)", responses: { 200: body(z.array(host), "Hosts"), 401: errors[401], 403: errors[403] } }), async (c) => {
-    requireAdmin(c.var.principal, "list hosts");
-    return c.json((await store.hosts.list()).map(hostAnswer), 200);
-  });
-
-  app.openapi(createRoute({
-    method: "put", path: "/v1/hosts/{host}", tags: ["hosts"], security, summary: "Register a host: its driver, version and capabilities (the host's agent, or admin)",
-    request: { params: hostParam, ...jsonBody(hostRegistration) }, responses: { 200: body(host, "Registered"), 400: errors[400], 401: errors[401], 403: errors[403] },
-  }), async (c) => {
-    const { host: name } = c.req.valid("param");
-    requireHost(c.var.principal, name, "register another host");
-    const r = c.req.valid("json");
-    return c.json(hostAnswer(await store.hosts.register(name, { driver: r.driver, version: r.version, guards: r.capabilities.guards, limitations: r.capabilities.limitations })), 200);
-  });
-
-  app.openapi(createRoute({ method: "get", path: "/v1/hosts/{host}", tags: ["hosts"], security, request: { params: hostParam }, responses: { 200: body(host, "The host"), 401: errors[401], 403: errors[403], 404: errors[404] } }), async (c) => {
-    const { host: name } = c.req.valid("param");
-    requireHost(c.var.principal, name, "read another host");
-    const h = await store.hosts.get(name);
-    if (!h) throw new ApiError("VG_NOT_FOUND", `No host ${name}`, [{ path: "host", value: name, expected: "a registered host" }]);
-    return c.json(hostAnswer(h), 200);
-  });
-
-  app.openapi(createRoute({ method: "delete", path: "/v1/hosts/{host}", tags: ["hosts"], security, summary: "Forget a host's registration (admin; its ports stay bound)", request: { params: hostParam }, responses: { 204: { description: "Deleted" }, 401: errors[401], 403: errors[403], 404: errors[404] } }), async (c) => {
-    requireAdmin(c.var.principal, "delete hosts");
-    await store.hosts.delete(c.req.valid("param").host);
-    return c.body(null, 204);
-  });
-
-  app.openapi(createRoute({ method: "post", path: "/v1/hosts/{host}/heartbeat", tags: ["hosts"], security, summary: "Liveness: updates lastSeenAt (no new revision)", request: { params: hostParam }, responses: { 200: body(host, "The host"), 401: errors[401], 403: errors[403], 404: errors[404] } }), async (c) => {
-    const { host: name } = c.req.valid("param");
-    requireHost(c.var.principal, name, "heartbeat for another host");
-    const h = await store.hosts.heartbeat(name);
-    if (!h) throw new ApiError("VG_NOT_FOUND", `No host ${name}`, [{ path: "host", value: name, expected: "a registered host (PUT /v1/hosts/{host} first)" }]);
-    return c.json(hostAnswer(h), 200);
-  });
-
-  app.openapi(createRoute({
-    method: "get", path: "/v1/hosts/{host}/desired", tags: ["hosts"], security,
-    summary: "The host's desired PortPolicies; with since=REV, waits (timeoutMs) until something for this host changed after REV",
-    request: { params: hostParam, query: z.object({ since: z.coerce.number().int().min(0).optional(), timeoutMs }) },
-    responses: { 200: body(desired, "The full desired set and the revision it is as of"), 204: { description: "Nothing changed for this host after `since` within timeoutMs" }, 400: errors[400], 401: errors[401], 403: errors[403] },
-  }), async (c) => {
-    const { host: name } = c.req.valid("param");
-    requireHost(c.var.principal, name, "read another host's desired state");
-    const { since, timeoutMs: wait = 30_000 } = c.req.valid("query");
-    const signal = c.req.raw.signal;
-    const deadline = Date.now() + wait;
-    for (;;) {
-      // Register the wait first: a change committed after the check below still wakes it.
-      const w = since === undefined ? undefined : watch.waitFor(name, deadline - Date.now(), signal);
-      const changed = since === undefined || since > (await store.revision()) || (await store.lastChangeFor(name, since)) !== undefined;
-      if (changed) {
-        w?.cancel();
-        const state = await store.hosts.desired(name);
-        return c.json({ ...state, ports: state.ports.map(policyJson) }, 200);
+export function registerHosts(app: Api, { store, watch }: ApiDeps) {
+  return app
+    .openapi(createRoute({ method: "get", path: "/v1/hosts", tags: ["hosts"], security, summary: "Registered hosts (admin)", responses: { 200: body(z.array(host), "Hosts"), 401: errors[401], 403: errors[403] } }), async (c) => {
+      requireAdmin(c.var.principal, "list hosts");
+      return c.json((await store.hosts.list()).map(hostAnswer), 200);
+    })
+    .openapi(createRoute({
+      method: "put", path: "/v1/hosts/{host}", tags: ["hosts"], security, summary: "Register a host: its driver, version and capabilities (the host's agent, or admin)",
+      request: { params: hostParam, ...jsonBody(hostRegistration) }, responses: { 200: body(host, "Registered"), 400: errors[400], 401: errors[401], 403: errors[403] },
+    }), async (c) => {
+      const { host: name } = c.req.valid("param");
+      requireHost(c.var.principal, name, "register another host");
+      const r = c.req.valid("json");
+      return c.json(hostAnswer(await store.hosts.register(name, { driver: r.driver, version: r.version, guards: r.capabilities.guards, limitations: r.capabilities.limitations })), 200);
+    })
+    .openapi(createRoute({ method: "get", path: "/v1/hosts/{host}", tags: ["hosts"], security, request: { params: hostParam }, responses: { 200: body(host, "The host"), 401: errors[401], 403: errors[403], 404: errors[404] } }), async (c) => {
+      const { host: name } = c.req.valid("param");
+      requireHost(c.var.principal, name, "read another host");
+      const h = await store.hosts.get(name);
+      if (!h) throw new ApiError("VG_NOT_FOUND", `No host ${name}`, [{ path: "host", value: name, expected: "a registered host" }]);
+      return c.json(hostAnswer(h), 200);
+    })
+    .openapi(createRoute({ method: "delete", path: "/v1/hosts/{host}", tags: ["hosts"], security, summary: "Forget a host's registration (admin; its ports stay bound)", request: { params: hostParam }, responses: { 204: { description: "Deleted" }, 401: errors[401], 403: errors[403], 404: errors[404] } }), async (c) => {
+      requireAdmin(c.var.principal, "delete hosts");
+      await store.hosts.delete(c.req.valid("param").host);
+      return c.body(null, 204);
+    })
+    .openapi(createRoute({ method: "post", path: "/v1/hosts/{host}/heartbeat", tags: ["hosts"], security, summary: "Liveness: updates lastSeenAt (no new revision)", request: { params: hostParam }, responses: { 200: body(host, "The host"), 401: errors[401], 403: errors[403], 404: errors[404] } }), async (c) => {
+      const { host: name } = c.req.valid("param");
+      requireHost(c.var.principal, name, "heartbeat for another host");
+      const h = await store.hosts.heartbeat(name);
+      if (!h) throw new ApiError("VG_NOT_FOUND", `No host ${name}`, [{ path: "host", value: name, expected: "a registered host (PUT /v1/hosts/{host} first)" }]);
+      return c.json(hostAnswer(h), 200);
+    })
+    .openapi(createRoute({
+      method: "get", path: "/v1/hosts/{host}/desired", tags: ["hosts"], security,
+      summary: "The host's desired PortPolicies; with since=REV, waits (timeoutMs) until something for this host changed after REV",
+      request: { params: hostParam, query: z.object({ since: z.coerce.number().int().min(0).optional(), timeoutMs }) },
+      responses: { 200: body(desired, "The full desired set and the revision it is as of"), 204: { description: "Nothing changed for this host after `since` within timeoutMs" }, 400: errors[400], 401: errors[401], 403: errors[403] },
+    }), async (c) => {
+      const { host: name } = c.req.valid("param");
+      requireHost(c.var.principal, name, "read another host's desired state");
+      const { since, timeoutMs: wait = 30_000 } = c.req.valid("query");
+      const signal = c.req.raw.signal;
+      const deadline = Date.now() + wait;
+      for (;;) {
+        // Register the wait first: a change committed after the check below still wakes it.
+        const w = since === undefined ? undefined : watch.waitFor(name, deadline - Date.now(), signal);
+        const changed = since === undefined || since > (await store.revision()) || (await store.lastChangeFor(name, since)) !== undefined;
+        if (changed) {
+          w?.cancel();
+          const state = await store.hosts.desired(name);
+          return c.json({ ...state, ports: state.ports.map(policyJson) }, 200);
+        }
+        if (!(await w!.done) || Date.now() >= deadline) return c.body(null, 204);
       }
-      if (!(await w!.done) || Date.now() >= deadline) return c.body(null, 204);
-    }
-  });
-
-  app.openapi(createRoute({
-    method: "put", path: "/v1/hosts/{host}/status", tags: ["hosts"], security,
-    summary: "The agent reports its ports: applied revision, guards enforced and missing, drops; and the ports it released. Makes migrating ports ready on their destination; a source's release ends the migration",
-    request: { params: hostParam, ...jsonBody(statusReport) }, responses: { 200: body(statusAccepted, "Stored"), 400: errors[400], 401: errors[401], 403: errors[403] },
-  }), async (c) => {
-    const { host: name } = c.req.valid("param");
-    requireHost(c.var.principal, name, "report for another host");
-    const body = c.req.valid("json");
-    const { revision, ready, completed } = await store.hosts.report(name, body.ports, body.released);
-    return c.json({ revision, readyMigrations: ready, completedMigrations: completed }, 200);
-  });
+    })
+    .openapi(createRoute({
+      method: "put", path: "/v1/hosts/{host}/status", tags: ["hosts"], security,
+      summary: "The agent reports its ports: applied revision, guards enforced and missing, drops; and the ports it released. Makes migrating ports ready on their destination; a source's release ends the migration",
+      request: { params: hostParam, ...jsonBody(statusReport) }, responses: { 200: body(statusAccepted, "Stored"), 400: errors[400], 401: errors[401], 403: errors[403] },
+    }), async (c) => {
+      const { host: name } = c.req.valid("param");
+      requireHost(c.var.principal, name, "report for another host");
+      const body = c.req.valid("json");
+      const { revision, ready, completed } = await store.hosts.report(name, body.ports, body.released);
+      return c.json({ revision, readyMigrations: ready, completedMigrations: completed }, 200);
+    });
 }

@@ -9,72 +9,66 @@ import { config, configPatch, network, networkCreate, networkPatch } from "./sch
 
 const idParam = z.object({ id: z.string() });
 
-export function registerNetworks(app: Api, { store }: ApiDeps): void {
-  app.openapi(createRoute({ method: "get", path: "/v1/config", tags: ["config"], security, summary: "The global config", responses: { 200: body(config, "The global config"), 401: errors[401] } }), async (c) => c.json(await store.config(), 200));
-
-  app.openapi(createRoute({
-    method: "get", path: "/v1/revision", tags: ["config"], security, summary: "The global revision: every change bumps it",
-    responses: { 200: body(z.object({ revision: z.number().int() }), "The current revision"), 401: errors[401] },
-  }), async (c) => c.json({ revision: await store.revision() }, 200));
-
-  app.openapi(createRoute({
-    method: "patch", path: "/v1/config", tags: ["config"], security, summary: "Set the global switch or fail-closed (admin)",
-    request: jsonBody(configPatch), responses: { 200: body(config, "The new global config"), 400: errors[400], 401: errors[401], 403: errors[403] },
-  }), async (c) => {
-    requireAdmin(c.var.principal, "change the global config");
-    return c.json(await store.setConfig(c.req.valid("json")), 200);
-  });
-
-  app.openapi(createRoute({ method: "get", path: "/v1/networks", tags: ["networks"], security, summary: "Networks visible to the token (tenants: their own and shared)", responses: { 200: body(z.array(network), "Networks"), 401: errors[401] } }), async (c) => {
-    const p = c.var.principal;
-    if (p.role === "agent") return c.json([] as NetworkView[], 200);
-    return c.json(await store.networks.list(p.role === "tenant" ? { visibleTo: p.tenant } : {}), 200);
-  });
-
-  app.openapi(createRoute({
-    method: "post", path: "/v1/networks", tags: ["networks"], security, summary: "Create a network (shared: admin only)",
-    request: jsonBody(networkCreate), responses: { 201: body(network, "Created"), 400: errors[400], 401: errors[401], 403: errors[403], 409: errors[409] },
-  }), async (c) => {
-    const p = c.var.principal;
-    const input = c.req.valid("json");
-    const tenant = input.tenant ?? (p.role === "tenant" ? p.tenant : undefined);
-    if (tenant === undefined) throw new ApiError("VG_INVALID", "The request is not valid; nothing was stored", [{ path: "tenant", value: undefined, expected: "this field (admins must name the network's tenant)" }]);
-    requireTenant(p, tenant, "create networks of another tenant");
-    if (input.shared) requireAdmin(p, "create shared networks");
-    return c.json(await store.networks.create({ ...input, tenant }), 201);
-  });
-
-  app.openapi(createRoute({ method: "get", path: "/v1/networks/{id}", tags: ["networks"], security, request: { params: idParam }, responses: { 200: body(network, "The network"), 401: errors[401], 404: errors[404] } }), async (c) => {
-    const { id } = c.req.valid("param");
-    const n = await store.networks.get(id);
-    if (!n || !canSeeNetwork(c.var.principal, n)) throw new ApiError("VG_NOT_FOUND", `No network ${id}`, [{ path: "id", value: id, expected: "an existing network" }]);
-    return c.json(n, 200);
-  });
-
-  app.openapi(createRoute({
-    method: "patch", path: "/v1/networks/{id}", tags: ["networks"], security, summary: "Change sharing (admin) or the default level",
-    request: { params: idParam, ...jsonBody(networkPatch) }, responses: { 200: body(network, "The network"), 400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404], 409: errors[409] },
-  }), async (c) => {
-    const p = c.var.principal;
-    const patch = c.req.valid("json");
-    return c.json(await store.networks.update(c.req.valid("param").id, patch, {
-      canChange: (n) => {
-        if (!canSeeNetwork(p, n)) throw new ApiError("VG_NOT_FOUND", `No network ${n.id}`, [{ path: "id", value: n.id, expected: "an existing network" }]);
-        requireTenant(p, n.tenant, "change another tenant's network", "id");
-        if (n.shared || patch.shared !== undefined) requireAdmin(p, "change shared networks or sharing");
-      },
-    }), 200);
-  });
-
-  app.openapi(createRoute({ method: "delete", path: "/v1/networks/{id}", tags: ["networks"], security, request: { params: idParam }, responses: { 204: { description: "Deleted" }, 401: errors[401], 403: errors[403], 404: errors[404], 409: errors[409] } }), async (c) => {
-    const p = c.var.principal;
-    await store.networks.delete(c.req.valid("param").id, {
-      canChange: (n) => {
-        if (!canSeeNetwork(p, n)) throw new ApiError("VG_NOT_FOUND", `No network ${n.id}`, [{ path: "id", value: n.id, expected: "an existing network" }]);
-        requireTenant(p, n.tenant, "delete another tenant's network", "id");
-        if (n.shared) requireAdmin(p, "delete shared networks");
-      },
+export function registerNetworks(app: Api, { store }: ApiDeps) {
+  return app
+    .openapi(createRoute({ method: "get", path: "/v1/config", tags: ["config"], security, summary: "The global config", responses: { 200: body(config, "The global config"), 401: errors[401] } }), async (c) => c.json(await store.config(), 200))
+    .openapi(createRoute({
+      method: "get", path: "/v1/revision", tags: ["config"], security, summary: "The global revision: every change bumps it",
+      responses: { 200: body(z.object({ revision: z.number().int() }), "The current revision"), 401: errors[401] },
+    }), async (c) => c.json({ revision: await store.revision() }, 200))
+    .openapi(createRoute({
+      method: "patch", path: "/v1/config", tags: ["config"], security, summary: "Set the global switch or fail-closed (admin)",
+      request: jsonBody(configPatch), responses: { 200: body(config, "The new global config"), 400: errors[400], 401: errors[401], 403: errors[403] },
+    }), async (c) => {
+      requireAdmin(c.var.principal, "change the global config");
+      return c.json(await store.setConfig(c.req.valid("json")), 200);
+    })
+    .openapi(createRoute({ method: "get", path: "/v1/networks", tags: ["networks"], security, summary: "Networks visible to the token (tenants: their own and shared)", responses: { 200: body(z.array(network), "Networks"), 401: errors[401] } }), async (c) => {
+      const p = c.var.principal;
+      if (p.role === "agent") return c.json([] as NetworkView[], 200);
+      return c.json(await store.networks.list(p.role === "tenant" ? { visibleTo: p.tenant } : {}), 200);
+    })
+    .openapi(createRoute({
+      method: "post", path: "/v1/networks", tags: ["networks"], security, summary: "Create a network (shared: admin only)",
+      request: jsonBody(networkCreate), responses: { 201: body(network, "Created"), 400: errors[400], 401: errors[401], 403: errors[403], 409: errors[409] },
+    }), async (c) => {
+      const p = c.var.principal;
+      const input = c.req.valid("json");
+      const tenant = input.tenant ?? (p.role === "tenant" ? p.tenant : undefined);
+      if (tenant === undefined) throw new ApiError("VG_INVALID", "The request is not valid; nothing was stored", [{ path: "tenant", value: undefined, expected: "this field (admins must name the network's tenant)" }]);
+      requireTenant(p, tenant, "create networks of another tenant");
+      if (input.shared) requireAdmin(p, "create shared networks");
+      return c.json(await store.networks.create({ ...input, tenant }), 201);
+    })
+    .openapi(createRoute({ method: "get", path: "/v1/networks/{id}", tags: ["networks"], security, request: { params: idParam }, responses: { 200: body(network, "The network"), 401: errors[401], 404: errors[404] } }), async (c) => {
+      const { id } = c.req.valid("param");
+      const n = await store.networks.get(id);
+      if (!n || !canSeeNetwork(c.var.principal, n)) throw new ApiError("VG_NOT_FOUND", `No network ${id}`, [{ path: "id", value: id, expected: "an existing network" }]);
+      return c.json(n, 200);
+    })
+    .openapi(createRoute({
+      method: "patch", path: "/v1/networks/{id}", tags: ["networks"], security, summary: "Change sharing (admin) or the default level",
+      request: { params: idParam, ...jsonBody(networkPatch) }, responses: { 200: body(network, "The network"), 400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404], 409: errors[409] },
+    }), async (c) => {
+      const p = c.var.principal;
+      const patch = c.req.valid("json");
+      return c.json(await store.networks.update(c.req.valid("param").id, patch, {
+        canChange: (n) => {
+          if (!canSeeNetwork(p, n)) throw new ApiError("VG_NOT_FOUND", `No network ${n.id}`, [{ path: "id", value: n.id, expected: "an existing network" }]);
+          requireTenant(p, n.tenant, "change another tenant's network", "id");
+          if (n.shared || patch.shared !== undefined) requireAdmin(p, "change shared networks or sharing");
+        },
+      }), 200);
+    })
+    .openapi(createRoute({ method: "delete", path: "/v1/networks/{id}", tags: ["networks"], security, request: { params: idParam }, responses: { 204: { description: "Deleted" }, 401: errors[401], 403: errors[403], 404: errors[404], 409: errors[409] } }), async (c) => {
+      const p = c.var.principal;
+      await store.networks.delete(c.req.valid("param").id, {
+        canChange: (n) => {
+          if (!canSeeNetwork(p, n)) throw new ApiError("VG_NOT_FOUND", `No network ${n.id}`, [{ path: "id", value: n.id, expected: "an existing network" }]);
+          requireTenant(p, n.tenant, "delete another tenant's network", "id");
+          if (n.shared) requireAdmin(p, "delete shared networks");
+        },
+      });
+      return c.body(null, 204);
     });
-    return c.body(null, 204);
-  });
 }

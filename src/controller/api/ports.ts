@@ -24,7 +24,7 @@ function creation(p: Principal, input: z.infer<typeof portCreate>, at: string): 
   return { ...input, tenant: input.tenant ?? (p.role === "tenant" ? p.tenant : "") };
 }
 
-export function registerPorts(app: Api, { store, watch }: ApiDeps): void {
+export function registerPorts(app: Api, { store, watch }: ApiDeps) {
   const visible = async (p: Principal, id: string): Promise<PortView> => {
     const view = await store.ports.get(id);
     if (!view || !canSeePort(p, view, [view.host, view.migration.source])) throw notFound(id);
@@ -40,123 +40,114 @@ export function registerPorts(app: Api, { store, watch }: ApiDeps): void {
     return { ...input, tenant: (await store.networks.get(input.network))?.tenant ?? input.network };
   };
 
-  app.openapi(createRoute({
-    method: "get", path: "/v1/ports", tags: ["ports"], security, summary: "Ports visible to the token (tenants: their own; agents: their host's)",
-    request: { query: z.object({ network: z.string().optional(), host: z.string().optional() }) },
-    responses: { 200: body(z.array(port), "Ports"), 401: errors[401] },
-  }), async (c) => {
-    const p = c.var.principal;
-    const q = c.req.valid("query");
-    if (p.role === "agent") return c.json(await store.ports.list({ network: q.network, host: p.host }), 200);
-    return c.json(await store.ports.list({ ...q, ...(p.role === "tenant" ? { tenant: p.tenant } : {}) }), 200);
-  });
-
-  app.openapi(createRoute({
-    method: "post", path: "/v1/ports", tags: ["ports"], security, summary: "Create a port",
-    request: jsonBody(portCreate), responses: { 201: body(port, "Created"), 400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404], 409: errors[409], 413: errors[413] },
-  }), async (c) => {
-    const p = c.var.principal;
-    const input = await withTenant(creation(p, c.req.valid("json"), ""));
-    const [view] = await store.ports.create([input], networkAccess(p));
-    return c.json(view!, 201);
-  });
-
-  app.openapi(createRoute({
-    method: "post", path: "/v1/ports/batch", tags: ["ports"], security, summary: "Create many ports, all or none",
-    request: jsonBody(portBatch), responses: { 201: body(z.array(port), "Created"), 400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404], 409: errors[409], 413: errors[413] },
-  }), async (c) => {
-    const p = c.var.principal;
-    const inputs = await Promise.all(c.req.valid("json").ports.map((input, i) => withTenant(creation(p, input, `ports[${i}].`))));
-    return c.json(await store.ports.create(inputs, networkAccess(p), (i) => `ports[${i}].`), 201);
-  });
-
-  app.openapi(createRoute({ method: "get", path: "/v1/ports/{id}", tags: ["ports"], security, request: { params: idParam }, responses: { 200: body(port, "The port"), 401: errors[401], 404: errors[404] } }), async (c) =>
-    c.json(await visible(c.var.principal, c.req.valid("param").id), 200));
-
-  app.openapi(createRoute({
-    method: "patch", path: "/v1/ports/{id}", tags: ["ports"], security, summary: "Change a port; a new host starts a migration (admin)",
-    request: { params: idParam, ...jsonBody(portPatch) }, responses: { 200: body(port, "The port"), 400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404], 409: errors[409] },
-  }), async (c) => {
-    const p = c.var.principal;
-    const patch = c.req.valid("json");
-    if (patch.host !== undefined) requireAdmin(p, "bind ports to hosts (host)");
-    return c.json(await store.ports.update(c.req.valid("param").id, patch, { canChange: owner(p) }), 200);
-  });
-
-  app.openapi(createRoute({ method: "delete", path: "/v1/ports/{id}", tags: ["ports"], security, request: { params: idParam }, responses: { 204: { description: "Deleted" }, 401: errors[401], 404: errors[404] } }), async (c) => {
-    await store.ports.delete(c.req.valid("param").id, { canChange: owner(c.var.principal) });
-    return c.body(null, 204);
-  });
-
-  app.openapi(createRoute({ method: "get", path: "/v1/ports/{id}/allowed", tags: ["ports"], security, summary: "The port's allowed address pairs", request: { params: idParam }, responses: { 200: body(z.array(allowedView), "Allowed pairs"), 401: errors[401], 404: errors[404] } }), async (c) =>
-    c.json([...(await visible(c.var.principal, c.req.valid("param").id)).allowed], 200));
-
-  app.openapi(createRoute({
-    method: "post", path: "/v1/ports/{id}/allowed", tags: ["ports"], security, summary: "Allow the port an extra address or CIDR (optionally with a MAC)",
-    request: { params: idParam, ...jsonBody(allowed) }, responses: { 201: body(port, "The port"), 400: errors[400], 401: errors[401], 404: errors[404], 409: errors[409] },
-  }), async (c) => {
-    const pair = c.req.valid("json");
-    const id = c.req.valid("param").id;
-    const p = c.var.principal;
-    let index = 0;
-    try {
-      const view = await store.ports.update(id, { editAllowed: (current) => ((index = current.length), [...current, pair]) }, { canChange: owner(p) });
-      return c.json(view, 201);
-    } catch (error) {
-      // Issues name the pair's own fields (ip, mac), as the request gave them.
-      if (error instanceof ApiError) throw new ApiError(error.code, error.summary, error.issues.map((i) => ({ ...i, path: i.path.replace(`allowed[${index}].`, "") })));
-      throw error;
-    }
-  });
-
-  app.openapi(createRoute({
-    method: "delete", path: "/v1/ports/{id}/allowed", tags: ["ports"], security, summary: "Remove allowed pairs with this ip (and mac, if given)",
-    request: { params: idParam, query: z.object({ ip: z.string(), mac: z.string().optional() }) },
-    responses: { 200: body(port, "The port"), 401: errors[401], 404: errors[404] },
-  }), async (c) => {
-    const { ip, mac } = c.req.valid("query");
-    const id = c.req.valid("param").id;
-    let removed = 0;
-    const view = await store.ports.update(id, {
-      editAllowed: (current) => {
-        const kept = current.filter((a) => !(sameText(a.ip, ip) && (mac === undefined || a.mac === mac.toLowerCase().replaceAll("-", ":"))));
-        removed = current.length - kept.length;
-        if (removed === 0) throw new ApiError("VG_NOT_FOUND", `Port ${id} has no such allowed pair`, [{ path: "ip", value: ip, expected: `one of ${current.map((a) => a.ip).join(", ") || "(none)"}` }]);
-        return kept;
-      },
-    }, { canChange: owner(c.var.principal) });
-    return c.json(view, 200);
-  });
-
-  app.openapi(createRoute({ method: "get", path: "/v1/ports/{id}/status", tags: ["ports"], security, summary: "Guards required and missing on the host, agents' reports, migration", request: { params: idParam }, responses: { 200: body(portStatus, "The port's status"), 401: errors[401], 404: errors[404] } }), async (c) => {
-    const id = c.req.valid("param").id;
-    await visible(c.var.principal, id);
-    const status = await store.hosts.portStatus(id);
-    if (!status) throw notFound(id);
-    return c.json(status, 200);
-  });
-
-  app.openapi(createRoute({
-    method: "get", path: "/v1/ports/{id}/migration", tags: ["ports"], security,
-    summary: "The port's binding and migration state; with timeoutMs, waits until it is ready on its host, the destination while migrating (and that host is readyOn, if given)",
-    request: { params: idParam, query: z.object({ readyOn: z.string().optional(), timeoutMs }) },
-    responses: { 200: body(migrationWait, "The state when ready or when the wait ended"), 401: errors[401], 404: errors[404] },
-  }), async (c) => {
-    const id = c.req.valid("param").id;
-    const { readyOn, timeoutMs: wait = 0 } = c.req.valid("query");
-    const p = c.var.principal;
-    const deadline = Date.now() + wait;
-    for (;;) {
-      const w = watch.waitFor(undefined, deadline - Date.now(), c.req.raw.signal);
-      const view = await visible(p, id).catch((e: unknown) => (w.cancel(), Promise.reject(e)));
-      const ready = isReadyOnHost(view.migration.state) && (readyOn === undefined || view.migration.host === readyOn);
-      if (ready || Date.now() >= deadline || c.req.raw.signal.aborted) {
-        w.cancel();
-        return c.json({ ...view.migration, ready }, 200);
+  return app
+    .openapi(createRoute({
+      method: "get", path: "/v1/ports", tags: ["ports"], security, summary: "Ports visible to the token (tenants: their own; agents: their host's)",
+      request: { query: z.object({ network: z.string().optional(), host: z.string().optional() }) },
+      responses: { 200: body(z.array(port), "Ports"), 401: errors[401] },
+    }), async (c) => {
+      const p = c.var.principal;
+      const q = c.req.valid("query");
+      if (p.role === "agent") return c.json(await store.ports.list({ network: q.network, host: p.host }), 200);
+      return c.json(await store.ports.list({ ...q, ...(p.role === "tenant" ? { tenant: p.tenant } : {}) }), 200);
+    })
+    .openapi(createRoute({
+      method: "post", path: "/v1/ports", tags: ["ports"], security, summary: "Create a port",
+      request: jsonBody(portCreate), responses: { 201: body(port, "Created"), 400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404], 409: errors[409], 413: errors[413] },
+    }), async (c) => {
+      const p = c.var.principal;
+      const input = await withTenant(creation(p, c.req.valid("json"), ""));
+      const [view] = await store.ports.create([input], networkAccess(p));
+      return c.json(view!, 201);
+    })
+    .openapi(createRoute({
+      method: "post", path: "/v1/ports/batch", tags: ["ports"], security, summary: "Create many ports, all or none",
+      request: jsonBody(portBatch), responses: { 201: body(z.array(port), "Created"), 400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404], 409: errors[409], 413: errors[413] },
+    }), async (c) => {
+      const p = c.var.principal;
+      const inputs = await Promise.all(c.req.valid("json").ports.map((input, i) => withTenant(creation(p, input, `ports[${i}].`))));
+      return c.json(await store.ports.create(inputs, networkAccess(p), (i) => `ports[${i}].`), 201);
+    })
+    .openapi(createRoute({ method: "get", path: "/v1/ports/{id}", tags: ["ports"], security, request: { params: idParam }, responses: { 200: body(port, "The port"), 401: errors[401], 404: errors[404] } }), async (c) =>
+      c.json(await visible(c.var.principal, c.req.valid("param").id), 200))
+    .openapi(createRoute({
+      method: "patch", path: "/v1/ports/{id}", tags: ["ports"], security, summary: "Change a port; a new host starts a migration (admin)",
+      request: { params: idParam, ...jsonBody(portPatch) }, responses: { 200: body(port, "The port"), 400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404], 409: errors[409] },
+    }), async (c) => {
+      const p = c.var.principal;
+      const patch = c.req.valid("json");
+      if (patch.host !== undefined) requireAdmin(p, "bind ports to hosts (host)");
+      return c.json(await store.ports.update(c.req.valid("param").id, patch, { canChange: owner(p) }), 200);
+    })
+    .openapi(createRoute({ method: "delete", path: "/v1/ports/{id}", tags: ["ports"], security, request: { params: idParam }, responses: { 204: { description: "Deleted" }, 401: errors[401], 404: errors[404] } }), async (c) => {
+      await store.ports.delete(c.req.valid("param").id, { canChange: owner(c.var.principal) });
+      return c.body(null, 204);
+    })
+    .openapi(createRoute({ method: "get", path: "/v1/ports/{id}/allowed", tags: ["ports"], security, summary: "The port's allowed address pairs", request: { params: idParam }, responses: { 200: body(z.array(allowedView), "Allowed pairs"), 401: errors[401], 404: errors[404] } }), async (c) =>
+      c.json([...(await visible(c.var.principal, c.req.valid("param").id)).allowed], 200))
+    .openapi(createRoute({
+      method: "post", path: "/v1/ports/{id}/allowed", tags: ["ports"], security, summary: "Allow the port an extra address or CIDR (optionally with a MAC)",
+      request: { params: idParam, ...jsonBody(allowed) }, responses: { 201: body(port, "The port"), 400: errors[400], 401: errors[401], 404: errors[404], 409: errors[409] },
+    }), async (c) => {
+      const pair = c.req.valid("json");
+      const id = c.req.valid("param").id;
+      const p = c.var.principal;
+      let index = 0;
+      try {
+        const view = await store.ports.update(id, { editAllowed: (current) => ((index = current.length), [...current, pair]) }, { canChange: owner(p) });
+        return c.json(view, 201);
+      } catch (error) {
+        // Issues name the pair's own fields (ip, mac), as the request gave them.
+        if (error instanceof ApiError) throw new ApiError(error.code, error.summary, error.issues.map((i) => ({ ...i, path: i.path.replace(`allowed[${index}].`, "") })));
+        throw error;
       }
-      await w.done;
-    }
-  });
+    })
+    .openapi(createRoute({
+      method: "delete", path: "/v1/ports/{id}/allowed", tags: ["ports"], security, summary: "Remove allowed pairs with this ip (and mac, if given)",
+      request: { params: idParam, query: z.object({ ip: z.string(), mac: z.string().optional() }) },
+      responses: { 200: body(port, "The port"), 401: errors[401], 404: errors[404] },
+    }), async (c) => {
+      const { ip, mac } = c.req.valid("query");
+      const id = c.req.valid("param").id;
+      let removed = 0;
+      const view = await store.ports.update(id, {
+        editAllowed: (current) => {
+          const kept = current.filter((a) => !(sameText(a.ip, ip) && (mac === undefined || a.mac === mac.toLowerCase().replaceAll("-", ":"))));
+          removed = current.length - kept.length;
+          if (removed === 0) throw new ApiError("VG_NOT_FOUND", `Port ${id} has no such allowed pair`, [{ path: "ip", value: ip, expected: `one of ${current.map((a) => a.ip).join(", ") || "(none)"}` }]);
+          return kept;
+        },
+      }, { canChange: owner(c.var.principal) });
+      return c.json(view, 200);
+    })
+    .openapi(createRoute({ method: "get", path: "/v1/ports/{id}/status", tags: ["ports"], security, summary: "Guards required and missing on the host, agents' reports, migration", request: { params: idParam }, responses: { 200: body(portStatus, "The port's status"), 401: errors[401], 404: errors[404] } }), async (c) => {
+      const id = c.req.valid("param").id;
+      await visible(c.var.principal, id);
+      const status = await store.hosts.portStatus(id);
+      if (!status) throw notFound(id);
+      return c.json(status, 200);
+    })
+    .openapi(createRoute({
+      method: "get", path: "/v1/ports/{id}/migration", tags: ["ports"], security,
+      summary: "The port's binding and migration state; with timeoutMs, waits until it is ready on its host, the destination while migrating (and that host is readyOn, if given)",
+      request: { params: idParam, query: z.object({ readyOn: z.string().optional(), timeoutMs }) },
+      responses: { 200: body(migrationWait, "The state when ready or when the wait ended"), 401: errors[401], 404: errors[404] },
+    }), async (c) => {
+      const id = c.req.valid("param").id;
+      const { readyOn, timeoutMs: wait = 0 } = c.req.valid("query");
+      const p = c.var.principal;
+      const deadline = Date.now() + wait;
+      for (;;) {
+        const w = watch.waitFor(undefined, deadline - Date.now(), c.req.raw.signal);
+        const view = await visible(p, id).catch((e: unknown) => (w.cancel(), Promise.reject(e)));
+        const ready = isReadyOnHost(view.migration.state) && (readyOn === undefined || view.migration.host === readyOn);
+        if (ready || Date.now() >= deadline || c.req.raw.signal.aborted) {
+          w.cancel();
+          return c.json({ ...view.migration, ready }, 200);
+        }
+        await w.done;
+      }
+    });
 }
 
 function sameText(stored: string, given: string): boolean {

@@ -14,6 +14,7 @@ import { serveLifecycle, type LifecycleAnswer, type LifecycleRequest } from "./l
 import { AgentMetrics, serveMetrics } from "./metrics.ts";
 import { watchNftables } from "./nft-watch.ts";
 import { countStates, describeDrops, dropDeltas, findPort, type DropSample } from "./plan.ts";
+import { checkAgentPrivileges } from "./privileges.ts";
 import { Reconciler, type SyncReport } from "./reconciler.ts";
 import { hostRegistration, portReports } from "./report.ts";
 import { ControllerSource } from "./sources/controller.ts";
@@ -71,6 +72,8 @@ function isNewer(next: Delivery, than: { revision: string } | undefined): boolea
 export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Promise<RunningAgent> {
   const log = deps.logger ?? createLogger(config.logLevel);
   const now = deps.now ?? Date.now;
+  // Before anything else: a unit that grants too little stops here, naming what is missing.
+  if (!deps.driver) await checkAgentPrivileges(config.driver.name, config.driver.settings);
   const driver = deps.driver ?? (await createDriver(config.driver.name, config.driver.settings));
   const facts = await driver.probe();
   log.info({ driver: driver.name, versions: facts.versions, notes: facts.notes }, `driver ${driver.name} ready`);

@@ -28,7 +28,7 @@ const LISTEN = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 
 const schema = z.strictObject({
   listen: z.string().regex(LISTEN, "host:port, e.g. 127.0.0.1:8700 or [::]:8700").default("127.0.0.1:8700"),
-  store: z.string().refine((s) => parseStoreUrl(s) !== undefined, "sqlite:///path/to/controller.db or postgres://user@host:port/database").default("sqlite:///var/lib/vifguard/controller.db"),
+  store: z.string().refine((s) => parseStoreUrl(s) !== undefined, "sqlite:///path/to/controller.db or postgres://user@host:port/database").default("sqlite:///var/lib/vifguard-controller/controller.db"),
   bootstrapTokenFile: z.string().min(1).optional(),
   refuseMissingGuards: z.boolean().default(false),
   maxBodyBytes: z.number().int().min(1024).max(64 << 20).default(1 << 20),

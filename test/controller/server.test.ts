@@ -68,7 +68,7 @@ test("a listening controller serves the agent's controller source", async (t) =>
 test("parseControllerConfig() reads the file and names the field of every problem", () => {
   const ok = parseControllerConfig("listen: '[::1]:8701'\nstore: postgres://vg@db/vifguard\nbootstrapTokenFile: /etc/vifguard/admin.token\nrefuseMissingGuards: true\n", "c.yaml");
   assert.deepEqual([ok.listen, ok.store, ok.refuseMissingGuards, ok.maxBodyBytes], [{ host: "::1", port: 8701 }, "postgres://vg@db/vifguard", true, 1 << 20]);
-  assert.equal(parseControllerConfig("", "empty.yaml").store, "sqlite:///var/lib/vifguard/controller.db");
+  assert.equal(parseControllerConfig("", "empty.yaml").store, "sqlite:///var/lib/vifguard-controller/controller.db");
   assert.equal(parseControllerConfig("", "empty.yaml").migrationHoldMs, 600_000);
   assert.equal(parseControllerConfig("migrationHoldMs: 0\n", "c.yaml").migrationHoldMs, 0, "0: the source keeps a migrating port until it releases it");
   try {

@@ -1,4 +1,4 @@
-// Opens the store named by a URL: `sqlite:///var/lib/vifguard/controller.db` (better-sqlite3, the
+// Opens the store named by a URL: `sqlite:///var/lib/vifguard-controller/controller.db` (better-sqlite3, the
 // default) or `postgres://user@host:5432/db` (pg); migrates it; on PostgreSQL also follows the
 // revision channel (LISTEN/NOTIFY). Effects: files, sockets.
 import Database from "better-sqlite3";

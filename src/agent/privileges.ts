@@ -1,0 +1,107 @@
+// What the agent must hold for its configured driver, checked at start so that a unit that grants
+// too little stops with one line naming what is missing instead of failing later inside nft or
+// ovs-ofctl. The decisions (neededCapabilities, parseCapabilities, missingPrivileges) are pure;
+// checkAgentPrivileges reads /proc/self/status and tries the Open vSwitch socket (effects).
+// Why each capability: docs/install.md, "Users and capabilities"; the unit: contrib/systemd/vifguard-agent.service.
+import { constants } from "node:fs";
+import { access, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { DriverName } from "../drivers/contract.ts";
+import type { DriverSettings } from "../drivers/registry.ts";
+import { VifguardError } from "../errors.ts";
+
+/** The capabilities the agent may need, with their bit numbers (linux/capability.h). */
+export const CAPABILITY_BITS = { CAP_NET_ADMIN: 12, CAP_SYS_ADMIN: 21 } as const;
+export type CapabilityName = keyof typeof CAPABILITY_BITS;
+
+export type NeededCapability = Readonly<{ capability: CapabilityName; why: string }>;
+
+/** The Open vSwitch run directory when the configuration names none (Debian's). */
+export const DEFAULT_OVS_RUN_DIR = "/var/run/openvswitch";
+
+/** The agent could not start: it lacks a capability or an access its driver needs. Nothing was changed. */
+export class MissingPrivilegeError extends VifguardError {
+  override name = "MissingPrivilegeError";
+  readonly code = "VG_MISSING_PRIVILEGE";
+  readonly driver: string;
+  /** The missing capabilities (CAP_…), empty when a file access is what is missing. */
+  readonly capabilities: readonly CapabilityName[];
+  constructor(driver: string, capabilities: readonly CapabilityName[], message: string) {
+    super(message);
+    this.driver = driver;
+    this.capabilities = capabilities;
+  }
+}
+
+/** What a driver (with these settings) needs of the kernel's capabilities. Pure. */
+export function neededCapabilities(driver: DriverName, settings: DriverSettings): NeededCapability[] {
+  const needed: NeededCapability[] = [];
+  if (driver === "nftables") needed.push({ capability: "CAP_NET_ADMIN", why: "nft changes the bridge table over netlink" });
+  if (driver === "libvirt") needed.push({ capability: "CAP_NET_ADMIN", why: "the driver reads libvirt's ebtables drop counters" });
+  // ovs: none; ovs-ofctl and ovs-vsctl only need the run directory's sockets (see checkAgentPrivileges).
+  if (settings.netns) needed.push({ capability: "CAP_SYS_ADMIN", why: `driver.netns (${settings.netns}) enters a network namespace with ip netns exec` });
+  return needed;
+}
+
+/** The effective capability mask from /proc/<pid>/status text (the CapEff line); undefined when absent. Pure. */
+export function parseCapabilities(status: string): bigint | undefined {
+  const hex = /^CapEff:\s*([0-9a-fA-F]+)$/m.exec(status)?.[1];
+  return hex === undefined ? undefined : BigInt(`0x${hex}`);
+}
+
+/** The needed capabilities that `effective` lacks. Pure. */
+export function missingCapabilities(needed: readonly NeededCapability[], effective: bigint): NeededCapability[] {
+  return needed.filter((n) => (effective & (1n << BigInt(CAPABILITY_BITS[n.capability]))) === 0n);
+}
+
+/** Names of the capabilities in `mask` that vifguard knows of, or the mask in hex. Pure. */
+function describeMask(mask: bigint): string {
+  if (mask === 0n) return "none";
+  const known = (Object.entries(CAPABILITY_BITS) as [CapabilityName, number][]).filter(([, bit]) => (mask & (1n << BigInt(bit))) !== 0n).map(([name]) => name);
+  return `0x${mask.toString(16)}${known.length > 0 ? ` (${known.join(", ")}, …)` : ""}`;
+}
+
+/** The error for missing capabilities, or undefined when none is missing. Pure. */
+export function missingCapabilityError(driver: DriverName, missing: readonly NeededCapability[], effective: bigint, uid: number): MissingPrivilegeError | undefined {
+  if (missing.length === 0) return undefined;
+  const names = [...new Set(missing.map((m) => m.capability))];
+  const reasons = missing.map((m) => `${m.capability}: ${m.why}`).join("; ");
+  return new MissingPrivilegeError(
+    driver,
+    names,
+    `the ${driver} driver needs ${names.join(" and ")}, which this process does not have (uid ${uid}, effective capabilities: ${describeMask(effective)}). ` +
+      `Why: ${reasons}. Grant ${names.length > 1 ? "them" : "it"} as contrib/systemd/vifguard-agent.service does ` +
+      `(AmbientCapabilities=${names.join(" ")} and CapabilityBoundingSet=${names.join(" ")}); the agent did not start and changed nothing.`,
+  );
+}
+
+/**
+ * Checks that this process can run its driver: the capabilities (CapEff of /proc/self/status) and,
+ * for ovs, read-write access to OVSDB's socket (Open vSwitch's sockets are root's, mode 0750).
+ * Throws MissingPrivilegeError naming what is missing; a socket that does not exist is left to the driver's probe.
+ */
+export async function checkAgentPrivileges(driver: DriverName, settings: DriverSettings): Promise<void> {
+  const status = await readFile("/proc/self/status", "utf8").catch(() => "");
+  const effective = parseCapabilities(status);
+  const uid = process.getuid?.() ?? -1;
+  if (effective !== undefined) {
+    const error = missingCapabilityError(driver, missingCapabilities(neededCapabilities(driver, settings), effective), effective, uid);
+    if (error) throw error;
+  }
+  if (driver === "ovs") {
+    const socket = join(settings.runDir ?? DEFAULT_OVS_RUN_DIR, "db.sock");
+    try {
+      await access(socket, constants.R_OK | constants.W_OK);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "EACCES" || code === "EPERM") {
+        throw new MissingPrivilegeError(
+          driver,
+          [],
+          `the ovs driver needs read-write access to Open vSwitch's socket ${socket}, which uid ${uid} does not have (${code}). ` +
+            "Open vSwitch's sockets belong to root (mode 0750): run the agent with root's uid (User=root, as contrib/systemd/vifguard-agent.service does); it needs no capability for them.",
+        );
+      }
+    }
+  }
+}

@@ -14,7 +14,7 @@ export type ControllerConfig = Readonly<{
   store: string;
   /** File holding the bootstrap admin token (read at start). */
   bootstrapTokenFile: string | undefined;
-  /** Refuse (409) binding a port to a host whose driver lacks a guard its level needs. */
+  /** Refuse (409) placing a port on a host whose driver lacks a guard its level needs. */
   refuseMissingGuards: boolean;
   maxBodyBytes: number;
   /** Fallback poll of the revision (PostgreSQL also LISTENs). */

@@ -113,19 +113,19 @@ export function missingGuards(level: Level, hostGuards: readonly Guard[] | undef
 }
 
 /**
- * Where a port is bound: `host` (the destination while migrating) and the source it is leaving.
+ * Where a port is placed: `host` (the destination while migrating) and the source it is leaving.
  * `readySinceMs`: while migrating, when the destination first reported the port applied (the
  * source's hold runs from then); null otherwise.
  */
-export type Binding = Readonly<{ host: string | null; migratingFrom: string | null; boundRevision: number; readySinceMs: number | null }>;
+export type Placement = Readonly<{ host: string | null; migratingFrom: string | null; boundRevision: number; readySinceMs: number | null }>;
 
 /**
- * The binding after the host is set to `next` at `revision`. Moving a bound port starts a migration:
+ * The placement after the host is set to `next` at `revision`. Moving a bound port starts a migration:
  * the source keeps the port until it reports it released (the VM left: migrate-out, unplug) or its
  * hold times out, since the VM runs there until the switch-over. Moving it again mid-way keeps the
  * original source (the VM still runs there); moving it back to the source cancels the migration.
  */
-export function rebind(current: Binding, next: string | null, revision: number): Binding {
+export function moveTo(current: Placement, next: string | null, revision: number): Placement {
   if (next === current.host) return current;
   if (next === null) return { host: null, migratingFrom: null, boundRevision: revision, readySinceMs: null };
   const source = current.migratingFrom ?? current.host;
@@ -133,8 +133,8 @@ export function rebind(current: Binding, next: string | null, revision: number):
   return { host: next, migratingFrom: source, boundRevision: revision, readySinceMs: null };
 }
 
-/** The binding once the migration is over (the source released the port, or its hold ran out). */
-export function endMigration(b: Binding): Binding {
+/** The placement once the migration is over (the source released the port, or its hold ran out). */
+export function endMigration(b: Placement): Placement {
   return { ...b, migratingFrom: null, readySinceMs: null };
 }
 
@@ -144,8 +144,8 @@ export function endMigration(b: Binding): Binding {
  */
 export const DEFAULT_MIGRATION_HOLD_MS = 600_000;
 
-/** The hosts whose desired set holds a port with this binding. */
-export function bindingHosts(b: Binding): string[] {
+/** The hosts whose desired set holds a port with this placement. */
+export function placementHosts(b: Placement): string[] {
   return [b.host, b.migratingFrom].filter((h): h is string => h !== null);
 }
 
@@ -158,7 +158,7 @@ export type MigrationState = (typeof MIGRATION_STATES)[number];
  * the source keeps it until the switch-over (it reports the port released) or its hold runs out.
  * ready: the host applied it, and no source holds it.
  */
-export function migrationState(b: Binding, hostAppliedRevision: number | undefined): MigrationState {
+export function migrationState(b: Placement, hostAppliedRevision: number | undefined): MigrationState {
   if (b.host === null) return "unbound";
   const applied = hostAppliedRevision !== undefined && hostAppliedRevision >= b.boundRevision;
   if (b.migratingFrom !== null) return applied ? "ready-on-destination" : "migrating";
@@ -175,7 +175,7 @@ export function isReadyOnHost(state: MigrationState): boolean {
  * it released: `holdMs` after the destination applied it. Undefined while the destination has not
  * applied it, when nothing migrates, or when `holdMs` is 0 (hold until released).
  */
-export function holdEndsAt(b: Binding, holdMs: number): number | undefined {
+export function holdEndsAt(b: Placement, holdMs: number): number | undefined {
   if (b.migratingFrom === null || b.readySinceMs === null || holdMs <= 0) return undefined;
   return b.readySinceMs + holdMs;
 }

@@ -1,5 +1,5 @@
 // /v1/ports: ports, their allowed address pairs, status and migration. Tenants own their ports
-// (also on shared networks); host bindings are set by admins (the orchestrator); agents read the
+// (also on shared networks); hosts are set by admins (the orchestrator); agents read the
 // ports of their host.
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Port } from "../../model/types.ts";
@@ -129,7 +129,7 @@ export function registerPorts(app: Api, { store, watch }: ApiDeps) {
     })
     .openapi(createRoute({
       method: "get", path: "/v1/ports/{id}/migration", tags: ["ports"], security,
-      summary: "The port's binding and migration state; with timeoutMs, waits until it is ready on its host, the destination while migrating (and that host is readyOn, if given)",
+      summary: "The port's host and migration state; with timeoutMs, waits until it is ready on its host, the destination while migrating (and that host is readyOn, if given)",
       request: { params: idParam, query: z.object({ readyOn: z.string().optional(), timeoutMs }) },
       responses: { 200: body(migrationWait, "The state when ready or when the wait ended"), 401: errors[401], 404: errors[404] },
     }), async (c) => {

@@ -68,7 +68,7 @@ export const portCreate = z.strictObject({
   id: z.string().openapi({ example: "alice-0" }),
   network: z.string(),
   tenant: z.string().optional().openapi({ description: "Default: the token's tenant, or (admins) the network's" }),
-  host: name.nullable().optional().openapi({ description: "Host binding; admin only" }),
+  host: name.nullable().optional().openapi({ description: "The host the port runs on; admin only" }),
   device: z.string().openapi({ example: "vnet0" }),
   mac: z.string().openapi({ example: "52:54:00:00:00:01" }),
   ips: z.array(z.string()).optional().openapi({ example: ["10.0.0.1", "2001:db8::1"] }),

@@ -6,11 +6,11 @@ import type { Config } from "../../model/types.ts";
 import { guardsForLevel } from "../../policy/guards.ts";
 import { portPolicy } from "../../policy/port-policy.ts";
 import { ApiError } from "../errors.ts";
-import { bindingHosts, endMigration, missingGuards, type Binding } from "../rules.ts";
+import { placementHosts, endMigration, missingGuards, type Placement } from "../rules.ts";
 import { notFound, type Reader, type StoreCore, type Trx } from "./core.ts";
 import type { Ports } from "./ports.ts";
 import {
-  binding, hostView, networkView, reportView, rowToPort,
+  placement, hostView, networkView, reportView, rowToPort,
   type DesiredState, type HostRegistration, type HostView, type PortRow, type PortStatusView, type ReportOutcome, type StatusReport,
 } from "./rows.ts";
 
@@ -71,7 +71,7 @@ export class Hosts {
       const issues: Issue[] = [];
       reports.forEach((r, i) => {
         const row = rows.get(r.port);
-        if (!row || !bindingHosts(binding(row)).includes(host)) issues.push({ path: `ports[${i}].port`, value: r.port, expected: `a port bound to host ${host}` });
+        if (!row || !placementHosts(placement(row)).includes(host)) issues.push({ path: `ports[${i}].port`, value: r.port, expected: `a port bound to host ${host}` });
       });
       if (issues.length > 0) throw new ApiError("VG_FORBIDDEN", `Host ${host} may only report its own ports; nothing was stored`, issues);
       const reported = new Set(reports.map((r) => r.port));
@@ -101,10 +101,10 @@ export class Hosts {
       for (const port of new Set(released)) {
         const row = rows.get(port);
         // A port no longer bound here (its migration already ended, or it was deleted) is released already.
-        if (!row || !bindingHosts(binding(row)).includes(host)) continue;
+        if (!row || !placementHosts(placement(row)).includes(host)) continue;
         await trx.deleteFrom("port_status").where("port", "=", port).where("host", "=", host).execute();
         if (row.migrating_from === host) {
-          await setBinding(trx, row, endMigration(binding(row)), revision);
+          await setPlacement(trx, row, endMigration(placement(row)), revision);
           touch([host]);
           completed.push(port);
         } else if (row.migrating_from !== null) {
@@ -131,7 +131,7 @@ export class Hosts {
       const rows = await due(trx); // again inside the write: another replica may have ended them
       for (const row of rows) {
         await trx.deleteFrom("port_status").where("port", "=", row.id).where("host", "=", row.migrating_from!).execute();
-        await setBinding(trx, row, endMigration(binding(row)), revision);
+        await setPlacement(trx, row, endMigration(placement(row)), revision);
         touch([row.migrating_from!]);
       }
       return rows.map((r) => r.id);
@@ -177,6 +177,6 @@ export class Hosts {
   }
 }
 
-async function setBinding(trx: Trx, row: PortRow, b: Binding, revision: number): Promise<void> {
+async function setPlacement(trx: Trx, row: PortRow, b: Placement, revision: number): Promise<void> {
   await trx.updateTable("port").set({ host: b.host, migrating_from: b.migratingFrom, bound_revision: b.boundRevision, ready_since_ms: b.readySinceMs, revision }).where("id", "=", row.id).execute();
 }

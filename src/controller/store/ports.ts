@@ -9,10 +9,10 @@ import type { Guard } from "../../policy/guards.ts";
 import { effectiveLevel } from "../../policy/port-policy.ts";
 import { ApiError } from "../errors.ts";
 import {
-  bindingHosts, checkNetwork, checkPort, claimRange, containingStarts, ipClaims, macClaims, missingGuards, rebind, type NetworkInput, type PortInput,
+  placementHosts, checkNetwork, checkPort, claimRange, containingStarts, ipClaims, macClaims, missingGuards, moveTo, type NetworkInput, type PortInput,
 } from "../rules.ts";
 import { conflict, notFound, type ControllerSettings, type Reader, type StoreCore, type Trx } from "./core.ts";
-import { binding, claimRows, migrationView, networkView, portRow, rowToPort, type AllowedView, type NetworkView, type PortRow, type PortView } from "./rows.ts";
+import { claimRows, migrationView, networkView, placement, portRow, rowToPort, type AllowedView, type NetworkView, type PortRow, type PortView } from "./rows.ts";
 
 export type PortPatch = Readonly<{
   host?: string | null;
@@ -126,7 +126,7 @@ export class Ports {
         allowed: port.allowed.map((a) => ({ ip: a.ip.text, mac: a.mac })),
         protection: port.protection ?? null,
         level: effectiveLevel(port, network, { antiSpoofing: config.antiSpoofing }),
-        migration: migrationView(binding(row), row.host === null ? undefined : applied.get(`${row.id} ${row.host}`), this.core.migrationHoldMs),
+        migration: migrationView(placement(row), row.host === null ? undefined : applied.get(`${row.id} ${row.host}`), this.core.migrationHoldMs),
         revision: Number(row.revision),
       };
     });
@@ -196,15 +196,15 @@ export class Ports {
           ?? patch.allowed ?? current.allowed.map((a) => ({ ip: a.ip.text, mac: a.mac })),
         protection: patch.protection === undefined ? current.protection : patch.protection,
       }, network);
-      const before = binding(row);
-      const after = patch.host === undefined ? before : rebind(before, patch.host, revision);
+      const before = placement(row);
+      const after = patch.host === undefined ? before : moveTo(before, patch.host, revision);
       await checkClaims(trx, [{ port, at: "" }], new Set([id]));
-      await checkDevices(trx, [{ port, at: "", hosts: bindingHosts(after) }], new Set([id]));
+      await checkDevices(trx, [{ port, at: "", hosts: placementHosts(after) }], new Set([id]));
       if (after.host !== null) await this.checkGuards(trx, port, network, await this.core.config(trx), after.host, "");
       await trx.updateTable("port").set(portRow(port, after, revision)).where("id", "=", id).execute();
       await trx.deleteFrom("claim").where("port", "=", id).execute();
       await trx.insertInto("claim").values(claimRows(port)).execute();
-      touch([...bindingHosts(before), ...bindingHosts(after)]);
+      touch([...placementHosts(before), ...placementHosts(after)]);
       return (await this.get(id, trx))!;
     });
   }
@@ -217,7 +217,7 @@ export class Ports {
       await trx.deleteFrom("port").where("id", "=", id).execute();
       await trx.deleteFrom("claim").where("port", "=", id).execute();
       await trx.deleteFrom("port_status").where("port", "=", id).execute();
-      touch(bindingHosts(binding(row)));
+      touch(placementHosts(placement(row)));
     });
   }
 

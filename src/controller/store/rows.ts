@@ -7,7 +7,7 @@ import type { Level, Network, Port } from "../../model/types.ts";
 import type { Guard } from "../../policy/guards.ts";
 import type { PortPolicy } from "../../policy/port-policy.ts";
 import type { Limitation } from "../../drivers/contract.ts";
-import { claimRange, holdEndsAt, ipClaims, macClaims, migrationState, type Binding, type MigrationState } from "../rules.ts";
+import { claimRange, holdEndsAt, ipClaims, macClaims, migrationState, type Placement, type MigrationState } from "../rules.ts";
 import type { Database, PortTable } from "./schema.ts";
 
 export type NetworkView = Network & { revision: number };
@@ -70,11 +70,11 @@ export type DesiredState = { revision: number; host: string; config: { antiSpoof
 
 export type PortRow = Selectable<PortTable>;
 
-export function binding(row: PortRow): Binding {
+export function placement(row: PortRow): Placement {
   return { host: row.host, migratingFrom: row.migrating_from, boundRevision: Number(row.bound_revision), readySinceMs: row.ready_since_ms === null ? null : Number(row.ready_since_ms) };
 }
 
-export function migrationView(b: Binding, applied: number | undefined, holdMs: number): MigrationView {
+export function migrationView(b: Placement, applied: number | undefined, holdMs: number): MigrationView {
   const holdEnds = holdEndsAt(b, holdMs);
   return {
     state: migrationState(b, applied), host: b.host, source: b.migratingFrom, boundRevision: b.boundRevision, appliedRevision: applied ?? null,
@@ -115,7 +115,7 @@ export function reportView(row: Selectable<Database["port_status"]>): ReportView
   };
 }
 
-export function portRow(port: Port, b: Binding, revision: number): PortTable {
+export function portRow(port: Port, b: Placement, revision: number): PortTable {
   return {
     id: port.id,
     tenant: port.tenant,

@@ -6,7 +6,8 @@ import { FAIL_CLOSED_KEY, type DropCounter, type Unit, type UnitMap } from "../c
 import { formatAddress, parseAddress, type Family } from "../../model/ip.ts";
 import { GUARDS, type Guard } from "../../policy/guards.ts";
 import { digestOf, ELEMENT_SETS, failClosedDigest, FAIL_CLOSED_COMMENT, isDispatch, parseOwnerComment, sortElements, unitText, type Element, type ElementSet, type NftLayout, type PortElements } from "./compile.ts";
-import { counterSet, SKELETON, VERSION_COMMENT, type Installed, type Skeleton } from "./render.ts";
+import { counterSet, SKELETON, VERSION_COMMENT, type Skeleton } from "./skeleton.ts";
+import type { Installed } from "./transaction.ts";
 
 type Json = unknown;
 type Field = "ifname" | "ether" | "int48" | "int128" | "ipv4" | "ipv6" | "ipv4net" | "ipv6net" | "int128range";

@@ -9,7 +9,7 @@ import type { PortPolicy } from "../policy/port-policy.ts";
 import { buildCases, type Case } from "./cases.ts";
 import { runFlows, type FlowResult } from "./flows.ts";
 import type { GuestName, Sandbox } from "./sandbox.ts";
-import { captureMarkers, marked, sendFrames } from "./wire.ts";
+import { captureCases, controlFrame, marked, sendFrames } from "./wire.ts";
 
 export type Outcome = "pass" | "fail" | "declared";
 const GUEST_NAMES: readonly GuestName[] = ["alice", "eve", "bob", "gw"];
@@ -89,13 +89,14 @@ export async function runConformance(options: RunOptions): Promise<ConformanceRe
   const mark = `VG${sandbox.id}`;
 
   const whole = uniqueFrames(cases);
-  const captures = GUEST_NAMES.map((g) => [g, captureMarkers(sandbox.guest(g).netns, "eth0", mark, sandbox.children, whole)] as const);
+  const captures = GUEST_NAMES.map((g) => [g, captureCases(sandbox.guest(g).netns, "eth0", mark, cases.length, sandbox.children, whole)] as const);
   await Promise.all(captures.map(([, c]) => c.ready));
   for (const sender of GUEST_NAMES) {
     const frames = cases.flatMap((c, i) => (c.from === sender ? [marked(c.frame, mark, i + 1)] : []));
-    await sendFrames(sandbox.guest(sender).netns, "eth0", frames, 2);
+    await sendFrames(sandbox.guest(sender).netns, "eth0", frames, 2, sandbox.children);
   }
-  await new Promise((resolve) => setTimeout(resolve, 400));
+  // The control frames, last: Alice's reaches Eve, Bob and the gateway, the gateway's reaches Alice.
+  for (const sender of ["alice", "gw"] as const) await sendFrames(sandbox.guest(sender).netns, "eth0", [controlFrame(sandbox.guest(sender), mark)], 0, sandbox.children);
   const seen = new Map<GuestName, Set<number>>();
   for (const [g, c] of captures) seen.set(g, await c.stop());
 

@@ -9,6 +9,7 @@ import type { DriverSettings } from "../drivers/registry.ts";
 import { run } from "../host/run.ts";
 import { parsePortFile } from "../model/port-file.ts";
 import { portPolicies, type PortPolicy } from "../policy/port-policy.ts";
+import { addNetns, deleteNetns } from "./lab/net.ts";
 import { createSwitch, type SandboxSwitch, type SwitchKind } from "./switch.ts";
 
 export type GuestName = "alice" | "eve" | "bob" | "gw";
@@ -99,23 +100,15 @@ export class Sandbox {
     for (const g of GUESTS) {
       const netns = `vgc${this.id}-${g.name}`;
       const device = this.switch.device(g.name);
-      await this.addNetns(netns);
-      const ns = { netns };
-      await this.switch.plug(device, netns);
-      // Few kernel chatters (no RS, quick DAD) so captures are about the cases.
-      for (const setting of ["net.ipv6.conf.all.router_solicitations=0", "net.ipv6.conf.default.router_solicitations=0", "net.ipv6.conf.all.dad_transmits=1", "net.ipv6.conf.default.dad_transmits=1"]) {
-        await run("sysctl", ["-qw", setting], ns);
-      }
-      await run("ip", ["link", "set", "eth0", "address", g.mac], ns);
-      await run("ip", ["link", "set", "lo", "up"], ns);
-      await run("ip", ["link", "set", "eth0", "up"], ns);
       const ipv4 = `${SUBNET4}.${g.host}`;
       const ipv6 = `${SUBNET6}::${g.host.toString(16)}`;
-      await run("ip", ["addr", "add", `${ipv4}/24`, "dev", "eth0"], ns);
-      await run("ip", ["-6", "addr", "add", `${ipv6}/64`, "dev", "eth0", "nodad"], ns);
+      await addNetns(netns);
+      this.namespaces.push(netns);
+      // Few kernel chatters (no RS, quick DAD) so captures are about the cases; Eve sniffs (promiscuous).
+      const sysctls = ["net.ipv6.conf.all.router_solicitations=0", "net.ipv6.conf.default.router_solicitations=0", "net.ipv6.conf.all.dad_transmits=1", "net.ipv6.conf.default.dad_transmits=1"];
+      await this.switch.plug(device, { netns, mac: g.mac, ipv4: `${ipv4}/24`, ipv6: `${ipv6}/64`, sysctls, promisc: g.name === "eve" });
       this.guests.set(g.name, { name: g.name, netns, device, mac: g.mac, ipv4, ipv6 });
     }
-    await run("ip", ["link", "set", "eth0", "promisc", "on"], { netns: this.guest("eve").netns });
     const gw = this.guest("gw");
     await run(
       "dnsmasq",
@@ -126,11 +119,6 @@ export class Sandbox {
       ],
       { netns: gw.netns },
     );
-  }
-
-  private async addNetns(name: string): Promise<void> {
-    await run("ip", ["netns", "add", name]);
-    this.namespaces.push(name);
   }
 
   /** Runs a command inside a guest. */
@@ -146,7 +134,7 @@ export class Sandbox {
     const problems: unknown[] = [];
     for (const cleanup of this.cleanups.splice(0).reverse()) await cleanup().catch((error: unknown) => problems.push(error));
     await run("sh", ["-c", `[ -f /tmp/vgc${this.id}-dnsmasq.pid ] && kill $(cat /tmp/vgc${this.id}-dnsmasq.pid); rm -f /tmp/vgc${this.id}-*`], { allowFailure: true });
-    for (const ns of this.namespaces.splice(0).reverse()) await run("ip", ["netns", "del", ns], { allowFailure: true });
+    for (const ns of this.namespaces.splice(0).reverse()) await deleteNetns(ns);
     await this.switch.stop().catch((error: unknown) => problems.push(error));
     if (problems.length > 0) throw new AggregateError(problems, `sandbox vgc${this.id}: ${problems.length} clean-up step(s) failed`);
   }

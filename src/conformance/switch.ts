@@ -7,6 +7,7 @@
 // driver keeps them away: anti-sniffing is really tested.
 import type { DriverSettings } from "../drivers/registry.ts";
 import { startOvsSandbox, type OvsSandbox } from "../drivers/ovs/sandbox.ts";
+import { addBridge, addNetns, deleteNetns, plugGuest, type GuestSpec } from "./lab/net.ts";
 import { run } from "../host/run.ts";
 import type { GuestName } from "./sandbox.ts";
 
@@ -24,28 +25,16 @@ export interface SandboxSwitch {
   /** The host-side device of a guest's port (the port file's `device`). */
   device(guest: GuestName): string;
   start(): Promise<void>;
-  /** Creates the veth pair `device` (here) – `eth0` (in `guestNetns`) and joins `device` to the bridge. */
-  plug(device: string, guestNetns: string): Promise<void>;
+  /** Plugs a guest: the veth pair `device` (here) – its interface (in its namespace), `device` joined to the switch. */
+  plug(device: string, guest: Guest): Promise<void>;
   /** How a driver under test reaches this switch (names prefixed with the run's `prefix`). */
   driverSettings(prefix: string): DriverSettings;
   /** Removes what start() and plug() made; safe after a partial start, and twice. */
   stop(): Promise<void>;
 }
 
-/** Kernel chatter off on a host-side device: it is a bridge port, not an interface of the host. */
-async function quietHostSide(device: string, netns: string | undefined): Promise<void> {
-  await run("sysctl", ["-qw", `net.ipv6.conf.${device}.disable_ipv6=1`], { ...(netns && { netns }), allowFailure: true });
-}
-
-async function vethTo(device: string, guestNetns: string, netns: string | undefined): Promise<void> {
-  const where = netns ? { netns } : {};
-  await run("ip", ["link", "add", device, "type", "veth", "peer", "name", "eth0", "netns", guestNetns], where);
-  await quietHostSide(device, netns);
-}
-
-// ageing_time 0: the bridge learns nothing and floods every unicast. No multicast snooping, so MLD
-// and DHCPv6 multicast reach every port; no STP, so ports forward at once.
-const BRIDGE_ARGS = ["type", "bridge", "ageing_time", "0", "mcast_snooping", "0", "stp_state", "0"];
+/** A guest as the sandbox plugs it; the switch adds where its port's host end goes. */
+export type Guest = Omit<GuestSpec, "device" | "hostNetns" | "bridge">;
 
 /** A Linux bridge in its own hypervisor namespace, with br_netfilter off there. */
 class NamespacedBridge implements SandboxSwitch {
@@ -60,20 +49,14 @@ class NamespacedBridge implements SandboxSwitch {
     return `vnet-${guest}`;
   }
   async start(): Promise<void> {
-    await run("ip", ["netns", "add", this.netns]);
+    await addNetns(this.netns);
     this.started = true;
-    const hv = { netns: this.netns };
-    await run("ip", ["link", "add", this.bridge, ...BRIDGE_ARGS], hv);
-    await run("ip", ["link", "set", this.bridge, "up"], hv);
     // With br_netfilter on, bridged IP frames are trimmed to their IP length, which cuts off the
     // kit's case markers (trailing bytes); vifguard filters in the bridge family and needs none of it.
-    for (const family of ["iptables", "ip6tables", "arptables"]) {
-      await run("sysctl", ["-qw", `net.bridge.bridge-nf-call-${family}=0`], { ...hv, allowFailure: true });
-    }
+    await addBridge(this.netns, this.bridge, { flood: true, noBrNetfilter: true });
   }
-  async plug(device: string, guestNetns: string): Promise<void> {
-    await vethTo(device, guestNetns, this.netns);
-    await run("ip", ["link", "set", device, "master", this.bridge, "up"], { netns: this.netns });
+  async plug(device: string, guest: Guest): Promise<void> {
+    await plugGuest({ ...guest, device, hostNetns: this.netns, bridge: this.bridge });
   }
   driverSettings(prefix: string): DriverSettings {
     return { netns: this.netns, prefix };
@@ -81,7 +64,7 @@ class NamespacedBridge implements SandboxSwitch {
   async stop(): Promise<void> {
     if (!this.started) return;
     this.started = false;
-    await run("ip", ["netns", "del", this.netns], { allowFailure: true }); // takes the bridge and the host ends
+    await deleteNetns(this.netns); // takes the bridge and the host ends
   }
 }
 
@@ -106,15 +89,13 @@ class RootBridge implements SandboxSwitch {
     return `vgc${this.id}${guest[0]}`; // alice, eve, bob, gw: a, e, b, g (15 characters at most)
   }
   async start(): Promise<void> {
-    await run("ip", ["link", "add", this.bridge, ...BRIDGE_ARGS]);
+    await addBridge(undefined, this.bridge, { flood: true });
     this.bridgeMade = true;
-    await quietHostSide(this.bridge, undefined);
-    await run("ip", ["link", "set", this.bridge, "up"]);
+    await run("sysctl", ["-qw", `net.ipv6.conf.${this.bridge}.disable_ipv6=1`], { allowFailure: true }); // no chatter of the host's own
   }
-  async plug(device: string, guestNetns: string): Promise<void> {
+  async plug(device: string, guest: Guest): Promise<void> {
     this.devices.push(device);
-    await vethTo(device, guestNetns, undefined);
-    await run("ip", ["link", "set", device, "master", this.bridge, "up"]);
+    await plugGuest({ ...guest, device, bridge: this.bridge });
   }
   driverSettings(prefix: string): DriverSettings {
     return { prefix: `${prefix}-` };
@@ -152,12 +133,10 @@ export class OvsSwitch implements SandboxSwitch {
     // NORMAL floods every unicast as the Linux bridges with ageing 0 do.
     await this.ovs.vsctl("set", "bridge", this.bridge, "flood_vlans=0");
   }
-  async plug(device: string, guestNetns: string): Promise<void> {
-    await vethTo(device, guestNetns, this.netns);
+  async plug(device: string, guest: Guest): Promise<void> {
     // Userspace OVS reads the veth with a plain AF_PACKET socket, without the header that says a
     // checksum is still to be filled in: the guest must compute its TCP/UDP checksums itself.
-    await run("ethtool", ["-K", "eth0", "tx", "off"], { netns: guestNetns });
-    await run("ip", ["link", "set", device, "up"], { netns: this.netns });
+    await plugGuest({ ...guest, device, hostNetns: this.netns, noTxOffload: true });
     await this.ovs.vsctl("add-port", this.bridge, device);
   }
   driverSettings(prefix: string): DriverSettings {

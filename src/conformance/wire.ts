@@ -1,96 +1,55 @@
-// Puts raw frames on a wire and watches what arrives, inside network namespaces: effects. Uses the
-// python3 standard library's AF_PACKET sockets (no scapy: starts in milliseconds), through host/run.
-import { spawn, type ChildProcess } from "node:child_process";
-import { run } from "../host/run.ts";
+// The kit on the wire: every case's frame carries a marker (MARK + its 5-digit number), and a capture
+// at each guest reports which cases arrived there. The sending and capturing are the lab's
+// (lab/wire.ts); what the kit adds is the case numbering and a control frame per receiver: a frame
+// that must arrive after the cases, so "case N did not arrive" is never just "the capture had
+// stopped" or "it had not arrived yet". Effects: processes.
+import type { ChildProcess } from "node:child_process";
+import * as f from "../policy/frame-builder.ts";
+import { capture, sendFrames, type Match } from "./lab/wire.ts";
 
-export const PYTHON = "/usr/bin/python3";
+export { sendFrames };
 
-const SEND = `
-import sys, json, socket, time
-a = json.loads(sys.stdin.read())
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind((a["iface"], 0))
-for h in a["frames"]:
-    s.send(bytes.fromhex(h))
-    time.sleep(a["gapMs"] / 1000)
-print(len(a["frames"]))
-`;
-
-// Reports every case seen in frames the interface receives (not ones it sends): by its marker (MARK +
-// 5 digits), or by the whole frame without its marker (argv[3]: {"<n>": "<hex>"}), as it arrives when
-// br_netfilter trims a bridged IP packet to its IP length and so cuts the marker off.
-const CAPTURE = `
-import sys, json, socket, signal, re
-stop = False
-def done(*_):
-    global stop
-    stop = True
-signal.signal(signal.SIGTERM, done)
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
-s.bind((sys.argv[1], 0))
-s.settimeout(0.05)
-pattern = re.compile(re.escape(sys.argv[2].encode()) + rb"(\\d{5})")
-whole = {bytes.fromhex(h): int(n) for n, h in json.loads(sys.argv[3]).items()}
-seen = set()
-print("ready", flush=True)
-while not stop:
-    try:
-        data, addr = s.recvfrom(65535)
-    except socket.timeout:
-        continue
-    if addr[2] == socket.PACKET_OUTGOING:
-        continue
-    for m in pattern.finditer(data):
-        seen.add(int(m.group(1)))
-    if data in whole:
-        seen.add(whole[data])
-print(json.dumps(sorted(seen)), flush=True)
-`;
-
-/** Sends frames out of `iface` in `netns`, `gapMs` apart. */
-export async function sendFrames(netns: string, iface: string, frames: readonly Uint8Array[], gapMs = 1): Promise<void> {
-  if (frames.length === 0) return;
-  const input = JSON.stringify({ iface, frames: frames.map((f) => Buffer.from(f).toString("hex")), gapMs });
-  await run(PYTHON, ["-c", SEND], { netns, input, timeoutMs: 60_000 });
+/** A legitimate broadcast from a guest: an ARP request for an address nobody holds, from its own MAC and IPv4. */
+export function controlFrame(sender: Readonly<{ mac: string; ipv4: string }>, mark: string): Uint8Array {
+  const request = f.arp({ op: 1, sha: sender.mac, spa: sender.ipv4, tpa: sender.ipv4.replace(/\.\d+$/, ".253") });
+  return marked(f.ether("ff:ff:ff:ff:ff:ff", sender.mac, 0x0806, request), mark, 0);
 }
 
-export type Capture = Readonly<{ ready: Promise<void>; stop(): Promise<Set<number>> }>;
+export type CaseCapture = Readonly<{ ready: Promise<void>; stop(): Promise<Set<number>> }>;
 
 /**
- * Starts watching `iface` in `netns` for frames carrying `mark` + a 5-digit case number, or equal to
- * one of `whole` (case number → the frame without its marker; give only frames no other case shares).
+ * Watches `iface` in `netns` for the markers of cases 1..`cases`, or for one of `whole` (case number →
+ * the frame without its marker, for a copy that lost it: br_netfilter trims bridged IP packets to
+ * their IP length; give only frames no other case shares). It ends once the control frame (case 0)
+ * arrived, or after `timeoutS`; without the control frame stop() fails rather than report absences.
  */
-export function captureMarkers(netns: string, iface: string, mark: string, children: Set<ChildProcess>, whole: ReadonlyMap<number, Uint8Array> = new Map()): Capture {
-  const frames = JSON.stringify(Object.fromEntries([...whole].map(([n, frame]) => [n, Buffer.from(frame).toString("hex")])));
-  const child = spawn("ip", ["netns", "exec", netns, PYTHON, "-c", CAPTURE, iface, mark, frames], { stdio: ["ignore", "pipe", "pipe"] });
-  children.add(child);
-  let out = "";
-  let err = "";
-  let resolveReady!: () => void;
-  const ready = new Promise<void>((resolve) => (resolveReady = resolve));
-  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
-    out += chunk;
-    if (out.includes("ready")) resolveReady();
-  });
-  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (err += chunk));
-  const exited = new Promise<Set<number>>((resolve, reject) =>
-    child.once("exit", () => {
-      children.delete(child);
-      resolveReady();
-      const last = out.trim().split("\n").at(-1) ?? "";
-      try {
-        resolve(new Set(JSON.parse(last) as number[]));
-      } catch {
-        reject(new Error(`capture in ${netns} failed: ${err.trim() || out.trim() || "no output"}`));
-      }
-    }),
-  );
-  return { ready, stop: () => (child.kill("SIGTERM"), exited) };
+export function captureCases(netns: string, iface: string, mark: string, cases: number, children: Set<ChildProcess>, whole: ReadonlyMap<number, Uint8Array> = new Map(), timeoutS = 30): CaseCapture {
+  const numbers = Array.from({ length: cases + 1 }, (_, n) => n);
+  const wholeCases = [...whole.keys()];
+  const match: Match[] = [
+    ...numbers.map((n) => ["contains", caseMarker(mark, n)] as const),
+    ...wholeCases.map((n) => ["equals", whole.get(n)!] as const),
+  ];
+  const running = capture(netns, iface, { match, timeoutS, until: 0 }, children);
+  return {
+    ready: running.ready,
+    stop: async () => {
+      const { counts } = await running.done;
+      if (counts[0] === 0) throw new Error(`the control frame never reached ${iface} in ${netns} within ${timeoutS} s: no case's absence there can be told`);
+      const seen = new Set(numbers.filter((n) => n > 0 && counts[n]! > 0));
+      wholeCases.forEach((n, i) => counts[numbers.length + i]! > 0 && seen.add(n));
+      return seen;
+    },
+  };
+}
+
+function caseMarker(mark: string, n: number): Uint8Array {
+  return new TextEncoder().encode(`${mark}${String(n).padStart(5, "0")}`);
 }
 
 /** Appends the marker of case `n` to a frame (after the headers' declared lengths: parsers ignore it). */
 export function marked(frame: Uint8Array, mark: string, n: number): Uint8Array {
-  const tail = new TextEncoder().encode(`${mark}${String(n).padStart(5, "0")}`);
+  const tail = caseMarker(mark, n);
   const out = new Uint8Array(frame.length + tail.length);
   out.set(frame);
   out.set(tail, frame.length);

@@ -11,7 +11,7 @@ import { randomBytes } from "node:crypto";
 import { test } from "node:test";
 import { buildCases, type Addresses, type Case } from "../../src/conformance/cases.ts";
 import { SUBNET4, SUBNET6 } from "../../src/conformance/sandbox.ts";
-import { captureMarkers, marked, sendFrames } from "../../src/conformance/wire.ts";
+import { captureCases, controlFrame, marked, sendFrames } from "../../src/conformance/wire.ts";
 import { MigrationLab, type GuestName, type Host, type MigrationFigures } from "../../src/demo/migration-act.ts";
 import { evaluate, type Decision } from "../../src/policy/evaluate.ts";
 import { needsNftables, needsRoot } from "../agent/dataplane-lab.ts";
@@ -34,13 +34,14 @@ async function attackStories(lab: MigrationLab, children: Set<ChildProcess>): Pr
   const addresses: Addresses = { alice: address("alice"), eve: address("eve"), bob: address("bob"), gw: { mac: "52:54:00:00:00:fe", ipv4: `${SUBNET4}.254`, ipv6: `${SUBNET6}::fe` } };
   const cases = buildCases(addresses);
   const mark = `VGK${randomBytes(3).toString("hex")}`;
-  const captures = NAMES.map((g) => [g, captureMarkers(guests.get(g)!.netns, "eth0", mark, children)] as const);
+  const captures = NAMES.map((g) => [g, captureCases(guests.get(g)!.netns, "eth0", mark, cases.length, children)] as const);
   await Promise.all(captures.map(([, c]) => c.ready));
   for (const sender of NAMES) {
     const frames = cases.flatMap((c, i) => (c.from === sender ? [marked(c.frame, mark, i + 1)] : []));
-    await sendFrames(guests.get(sender)!.netns, "eth0", frames, 2);
+    await sendFrames(guests.get(sender)!.netns, "eth0", frames, 2, children);
   }
-  await new Promise((resolve) => setTimeout(resolve, 400));
+  // The control frames, last: Alice's reaches Eve and Bob, Bob's reaches Alice.
+  for (const sender of ["alice", "bob"] as const) await sendFrames(guests.get(sender)!.netns, "eth0", [controlFrame(guests.get(sender)!, mark)], 0, children);
   const seen = new Map<GuestName, Set<number>>();
   for (const [g, c] of captures) seen.set(g, await c.stop());
   const limitations = new Set([...lab.driver("hv1").capabilities.limitations, ...lab.driver("hv2").capabilities.limitations].map((l) => l.id));

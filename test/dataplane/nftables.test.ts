@@ -1,5 +1,5 @@
 // The nftables driver on a real bridge: a fresh network namespace per run, guests behind veth pairs,
-// crafted frames sent with scapy. Every frame's fate (delivered or not) and every drop reason (the
+// crafted frames sent through the lab (src/conformance/lab/). Every frame's fate (delivered or not) and every drop reason (the
 // driver's counters) must equal what the reference evaluator decides. Needs root.
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -139,11 +139,15 @@ async function dropCounts(driver: NftablesDriver): Promise<Counts> {
   return new Map((await driver.counters()).map((c) => [countKey(c.port, c.reason), c.packets]));
 }
 
+let controls = 0;
+/** Alice's ARP request (broadcast: it drops at no port), a new one each time: it must arrive at Bob after the frames under test. */
+const control = (): { from: string; frame: Uint8Array } => ({ from: "alice", frame: earp(ALICE, BCAST, f.arp({ op: 1, sha: ALICE, spa: "10.0.0.1", tpa: `10.0.1.${++controls % 250}` })) });
+
 /** Sends `frames` from `from`, captures at Bob, and checks each frame and the drop counters against evaluate(). */
 async function checkAgainstReference(lab: NftLab, driver: NftablesDriver, from: string, sender: PortPolicy, bob: PortPolicy, frames: readonly [string, Uint8Array][]): Promise<string[]> {
   assert.equal(new Set(frames.map(([, b]) => hex(b))).size, frames.length, "frames must be distinct");
   const before = await dropCounts(driver);
-  const capture = lab.capture("bob");
+  const capture = lab.capture("bob", control());
   await capture.ready;
   await lab.send(from, frames.map(([, b]) => b));
   const seen = new Set(await capture.stop());
@@ -235,7 +239,7 @@ test("nftables dataplane: frames from a VM meet the reference evaluator, one-por
     assert.equal((await driver.observe()).get(FAIL_CLOSED_KEY)?.digest, unit.digest);
     const fromMallory = e4("52:54:00:00:00:09", BOB, f.icmp4Echo("10.0.0.9", "10.0.0.3", new Uint8Array(31)));
     const fromEve = e4(EVE, BOB, f.icmp4Echo("10.0.0.2", "10.0.0.3", new Uint8Array(32)));
-    const capture = lab.capture("bob");
+    const capture = lab.capture("bob", control());
     await capture.ready;
     await lab.send("mallory", [fromMallory]);
     await lab.send("eve", [fromEve]);

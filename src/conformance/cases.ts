@@ -23,6 +23,12 @@ const linkLocal = (mac: string): string => {
   return `fe80::${h(b[0]! ^ 2, b[1]!)}:${h(b[2]!, 0xff)}:${h(0xfe, b[3]!)}:${h(b[4]!, b[5]!)}`;
 };
 
+/** The first fragment (more fragments set) of a UDP datagram: the UDP header and the first 16 bytes of `data`. */
+function udp4FirstFragment(src: string, dst: string, sport: number, dport: number, data: Uint8Array): Uint8Array {
+  const whole = f.udp4(src, dst, sport, dport, data);
+  return f.ipv4({ src, dst, protocol: 17, payload: whole.subarray(20, 20 + 24), moreFragments: true, id: 0x4243 });
+}
+
 export function buildCases(a: Addresses): Case[] {
   const { alice, eve, bob } = a;
   const eveLl = linkLocal(eve.mac);
@@ -102,6 +108,14 @@ export function buildCases(a: Addresses): Case[] {
   add(s5, "eve", "DHCP relay 67→67", e4(eve.mac, bob.mac, f.udp4(eve.ipv4, bob.ipv4, 67, 67, f.dhcp(1, 1, eve.mac))));
   add(s5, "eve", "DHCPv6 advertise", e6(eve.mac, bob.mac, f.udp6(eveLl, linkLocal(bob.mac), 547, 546, new Uint8Array(8))));
   add(s5, "eve", "DHCPv6 advertise behind a destination-options header", e6(eve.mac, bob.mac, f.udp6(eveLl, linkLocal(bob.mac), 547, 546, new Uint8Array(8), [{ kind: "destination" }])));
+  // A server is a server whatever its source port: judged by the client port it answers too.
+  add(s5, "eve", "DHCP offer from port 1067 to 68", e4(eve.mac, BCAST, f.udp4(eve.ipv4, "255.255.255.255", 1067, 68, f.dhcp(2, 2, bob.mac, `${SUBNET4}.66`))));
+  add(s5, "eve", "DHCP ack from a random port, unicast to Bob", e4(eve.mac, bob.mac, f.udp4(eve.ipv4, bob.ipv4, 49152, 68, f.dhcp(2, 5, bob.mac, bob.ipv4))));
+  add(s5, "eve", "first fragment of a DHCP offer from port 1067", e4(eve.mac, BCAST, udp4FirstFragment(eve.ipv4, "255.255.255.255", 1067, 68, f.dhcp(2, 2, bob.mac, `${SUBNET4}.66`))));
+  add(s5, "eve", "DHCPv6 advertise from port 1547", e6(eve.mac, bob.mac, f.udp6(eveLl, linkLocal(bob.mac), 1547, 546, new Uint8Array(8))));
+  add(s5, "eve", "DHCPv6 reply from a random port behind a destination-options header", e6(eve.mac, bob.mac, f.udp6(eveLl, linkLocal(bob.mac), 49152, 546, new Uint8Array(8), [{ kind: "destination" }])));
+  add(s5, "eve", "DHCPv6 advertise from port 1547 in a first fragment", e6(eve.mac, bob.mac, f.udp6(eveLl, linkLocal(bob.mac), 1547, 546, new Uint8Array(16), [{ kind: "fragment", offset: 0, more: true }])));
+  add(s5, "alice", "Alice's UDP from port 68 to Bob's port 5001", e4(alice.mac, bob.mac, f.udp4(alice.ipv4, bob.ipv4, 68, 5001, new Uint8Array(8))));
   add(s5, "eve", "Eve's DHCPv6 solicit", e6(eve.mac, "33:33:00:01:00:02", f.udp6(eveLl, "ff02::1:2", 546, 547, new Uint8Array(8))));
   add(s5, "eve", "Eve's DNS query", e4(eve.mac, bob.mac, f.udp4(eve.ipv4, bob.ipv4, 40000, 53, new Uint8Array(12))));
 

@@ -131,7 +131,9 @@ function ipv4Full(policy: PortPolicy, frame: Frame, ip: Ipv4): Decision {
     equalBytes(ip.src, ZERO4) && equalBytes(ip.dst, BROADCAST4) && ip.protocol === PROTO_UDP && ip.ports?.sport === 68 && ip.ports.dport === 67;
   if (dhcpClient) return allow("DHCP client from 0.0.0.0");
   if (!isBound(policy, frame.src, ip.src)) return drop("ipv4-spoof", `IPv4 source ${[...ip.src].join(".")} is not bound to ${frame.src}`);
+  // A server is a server whatever its source port: only a server or relay sends to a client's port 68.
   if (ip.protocol === PROTO_UDP && ip.ports?.sport === 67) return drop("dhcp-server-guard", "UDP from port 67 (DHCP server or relay)");
+  if (ip.protocol === PROTO_UDP && ip.ports?.dport === 68) return drop("dhcp-server-guard", `UDP to port 68 (a DHCP client's) from port ${ip.ports.sport}`);
   return allow(ip.fragmentOffset > 0 ? "non-first IPv4 fragment from a bound address" : "IPv4 from a bound address");
 }
 
@@ -196,5 +198,6 @@ function ipv6Full(policy: PortPolicy, frame: Frame, ip: Ipv6): Decision {
     if (icmp.badOptions && [ICMPV6_RS, ICMPV6_NS, ICMPV6_NA].includes(icmp.type)) return drop("nd-spoof", "ND option with length 0 or past the message");
   }
   if (ip.upper === PROTO_UDP && ip.ports?.sport === 547) return drop("dhcpv6-server-guard", "UDP from port 547 (DHCPv6 server or relay)");
+  if (ip.upper === PROTO_UDP && ip.ports?.dport === 546) return drop("dhcpv6-server-guard", `UDP to port 546 (a DHCPv6 client's) from port ${ip.ports.sport}`);
   return allow(equalBytes(ip.src, ZERO6) ? "DAD/MLD from ::" : "IPv6 from a bound address");
 }

@@ -10,8 +10,8 @@ export const GUARDS = [
   "nd-spoof", // NA target not bound, or an SLL/TLL option ≠ source MAC
   "ra-guard", // router advertisement from a VM
   "redirect-guard", // ICMPv6 redirect from a VM
-  "dhcp-server-guard", // UDP source port 67 from a VM
-  "dhcpv6-server-guard", // UDP source port 547 from a VM
+  "dhcp-server-guard", // IPv4 UDP from port 67 or to port 68 (a client's) from a VM
+  "dhcpv6-server-guard", // IPv6 UDP from port 547 or to port 546 (a client's) from a VM
   "ipv6-fragment", // IPv6 first fragment that does not carry the upper-layer header (RFC 7112)
   "vlan", // 802.1Q / 802.1ad / QinQ tagged frame from a VM
   "ethertype", // LLC/SNAP or an ethertype other than IPv4, ARP, IPv6 (RARP only as QEMU announce-self)

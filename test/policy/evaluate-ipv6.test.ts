@@ -210,6 +210,11 @@ const DHCPV6: Row[] = [
   { name: "a DHCPv6 relay (547 → 547) from Eve's address", frame: advertise(EVE_MAC, "2001:db8::2", undefined, 547, 547), direction: from, policy: eveFull, ...drop("dhcpv6-server-guard") },
   { name: "Eve's DHCPv6 advertise behind a destination-options header", frame: advertise(EVE_MAC, EVE_LL, [DEST]), direction: from, policy: eveFull, ...drop("dhcpv6-server-guard") },
   { name: "Eve's DHCPv6 advertise in a first fragment", frame: advertise(EVE_MAC, EVE_LL, [FIRST_FRAGMENT]), direction: from, policy: eveFull, ...drop("dhcpv6-server-guard") },
+  // A server whatever its source port: UDP to a client's port 546 (issue 12).
+  { name: "Eve's DHCPv6 advertise from port 1547 to port 546", frame: advertise(EVE_MAC, EVE_LL, undefined, 1547, 546), direction: from, policy: eveFull, ...drop("dhcpv6-server-guard") },
+  { name: "Eve's DHCPv6 reply from a random port behind a destination-options header", frame: advertise(EVE_MAC, EVE_LL, [DEST], 49152, 546), direction: from, policy: eveFull, ...drop("dhcpv6-server-guard") },
+  { name: "Eve's DHCPv6 advertise from port 1547 in a first fragment", frame: advertise(EVE_MAC, EVE_LL, [FIRST_FRAGMENT], 1547, 546), direction: from, policy: eveFull, ...drop("dhcpv6-server-guard") },
+  { name: "Alice's UDP from port 546 to port 53 (546 is only a destination to the guard)", frame: advertise(ALICE_MAC, ALICE_LL, undefined, 546, 53), direction: from, policy: aliceFull, ...allow },
   { name: "a DHCPv6 advertise from Alice's link-local via Eve (source first)", frame: advertise(EVE_MAC, ALICE_LL), direction: from, policy: eveFull, ...drop("ipv6-spoof") },
   { name: "Eve's UDP to port 547 from port 40000", frame: advertise(EVE_MAC, EVE_LL, undefined, 40000, 547), direction: from, policy: eveFull, ...allow },
   { name: "Eve's TCP from port 547 (rule 12 is UDP only)", frame: e6(EVE_MAC, BOB_MAC, f.ipv6({ src: EVE_LL, dst: BOB_LL, next: 6, payload: Uint8Array.from([0x02, 0x23, 0, 80, ...new Uint8Array(16)]) })), direction: from, policy: eveFull, ...allow },

@@ -161,6 +161,12 @@ const IPV4: Row[] = [
   { name: "Alice's DHCP offer from her own IP", frame: offer(ALICE_MAC, "10.0.0.1"), direction: from, policy: aliceFull, ...drop("dhcp-server-guard") },
   { name: "a DHCP offer from the VIP pair (bound)", frame: offer(VIP_MAC, "10.0.0.200"), direction: from, policy: aliceFull, ...drop("dhcp-server-guard") },
   { name: "a DHCP relay (67 → 67) from Eve's own IP", frame: e4(EVE_MAC, BOB_MAC, f.udp4("10.0.0.2", "10.0.0.3", 67, 67, f.dhcp(1, 1, BOB_MAC))), direction: from, policy: eveFull, ...drop("dhcp-server-guard") },
+  // A server whatever its source port: UDP to a client's port 68 (issue 12).
+  { name: "Eve's DHCP offer from port 1067 to port 68", frame: e4(EVE_MAC, BCAST, f.udp4("10.0.0.2", "255.255.255.255", 1067, 68, f.dhcp(2, 2, BOB_MAC, "10.0.0.3"))), direction: from, policy: eveFull, ...drop("dhcp-server-guard") },
+  { name: "Eve's DHCP ack unicast to Bob from port 40000 to port 68", frame: e4(EVE_MAC, BOB_MAC, f.udp4("10.0.0.2", "10.0.0.3", 40000, 68, f.dhcp(2, 5, BOB_MAC, "10.0.0.3"))), direction: from, policy: eveFull, ...drop("dhcp-server-guard") },
+  { name: "first IPv4 fragment of a DHCP offer from port 1067", frame: e4(EVE_MAC, BCAST, udp4Fragment("10.0.0.2", "255.255.255.255", 1067, 68, 0, true)), direction: from, policy: eveFull, ...drop("dhcp-server-guard") },
+  { name: "Alice's UDP from port 68 to port 53 (68 is only a destination to the guard)", frame: e4(ALICE_MAC, BOB_MAC, f.udp4("10.0.0.1", "10.0.0.3", 68, 53, new Uint8Array(8))), direction: from, policy: aliceFull, ...allow },
+  { name: "TCP to port 68 (the guard is UDP only)", frame: e4(EVE_MAC, BOB_MAC, f.ipv4({ src: "10.0.0.2", dst: "10.0.0.3", protocol: 6, payload: Uint8Array.from([0x9c, 0x40, 0, 68, ...new Uint8Array(16)]) })), direction: from, policy: eveFull, ...allow },
   { name: "a DHCP offer from Alice's IP via Eve (address first)", frame: offer(EVE_MAC, "10.0.0.1"), direction: from, policy: eveFull, ...drop("ipv4-spoof") },
   { name: "Eve's DNS query (UDP 53) from her own IP", frame: dns(EVE_MAC, "10.0.0.2"), direction: from, policy: eveFull, ...allow },
   { name: "Alice's DNS query (UDP 53)", frame: dns(ALICE_MAC, "10.0.0.1"), direction: from, policy: aliceFull, ...allow },

@@ -100,7 +100,11 @@ export function filterSet(prefix = DEFAULT_PREFIX): FilterDef[] {
     out(200, "return", "ip srcipaddr='0.0.0.0' dstipaddr='255.255.255.255' protocol='udp' srcportstart='68' dstportstart='67'"),
     out(1000, "drop"),
   ]);
-  const dhcp = filterXml(`${P}dhcp-server`, CHAINS.dhcp, -690, [out(100, "drop", "ip protocol='udp' srcportstart='67'"), out(1000, "return")]);
+  const dhcp = filterXml(`${P}dhcp-server`, CHAINS.dhcp, -690, [
+    out(100, "drop", "ip protocol='udp' srcportstart='67'"),
+    out(110, "drop", "ip protocol='udp' dstportstart='68'"), // a server whatever its source port
+    out(1000, "return"),
+  ]);
   const ipv6Fragment = filterXml(`${P}ipv6-fragment`, CHAINS.ipv6Fragment, -620, [
     // The kernel walks the extension headers for --ip6-proto; when the walk fails (a header whose
     // first bytes are missing) no protocol matches, not even "not 255", and the last rule drops it.
@@ -124,6 +128,7 @@ export function filterSet(prefix = DEFAULT_PREFIX): FilterDef[] {
     out(100, "drop", "ipv6 protocol='icmpv6' type='134'"),
     out(200, "drop", "ipv6 protocol='icmpv6' type='137'"),
     out(300, "drop", "ipv6 protocol='udp' srcportstart='547'"),
+    out(310, "drop", "ipv6 protocol='udp' dstportstart='546'"), // a server whatever its source port
     out(1000, "return"),
   ]);
   // RARP: only QEMU's announce-self (the stock qemu-announce-self-rarp accepts it), then drop.

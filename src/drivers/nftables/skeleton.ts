@@ -93,10 +93,12 @@ function buildSkeleton(version: string): Omit<Skeleton, "version"> {
         // chain below takes four to six. They accept only what that chain accepts too, and anything
         // else falls through to it: a v4/v6 element exists only for a level-full port's own MAC; a
         // transport header is read only behind a valid IP header and never in a later fragment; and
-        // the first two bytes there are not a DHCP server's source port (for other protocols that
-        // only sends a few more frames the long way). IPv6: TCP and UDP with 4 header bytes only.
-        `ether type ip @th,0,16 != 67 iifname . ether saddr . ip saddr @v4 accept comment "${VERSION_COMMENT} ${version}"`,
-        "ether type ip6 meta l4proto { tcp, udp } @th,16,16 0-65535 @th,0,16 != 547 iifname . ether saddr . ip6 saddr @v6 accept",
+        // the ports there are neither a DHCP server's source port nor a client's destination port (for
+        // other protocols that only sends a few more frames the long way). IPv6: TCP and UDP with 4
+        // header bytes only. `!= 68-68`, not `!= 68`: nft 1.0.6 merges two `!=` payload compares into
+        // one 32-bit `!=` (sport.dport != 67.68, "not both"), which would let 67→67 and 1067→68 pass.
+        `ether type ip @th,0,16 != 67 @th,16,16 != 68-68 iifname . ether saddr . ip saddr @v4 accept comment "${VERSION_COMMENT} ${version}"`,
+        "ether type ip6 meta l4proto { tcp, udp } @th,16,16 0-65535 @th,0,16 != 547 @th,16,16 != 546-546 iifname . ether saddr . ip6 saddr @v6 accept",
         "iifname @ports_full goto full",
         "iifname @ports_mac goto mac",
         "iifname @ports_off accept",
@@ -160,7 +162,7 @@ function buildSkeleton(version: string): Omit<Skeleton, "version"> {
     },
     // 6: a later fragment carries no UDP header, but in the bridge family `udp sport` reads its first
     // bytes all the same (Linux 6.x): let it pass before.
-    { name: "full_ip_bound", rules: ["ip frag-off & 0x1fff != 0 accept", "udp sport 67 goto drop_dhcp_server_guard", "accept"] },
+    { name: "full_ip_bound", rules: ["ip frag-off & 0x1fff != 0 accept", "udp sport 67 goto drop_dhcp_server_guard", "udp dport 68 goto drop_dhcp_server_guard", "accept"] },
     {
       // 7: nft walks the extension headers (ipv6_find_hdr) to the transport header; when the chain runs
       // off the packet it sets none, and `meta l4proto` does not match. Chains stay shallow: the kernel
@@ -203,6 +205,7 @@ function buildSkeleton(version: string): Omit<Skeleton, "version"> {
         "icmpv6 type nd-neighbor-solicit iifname . ether saddr . @th,64,128 @nd_target_net goto full_nd_24",
         "icmpv6 type { nd-neighbor-advert, nd-neighbor-solicit } goto drop_nd_spoof",
         "udp sport 547 goto drop_dhcpv6_server_guard",
+        "udp dport 546 goto drop_dhcpv6_server_guard", // a server whatever its source port
         "accept",
       ],
     },

@@ -147,6 +147,7 @@ function fullChecks(p: PortPolicy, ofport: number, pass: string, t: (n: number) 
     for (const b of v4(p.bindings, mac)) {
       add(CHECKS, 500, `${m},arp,arp_sha=${mac},arp_spa=${v4Text(b)}`, pass);
       add(CHECKS, 500, `${m},udp,nw_src=${v4Text(b)},tp_src=67`, "", "dhcp-server-guard");
+      add(CHECKS, 490, `${m},udp,nw_src=${v4Text(b)},tp_dst=68`, "", "dhcp-server-guard"); // a server whatever its source port
       add(CHECKS, 450, `${m},ip,nw_src=${v4Text(b)}`, pass);
     }
     for (const b of v6(p.bindings, mac)) add(CHECKS, 500, `${m},ipv6,ipv6_src=${v6Text(b)}`, toV6);
@@ -183,6 +184,7 @@ function fullChecks(p: PortPolicy, ofport: number, pass: string, t: (n: number) 
   add(IPV6, 600, "icmp6,icmp_type=135", "", "nd-spoof");
   add(IPV6, 600, "icmp6,icmp_type=136", "", "nd-spoof");
   add(IPV6, 500, "udp6,tp_src=547", "", "dhcpv6-server-guard");
+  add(IPV6, 490, "udp6,tp_dst=546", "", "dhcpv6-server-guard"); // a server whatever its source port
   add(IPV6, 1, "", pass);
   return f;
 }

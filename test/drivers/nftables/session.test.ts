@@ -1,58 +1,9 @@
-// The long-lived `nft -i` session against real nft in a private namespace: batches are atomic, nft's
-// errors come back with the failing command, a killed nft is replaced, and a table changed behind the
-// session's back is seen (its cache is not trusted).
+// The long-lived `nft -i` session, its pure part: how a transaction becomes one batch line (the
+// session against real nft is test/dataplane/nftables-session.test.ts).
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import { test } from "node:test";
-import { NftSession, sessionLine } from "../../../src/drivers/nftables/session.ts";
-import { CommandError, run } from "../../../src/host/run.ts";
-import { requireRoot } from "../../support/needs-root.ts";
+import { sessionLine } from "../../../src/drivers/nftables/session.ts";
 
 test("sessionLine joins a transaction's commands into one batch line", () => {
   assert.equal(sessionLine("add table bridge t\n\n  add set bridge t s { type ifname; }\n"), "add table bridge t; add set bridge t s { type ifname; }");
-});
-
-test("nft -i session: atomic batches, errors with nft's message, recovery after a kill, no stale cache", async (t) => {
-  if (!requireRoot(t, "creates a network namespace and nftables tables")) return;
-  const netns = `vgs-${randomBytes(3).toString("hex")}`;
-  await run("ip", ["netns", "add", netns]);
-  const session = new NftSession({ netns });
-  t.after(async () => {
-    session.close();
-    await run("ip", ["netns", "del", netns], { allowFailure: true });
-  });
-  const elements = async (): Promise<string> => (await run("nft", ["list", "set", "bridge", "vgs", "s"], { netns })).stdout;
-
-  await session.run("add table bridge vgs\nadd set bridge vgs s { type ifname; }\nadd element bridge vgs s { \"a\" }");
-  assert.match(await elements(), /"a"/);
-
-  // The second command fails: nothing of the batch lands, and the error names the command.
-  const refused = await session.run('add element bridge vgs s { "b" }\ndelete element bridge vgs s { "nope" }').then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  assert.ok(refused instanceof CommandError, "a refused batch rejects with CommandError");
-  assert.match(refused.result.stderr, /No such file or directory/);
-  assert.match(refused.result.stderr, /"nope"/);
-  assert.doesNotMatch(await elements(), /"b"/);
-
-  // The session goes on after an error; many small batches in a row.
-  for (let i = 0; i < 50; i++) await session.run(`add element bridge vgs s { "x${i}" }\ndelete element bridge vgs s { "x${i}" }`);
-  await session.run('add element bridge vgs s { "c" }');
-  assert.match(await elements(), /"c"/);
-
-  // Someone deletes the table by hand: the session does not act on a stale cache.
-  await run("nft", ["delete", "table", "bridge", "vgs"], { netns });
-  await assert.rejects(session.run('add element bridge vgs s { "d" }'), CommandError);
-
-  // The nft process dies: the pending or next batch fails or runs on a fresh one, never hangs.
-  await session.run("add table bridge vgs\nadd set bridge vgs s { type ifname; }");
-  assert.ok(session.pid, "the session runs an nft process");
-  process.kill(session.pid, "SIGKILL");
-  const afterKill = await session.run('add element bridge vgs s { "e" }').then(
-    () => "ok",
-    () => "failed",
-  );
-  if (afterKill === "failed") await session.run('add element bridge vgs s { "e" }');
-  assert.match(await elements(), /"e"/);
 });

@@ -32,15 +32,9 @@ test("compile() matches the golden flows of every case", async (t) => {
   mkdirSync(GOLDEN, { recursive: true });
   const files = readdirSync(CASES).filter((f) => f.endsWith(".yaml")).sort();
   for (const file of files) {
-    await t.test(file, (tt) => {
-      let policies: PortPolicy[];
-      try {
-        policies = portPolicies(parsePortFile(readFileSync(new URL(file, CASES), "utf8"), file));
-      } catch (error) {
-        if (file.startsWith("ovs-")) throw error;
-        tt.skip(`not a port file the OVS golden test reads: ${(error as Error).message.split("\n")[0]}`);
-        return;
-      }
+    // A case that does not parse fails here: a golden test never skips what it cannot read.
+    await t.test(file, () => {
+      const policies = portPolicies(parsePortFile(readFileSync(new URL(file, CASES), "utf8"), file));
       const got = goldenText(policies, NORMAL);
       const target = new URL(file.replace(/\.yaml$/, ".golden"), GOLDEN);
       if (process.env.UPDATE_GOLDEN === "1") writeFileSync(target, got);

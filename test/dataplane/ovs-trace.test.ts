@@ -3,14 +3,14 @@
 // Needs root (skips otherwise; fails under CI=true).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { OVS_LIMITATIONS, createOvsDriver } from "../../../src/drivers/ovs/index.ts";
-import { guardOfKind } from "../../../src/drivers/ovs/compile.ts";
-import { sandboxPrefix, startOvsSandbox, type OvsSandbox } from "../../../src/drivers/ovs/sandbox.ts";
-import { planChanges } from "../../../src/agent/plan.ts";
-import { evaluate, type Direction } from "../../../src/policy/evaluate.ts";
-import * as f from "../../../src/policy/frame-builder.ts";
-import type { PortPolicy } from "../../../src/policy/port-policy.ts";
-import { ACME_MAC, ALICE_MAC, BOB_MAC, EVE_MAC, cloud, needsRoot } from "./fixture.ts";
+import { OVS_LIMITATIONS, createOvsDriver } from "../../src/drivers/ovs/index.ts";
+import { guardOfKind } from "../../src/drivers/ovs/compile.ts";
+import { sandboxPrefix, startOvsSandbox, type OvsSandbox } from "../../src/drivers/ovs/sandbox.ts";
+import { planChanges } from "../../src/agent/plan.ts";
+import { evaluate, type Direction } from "../../src/policy/evaluate.ts";
+import * as f from "../../src/policy/frame-builder.ts";
+import type { PortPolicy } from "../../src/policy/port-policy.ts";
+import { ACME_MAC, ALICE_MAC, BOB_MAC, EVE_MAC, cloud, needsRoot } from "../drivers/ovs/fixture.ts";
 
 const BCAST = "ff:ff:ff:ff:ff:ff";
 const ALL_NODES = "33:33:00:00:00:01";

@@ -3,7 +3,7 @@
 // and concurrent conflicting claims through both replicas store exactly one.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ADMIN, client, controllerOn, postgresBackend, token } from "./helpers.ts";
+import { ADMIN, client, controllerOn, postgresBackend, token } from "../controller/helpers.ts";
 
 test("two replicas on one PostgreSQL", async (t) => {
   const backend = await postgresBackend(t);

@@ -1,8 +1,8 @@
 // The controller's API rules on a PostgreSQL server this test starts itself (skipped with the
 // reason when the server binaries or root are missing; failed instead under CI=true).
 import { test } from "node:test";
-import { apiSuite, holdSuite, refuseSuite } from "./api-suite.ts";
-import { postgresBackend } from "./helpers.ts";
+import { apiSuite, holdSuite, refuseSuite } from "../controller/api-suite.ts";
+import { postgresBackend } from "../controller/helpers.ts";
 
 test("controller API on PostgreSQL", async (t) => {
   const backend = await postgresBackend(t);

@@ -4,10 +4,8 @@ import type { Command } from "commander";
 import { startAgent } from "../agent/agent.ts";
 import { AgentConfigError, parseAgentConfig } from "../agent/config.ts";
 
-export function registerAgent(program: Command): void {
-  program
-    .command("agent")
-    .description("Run the host agent: enforce the desired state from a port file or the controller, repair drift, fail closed, serve /metrics")
+export function registerAgent(command: Command): void {
+  command
     .requiredOption("-c, --config <agent.yaml>", "the agent configuration (see docs/agent.md)")
     .option("--check", "validate the configuration and exit")
     .addHelpText("after", "\nExamples:\n  vifguard agent --config /etc/vifguard/agent.yaml\n  vifguard agent --config examples/agent.yaml --check\n\nStopping the agent leaves every rule in place; a restarted agent takes them over.")

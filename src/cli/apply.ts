@@ -6,11 +6,9 @@ import { readPortFile, writeFileAtomic } from "../host/files.ts";
 import { portPolicies } from "../policy/port-policy.ts";
 import { addDriverOptions, appliedStatePath, driverFromFlags, type DriverFlags } from "./driver-options.ts";
 
-export function registerApply(program: Command): void {
+export function registerApply(command: Command): void {
   addDriverOptions(
-    program
-      .command("apply")
-      .description("Make the host's filtering match a port file: install new ports, replace changed ones, remove ports no longer in it")
+    command
       .requiredOption("-f, --file <ports.yaml>", "the port file (validated whole before anything changes)"),
   )
     .addHelpText("after", "\nExamples:\n  vifguard apply -f examples/ports.yaml\n  vifguard apply -f ports.yaml --netns hv1\n  vifguard apply -f ports.yaml --driver ovs --bridge br-int\n\nA bad port file changes nothing on the host.")

@@ -4,10 +4,8 @@ import { readPortFile } from "../host/files.ts";
 import { describePolicy } from "../policy/describe.ts";
 import { portPolicies } from "../policy/port-policy.ts";
 
-export function registerCheck(program: Command): void {
-  program
-    .command("check")
-    .description("Validate a port file and print the effective policy of each port (nothing on the host changes)")
+export function registerCheck(command: Command): void {
+  command
     .requiredOption("-f, --file <ports.yaml>", "the port file (YAML or JSON)")
     .option("--json", "print the policies as JSON")
     .addHelpText("after", "\nExample:\n  vifguard check -f examples/ports.yaml\n\nExits 1 and names every bad field (e.g. ports[3].allowed[0].ip) when the file is invalid.")

@@ -26,10 +26,8 @@ after a failure or Ctrl-C (the driver's removeAll first, which matters for libvi
 Prints one line per case and a final line 'N passed, M failed'; exits 1 if any case failed.
 Cases a driver declares it cannot enforce show as 'not enforced (declared)'. Needs root.`;
 
-export function registerConformance(program: Command): void {
-  program
-    .command("conformance")
-    .description("Build a sandbox hypervisor (network namespaces), protect its ports with a driver, send Eve's attacks and the legit twins as real frames, and check every outcome against the reference evaluator")
+export function registerConformance(command: Command): void {
+  command
     .option("--driver <name>", `the driver under test: ${DRIVERS.join(", ")}`, "nftables")
     .option("--no-flows", "skip the legitimate flows with real network stacks (ping, TCP, DHCP, DAD, VIP takeover)")
     .addHelpText("after", HELP)

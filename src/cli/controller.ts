@@ -6,10 +6,8 @@ import { ControllerConfigError } from "../controller/errors.ts";
 import { redact } from "../controller/store/open.ts";
 import { startController } from "../controller/server.ts";
 
-export function controllerCommand(program: Command): void {
-  program
-    .command("controller")
-    .description("Run the controller: REST API for networks, ports, allowed pairs, levels and the global switch; agents watch their desired state")
+export function controllerCommand(command: Command): void {
+  command
     .requiredOption("-c, --config <controller.yaml>", "the controller configuration (see docs/controller.md)")
     .option("--check", "validate the configuration and exit")
     .addHelpText("after", "\nExamples:\n  vifguard controller --config /etc/vifguard/controller.yaml\n  vifguard controller --config controller.yaml --check\n\nSeveral replicas may serve one PostgreSQL store (store: postgres://…).")

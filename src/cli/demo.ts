@@ -3,10 +3,8 @@ import type { Command } from "commander";
 import { UsageError } from "../errors.ts";
 import { runDemo } from "../demo/demo.ts";
 
-export function registerDemo(program: Command): void {
-  program
-    .command("demo")
-    .description("Show Eve's attacks getting through with protection off, then stopped by vifguard's nftables driver while Alice and Bob keep working, then a live migration under attack; cleans up after itself")
+export function registerDemo(command: Command): void {
+  command
     .option("--no-migration", "skip the third act (two hypervisors, a controller and two agents)")
     .addHelpText("after", "\nExample:\n  vifguard demo\n\nNeeds root: it builds network namespaces, a bridge and nftables tables, all removed at the end.")
     .action(async (options: { migration: boolean }) => {

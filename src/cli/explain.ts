@@ -11,10 +11,8 @@ import { summarizeFrame } from "../policy/summary.ts";
 
 const LINKTYPE_ETHERNET = 1;
 
-export function registerExplain(program: Command): void {
-  program
-    .command("explain")
-    .description("Say, for every frame in a pcap capture, whether vifguard allows or drops it on a port, and why")
+export function registerExplain(command: Command): void {
+  command
     .requiredOption("-f, --file <ports.yaml>", "the port file")
     .requiredOption("--port <id>", "the port the frames were sent from (or delivered to)")
     .requiredOption("--pcap <file>", "a classic libpcap capture with Ethernet frames (tcpdump -w, wireshark 'pcap')")

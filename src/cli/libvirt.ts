@@ -7,8 +7,7 @@ import { readPortFile } from "../host/files.ts";
 import { checkPrefix } from "./driver-options.ts";
 import { portPolicies } from "../policy/port-policy.ts";
 
-export function registerLibvirt(program: Command): void {
-  const libvirt = program.command("libvirt").description("libvirt helpers for operators who write domain XML themselves");
+export function registerLibvirt(libvirt: Command): void {
   libvirt
     .command("filterref")
     .description("Print the <filterref> element for one port, to put inside the domain's <interface>")

@@ -16,10 +16,8 @@ async function send(op: LifecycleOp, port: string | undefined, flags: Flags): Pr
   if (!flags.json) console.log(answer.message);
 }
 
-export function registerPort(program: Command): void {
-  const port = program
-    .command("port")
-    .description("Tell the running agent about a port's lifecycle (for libvirt hooks, Xen vif scripts, OVS watchers)")
+export function registerPort(command: Command): void {
+  const port = command
     .addHelpText("after", "\nID is a port id, its host device (vnet3) or its MAC.\n\nExamples:\n  vifguard port migrate-in 52:54:00:00:00:01   # blocks until the port's rules are installed (and, with a controller, it is ready here)\n  vifguard port unplug vnet3\n");
   const verbs: [LifecycleOp, string][] = [
     ["plug", "install the port's rules now (blocks until applied)"],

@@ -2,8 +2,8 @@
 import type { Command } from "commander";
 import { addDriverOptions, driverFromFlags, type DriverFlags } from "./driver-options.ts";
 
-export function registerRemove(program: Command): void {
-  addDriverOptions(program.command("remove").description("Remove every rule, set, chain, flow or binding vifguard owns (nothing else is touched)"))
+export function registerRemove(command: Command): void {
+  addDriverOptions(command)
     .addHelpText("after", "\nExample:\n  vifguard remove --netns hv1\n\nPorts are unprotected afterwards.")
     .action(async (flags: DriverFlags) => {
       const driver = await driverFromFlags(flags);

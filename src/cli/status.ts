@@ -34,11 +34,9 @@ async function controllerStatus(flags: ControllerStatusFlags): Promise<void> {
   console.log(flags.json ? JSON.stringify(rows.map(([port, status]) => ({ ...port, status })), null, 2) : renderControllerStatus(flags.controller!, rows));
 }
 
-export function registerStatus(program: Command): void {
+export function registerStatus(command: Command): void {
   addControllerOptions(addDriverOptions(
-    program
-      .command("status")
-      .description("Show each port: level, guards enforced, guards the driver cannot enforce, whether its rules are installed, and drop counters; with --controller, as the controller sees them")
+    command
       .option("-f, --file <ports.yaml>", "compare with this port file (default: the one last applied with these options)")
       .option("--json", "print JSON"),
   ))

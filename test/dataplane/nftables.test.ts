@@ -103,6 +103,15 @@ function eveFrames(): [string, Uint8Array][] {
     ["(fast path) IPv6 protocol 6 from port 547", e6(EVE, BOB, f.ipv6({ src: "2001:db8::2", dst: "2001:db8::3", next: 6, payload: Uint8Array.from([2, 35, 0, 80, ...new Array(16).fill(0)]) }))],
     ["(fast path) IPv6 UDP behind a destination-options header", e6(EVE, BOB, f.udp6("2001:db8::2", "2001:db8::3", 40000, 53, new Uint8Array(8), [{ kind: "destination" }]))],
     ["(fast path) IPv6 UDP from port 547 behind hop-by-hop", e6(EVE, BOB, f.udp6("2001:db8::2", "2001:db8::3", 547, 546, new Uint8Array(8), [{ kind: "hop-by-hop" }]))],
+    // The ARP and NS/NA fast paths (one sender-MAC compare, one or two bindings, one option).
+    ["(fast path) ARP reply to Bob", earp(EVE, BOB, f.arp({ op: 2, sha: EVE, spa: "10.0.0.2", tha: BOB, tpa: "10.0.0.3" }))],
+    ["(fast path) ARP reply with a 27-byte body", earp(EVE, BOB, f.arp({ op: 2, sha: EVE, spa: "10.0.0.2", tha: BOB, tpa: "10.0.0.3" }).subarray(0, 27))],
+    ["(fast path) ARP reply with hlen 8", earp(EVE, BOB, Uint8Array.from(f.arp({ op: 2, sha: EVE, spa: "10.0.0.2", tha: BOB, tpa: "10.0.0.3" }), (b, i) => (i === 4 ? 8 : b)))],
+    ["(fast path) NA for her address with her TLL, then Alice's", e6(EVE, BOB, f.neighborAdvertisement({ src: "2001:db8::2", dst: "2001:db8::3", target: "2001:db8::2", options: [f.tll(EVE), f.tll(ALICE)] }))],
+    ["(fast path) NA for her address with her TLL behind destination options", e6(EVE, BOB, f.neighborAdvertisement({ src: "2001:db8::2", dst: "2001:db8::3", target: "2001:db8::2", options: [f.tll(EVE)], extensions: [{ kind: "destination" }] }))],
+    ["(fast path) NA for her address with her SLL", e6(EVE, BOB, f.neighborAdvertisement({ src: "2001:db8::2", dst: "2001:db8::3", target: "2001:db8::2", options: [f.sll(EVE)] }))],
+    ["(fast path) NA for Alice's address from Alice's IP with her TLL", e6(EVE, BOB, f.neighborAdvertisement({ src: "2001:db8::1", dst: "2001:db8::3", target: "2001:db8::1", options: [f.tll(EVE)] }))],
+    ["(fast path) NS from Alice's address with her SLL", e6(EVE, bobSn.mac, f.neighborSolicitation({ src: "2001:db8::1", dst: bobSn.ip, target: "2001:db8::3", options: [f.sll(EVE)] }))],
   ];
   return frames;
 }

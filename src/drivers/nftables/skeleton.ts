@@ -99,6 +99,15 @@ function buildSkeleton(version: string): Omit<Skeleton, "version"> {
         // one 32-bit `!=` (sport.dport != 67.68, "not both"), which would let 67→67 and 1067→68 pass.
         `ether type ip @th,0,16 != 67 @th,16,16 != 68-68 iifname . ether saddr . ip saddr @v4 accept comment "${VERSION_COMMENT} ${version}"`,
         "ether type ip6 meta l4proto { tcp, udp } @th,16,16 0-65535 @th,0,16 != 547 @th,16,16 != 546-546 iifname . ether saddr . ip6 saddr @v6 accept",
+        // ARP from a bound sender (rule 4 in two lookups where `full` takes seven): an Ethernet/IPv4
+        // header of full length (htype 1, ptype 0x0800, hlen 6, plen 4 in one compare), sender MAC =
+        // source MAC, (sender MAC, sender IP) bound. Probes, CIDR pairs and the rest go the long way.
+        "ether type arp @nh,0,48 0x000108000604 meta length >= 28 iifname . ether saddr . @nh,64,48 @mac_pair iifname . ether saddr . arp saddr ip @v4 accept",
+        // NS and NA from a bound source with exactly one option, the source's own SLL (NS) or TLL
+        // (NA), and no extension header (rules 9-11 in two or three lookups where `full` walks eight
+        // chains): an NS from a bound source needs no target check, an NA's target must be bound.
+        "ether type ip6 ip6 nexthdr ipv6-icmp ip6 length 32 icmpv6 type nd-neighbor-solicit @th,192,16 0x0101 iifname . ether saddr . @th,208,48 @mac_pair iifname . ether saddr . ip6 saddr @v6 accept",
+        "ether type ip6 ip6 nexthdr ipv6-icmp ip6 length 32 icmpv6 type nd-neighbor-advert @th,192,16 0x0201 iifname . ether saddr . @th,208,48 @mac_pair iifname . ether saddr . ip6 saddr @v6 iifname . ether saddr . @th,64,128 @nd_target accept",
         "iifname @ports_full goto full",
         "iifname @ports_mac goto mac",
         "iifname @ports_off accept",

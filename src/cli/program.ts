@@ -3,6 +3,7 @@
 // command and the control-socket client, not the controller, the drivers or the demo.
 import { Command, CommanderError } from "commander";
 import { VifguardError } from "../errors.ts";
+import { VERSION } from "../version.ts";
 
 /** One subcommand: its name and description (for the top-level help) and how to load the rest of it. */
 type Subcommand = Readonly<{ name: string; description: string; load: () => Promise<(command: Command) => void> }>;
@@ -19,12 +20,13 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
   { name: "port", description: "Tell the running agent about a port's lifecycle (for libvirt hooks, Xen vif scripts, OVS watchers)", load: async () => (await import("./port.ts")).registerPort },
   { name: "libvirt", description: "libvirt helpers for operators who write domain XML themselves", load: async () => (await import("./libvirt.ts")).registerLibvirt },
   { name: "controller", description: "Run the controller: REST API for networks, ports, allowed pairs, levels and the global switch; agents watch their desired state", load: async () => (await import("./controller.ts")).controllerCommand },
+  { name: "openapi", description: "Print the controller API's OpenAPI 3.1 document (what GET /v1/openapi.json serves)", load: async () => (await import("./openapi.ts")).registerOpenApi },
 ];
 
 function rootCommand(): Command {
   return new Command("vifguard")
     .description("Stops virtual machines from spoofing each other: per-port MAC, IP, ARP, ND, RA, DHCP and VLAN guards")
-    .version("0.1.0")
+    .version(VERSION)
     .showHelpAfterError()
     .exitOverride();
 }

@@ -1,14 +1,15 @@
 // The controller's HTTP API under /v1 (hono + zod-openapi), its OpenAPI 3.1 document at
 // /v1/openapi.json, bearer authentication, the body size limit, and one place that turns errors
 // into {code, message, issues} with the HTTP status of HTTP_STATUS. Effects: none of its own.
-import { OpenAPIHono } from "@hono/zod-openapi";
+import { OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { formatPath } from "../../model/port-file.ts";
 import type { Authenticator } from "../auth.ts";
 import { ApiError, HTTP_STATUS } from "../errors.ts";
-import type { Api, ApiDeps, ApiEnv } from "./common.ts";
+import { VERSION } from "../../version.ts";
+import { errors, type Api, type ApiDeps, type ApiEnv } from "./common.ts";
 import { registerHosts } from "./hosts.ts";
 import { registerNetworks } from "./networks.ts";
 import { registerPorts } from "./ports.ts";
@@ -17,6 +18,49 @@ import { registerTokens } from "./tokens.ts";
 export type ApiOptions = ApiDeps & Readonly<{ auth: Authenticator; maxBodyBytes?: number; logError?: (error: unknown) => void }>;
 
 export const DEFAULT_MAX_BODY_BYTES = 1 << 20;
+const DOCUMENT_PATH = "/v1/openapi.json";
+
+/** The document's tags: every route's `tags` names one of these (a new group adds its own here). */
+const TAGS = [
+  { name: "config", description: "The global switch, fail-closed and the global revision" },
+  { name: "networks", description: "L2 networks: tenant, shared or not, default protection level" },
+  { name: "ports", description: "VM ports: addresses, allowed address pairs, protection level, host binding, enforcement status and migration" },
+  { name: "hosts", description: "Hypervisor hosts (their agents): registration with the driver's capabilities, heartbeats, watching the desired state, status reports" },
+  { name: "tokens", description: "Bearer tokens of admins, tenants and agents" },
+  { name: "meta", description: "This document" },
+];
+
+/** Whether a request part (a zod object of path or query parameters) can fail validation. */
+function canRefuse(schema: unknown, part: "path" | "query"): boolean {
+  if (!(schema instanceof z.ZodObject)) return schema !== undefined;
+  return Object.values(schema.shape as Record<string, z.ZodType>).some((field) => {
+    const optional = field instanceof z.ZodOptional;
+    const inner = optional ? (field.unwrap() as z.ZodType) : field;
+    const plainText = inner instanceof z.ZodString && (inner._zod.def.checks ?? []).length === 0;
+    return !plainText || (part === "query" && !optional);
+  });
+}
+
+/**
+ * Adds to every route the answers it can give whatever its handler does, unless it declares them
+ * itself: 401 (the token check), 400 (a body, or parameters that can fail validation), 413 (the body
+ * size limit), 500. So the document lists every status a route can answer.
+ */
+function documentCommonAnswers(app: Api): void {
+  for (const definition of app.openAPIRegistry.definitions) {
+    if (definition.type !== "route") continue;
+    const { route } = definition;
+    const responses = route.responses as Record<string, unknown>;
+    const add = (status: keyof typeof errors, when: boolean): void => {
+      if (when) responses[status] ??= errors[status];
+    };
+    const request = route.request;
+    add(400, request?.body !== undefined || canRefuse(request?.params, "path") || canRefuse(request?.query, "query"));
+    add(401, route.security === undefined || route.security.length > 0);
+    add(413, request?.body !== undefined);
+    add(500, true);
+  }
+}
 
 function answer(c: Context, error: ApiError): Response {
   return c.json({ code: error.code, message: error.summary, issues: error.issues }, HTTP_STATUS[error.code]);
@@ -62,9 +106,23 @@ export function createApi(options: ApiOptions): OpenAPIHono<ApiEnv> {
   });
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer", description: "A token from POST /v1/tokens, or the bootstrap admin token" });
-  app.doc31("/v1/openapi.json", {
+  app.openAPIRegistry.registerPath({
+    method: "get", path: DOCUMENT_PATH, operationId: "getOpenApiDocument", tags: ["meta"], security: [],
+    summary: "Get this OpenAPI document",
+    description: "The API's OpenAPI 3.1 document; the one request that needs no token.",
+    responses: { 200: { description: "The OpenAPI 3.1 document", content: { "application/json": { schema: { type: "object" } } } }, 413: errors[413] },
+  });
+  app.doc31(DOCUMENT_PATH, {
     openapi: "3.1.0",
-    info: { title: "vifguard controller", version: "1", description: "Networks, ports, allowed address pairs, protection levels, the global switch; hosts watch their desired state by revision." },
+    info: {
+      title: "vifguard controller",
+      version: VERSION,
+      description: "Networks, ports, allowed address pairs, protection levels and the global switch of vifguard, which keeps virtual machines from spoofing each other; hosts register their driver's capabilities and watch their desired state by revision.",
+      license: { name: "Apache-2.0", url: "https://www.apache.org/licenses/LICENSE-2.0" },
+      contact: { name: "vifguard maintainers" },
+    },
+    servers: [{ url: "/", description: "The controller serving this document" }],
+    tags: TAGS,
   });
 
   app.use("/v1/*", bodyLimit({
@@ -72,14 +130,15 @@ export function createApi(options: ApiOptions): OpenAPIHono<ApiEnv> {
     onError: (c) => answer(c, new ApiError("VG_TOO_LARGE", `The body exceeds ${options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES} bytes`, [{ path: "(body)", value: c.req.header("content-length") ?? "(chunked)", expected: `at most ${options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES} bytes` }])),
   }));
   app.use("/v1/*", async (c, next) => {
-    if (c.req.path === "/v1/openapi.json") return next();
+    if (c.req.path === DOCUMENT_PATH) return next();
     c.set("principal", await options.auth.authenticate(c.req.header("authorization")));
     return next();
   });
 
   registerRoutes(app, options);
+  documentCommonAnswers(app);
 
-  app.notFound((c) => answer(c, new ApiError("VG_NOT_FOUND", `No route ${c.req.method} ${c.req.path}`, [{ path: "(url)", value: c.req.path, expected: "a path of /v1/openapi.json" }])));
+  app.notFound((c) => answer(c, new ApiError("VG_NOT_FOUND", `No route ${c.req.method} ${c.req.path}`, [{ path: "(url)", value: c.req.path, expected: `a path of ${DOCUMENT_PATH}` }])));
   app.onError((error, c) => {
     if (error instanceof ApiError) {
       if (error.code === "VG_UNAUTHENTICATED") c.header("WWW-Authenticate", 'Bearer realm="vifguard"');

@@ -20,6 +20,7 @@ export const errors = {
   404: body(errorBody, "No such object (or not visible to this token)"),
   409: body(errorBody, "Conflicts with stored state: an address another tenant holds, a taken id, a missing guard"),
   413: body(errorBody, "The body is too large"),
+  500: body(errorBody, "Internal error (logged on the controller); code VG_INTERNAL"),
 } as const;
 
 export const security = [{ bearer: [] }];

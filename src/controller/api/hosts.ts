@@ -22,12 +22,19 @@ function policyJson(p: PortPolicy): z.infer<typeof desired>["ports"][number] {
 
 export function registerHosts(app: Api, { store, watch }: ApiDeps) {
   return app
-    .openapi(createRoute({ method: "get", path: "/v1/hosts", tags: ["hosts"], security, summary: "Registered hosts (admin)", responses: { 200: body(z.array(host), "Hosts"), 401: errors[401], 403: errors[403] } }), async (c) => {
+    .openapi(createRoute({
+      method: "get", path: "/v1/hosts", operationId: "listHosts", tags: ["hosts"], security,
+      summary: "List registered hosts",
+      description: "Admin only: each host's driver, version, capabilities and when it was last seen.",
+      responses: { 200: body(z.array(host), "Hosts"), 401: errors[401], 403: errors[403] },
+    }), async (c) => {
       requireAdmin(c.var.principal, "list hosts");
       return c.json((await store.hosts.list()).map(hostAnswer), 200);
     })
     .openapi(createRoute({
-      method: "put", path: "/v1/hosts/{host}", tags: ["hosts"], security, summary: "Register a host: its driver, version and capabilities (the host's agent, or admin)",
+      method: "put", path: "/v1/hosts/{host}", operationId: "registerHost", tags: ["hosts"], security,
+      summary: "Register a host",
+      description: "The host's agent (or an admin) registers its driver, version and capabilities: the guards its dataplane can enforce and their limitations. A port's status names the guards its host lacks.",
       request: { params: hostParam, ...jsonBody(hostRegistration) }, responses: { 200: body(host, "Registered"), 400: errors[400], 401: errors[401], 403: errors[403] },
     }), async (c) => {
       const { host: name } = c.req.valid("param");
@@ -35,19 +42,34 @@ export function registerHosts(app: Api, { store, watch }: ApiDeps) {
       const r = c.req.valid("json");
       return c.json(hostAnswer(await store.hosts.register(name, { driver: r.driver, version: r.version, guards: r.capabilities.guards, limitations: r.capabilities.limitations })), 200);
     })
-    .openapi(createRoute({ method: "get", path: "/v1/hosts/{host}", tags: ["hosts"], security, request: { params: hostParam }, responses: { 200: body(host, "The host"), 401: errors[401], 403: errors[403], 404: errors[404] } }), async (c) => {
+    .openapi(createRoute({
+      method: "get", path: "/v1/hosts/{host}", operationId: "getHost", tags: ["hosts"], security,
+      summary: "Get a host's registration",
+      description: "The host's own agent, or an admin.",
+      request: { params: hostParam }, responses: { 200: body(host, "The host"), 401: errors[401], 403: errors[403], 404: errors[404] },
+    }), async (c) => {
       const { host: name } = c.req.valid("param");
       requireHost(c.var.principal, name, "read another host");
       const h = await store.hosts.get(name);
       if (!h) throw new ApiError("VG_NOT_FOUND", `No host ${name}`, [{ path: "host", value: name, expected: "a registered host" }]);
       return c.json(hostAnswer(h), 200);
     })
-    .openapi(createRoute({ method: "delete", path: "/v1/hosts/{host}", tags: ["hosts"], security, summary: "Forget a host's registration (admin; its ports stay bound)", request: { params: hostParam }, responses: { 204: { description: "Deleted" }, 401: errors[401], 403: errors[403], 404: errors[404] } }), async (c) => {
+    .openapi(createRoute({
+      method: "delete", path: "/v1/hosts/{host}", operationId: "deleteHost", tags: ["hosts"], security,
+      summary: "Forget a host's registration",
+      description: "Admin only; its ports stay bound to it.",
+      request: { params: hostParam }, responses: { 204: { description: "Deleted" }, 401: errors[401], 403: errors[403], 404: errors[404] },
+    }), async (c) => {
       requireAdmin(c.var.principal, "delete hosts");
       await store.hosts.delete(c.req.valid("param").host);
       return c.body(null, 204);
     })
-    .openapi(createRoute({ method: "post", path: "/v1/hosts/{host}/heartbeat", tags: ["hosts"], security, summary: "Liveness: updates lastSeenAt (no new revision)", request: { params: hostParam }, responses: { 200: body(host, "The host"), 401: errors[401], 403: errors[403], 404: errors[404] } }), async (c) => {
+    .openapi(createRoute({
+      method: "post", path: "/v1/hosts/{host}/heartbeat", operationId: "recordHeartbeat", tags: ["hosts"], security,
+      summary: "Record a host's heartbeat",
+      description: "Liveness: updates lastSeenAt without a new revision.",
+      request: { params: hostParam }, responses: { 200: body(host, "The host"), 401: errors[401], 403: errors[403], 404: errors[404] },
+    }), async (c) => {
       const { host: name } = c.req.valid("param");
       requireHost(c.var.principal, name, "heartbeat for another host");
       const h = await store.hosts.heartbeat(name);
@@ -55,8 +77,9 @@ export function registerHosts(app: Api, { store, watch }: ApiDeps) {
       return c.json(hostAnswer(h), 200);
     })
     .openapi(createRoute({
-      method: "get", path: "/v1/hosts/{host}/desired", tags: ["hosts"], security,
-      summary: "The host's desired PortPolicies; with since=REV, waits (timeoutMs) until something for this host changed after REV",
+      method: "get", path: "/v1/hosts/{host}/desired", operationId: "getDesiredState", tags: ["hosts"], security,
+      summary: "Get (or watch) a host's desired state",
+      description: "The host's desired PortPolicies and the revision they are as of. With since=REV it waits (timeoutMs) until something for this host changed after REV, and answers 204 if nothing did.",
       request: { params: hostParam, query: z.object({ since: z.coerce.number().int().min(0).optional(), timeoutMs }) },
       responses: { 200: body(desired, "The full desired set and the revision it is as of"), 204: { description: "Nothing changed for this host after `since` within timeoutMs" }, 400: errors[400], 401: errors[401], 403: errors[403] },
     }), async (c) => {
@@ -78,8 +101,9 @@ export function registerHosts(app: Api, { store, watch }: ApiDeps) {
       }
     })
     .openapi(createRoute({
-      method: "put", path: "/v1/hosts/{host}/status", tags: ["hosts"], security,
-      summary: "The agent reports its ports: applied revision, guards enforced and missing, drops; and the ports it released. Makes migrating ports ready on their destination; a source's release ends the migration",
+      method: "put", path: "/v1/hosts/{host}/status", operationId: "reportHostStatus", tags: ["hosts"], security,
+      summary: "Report a host's port status",
+      description: "The agent reports its ports (applied revision, guards enforced and missing, drops) and the ports it released. This makes migrating ports ready on their destination; a source's release ends the migration.",
       request: { params: hostParam, ...jsonBody(statusReport) }, responses: { 200: body(statusAccepted, "Stored"), 400: errors[400], 401: errors[401], 403: errors[403] },
     }), async (c) => {
       const { host: name } = c.req.valid("param");

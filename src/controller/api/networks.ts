@@ -11,25 +11,41 @@ const idParam = z.object({ id: z.string() });
 
 export function registerNetworks(app: Api, { store }: ApiDeps) {
   return app
-    .openapi(createRoute({ method: "get", path: "/v1/config", tags: ["config"], security, summary: "The global config", responses: { 200: body(config, "The global config"), 401: errors[401] } }), async (c) => c.json(await store.config(), 200))
     .openapi(createRoute({
-      method: "get", path: "/v1/revision", tags: ["config"], security, summary: "The global revision: every change bumps it",
+      method: "get", path: "/v1/config", operationId: "getConfig", tags: ["config"], security,
+      summary: "Get the global config",
+      description: "The global switch (`antiSpoofing`: when false every port is effectively off) and `failClosed` (agents drop the traffic of VM devices that have no policy yet), with the revision of their last change.",
+      responses: { 200: body(config, "The global config"), 401: errors[401] },
+    }), async (c) => c.json(await store.config(), 200))
+    .openapi(createRoute({
+      method: "get", path: "/v1/revision", operationId: "getRevision", tags: ["config"], security,
+      summary: "Get the global revision",
+      description: "Every change to networks, ports, hosts, tokens or the config bumps it: a cheap way to see whether anything changed.",
       responses: { 200: body(z.object({ revision: z.number().int() }), "The current revision"), 401: errors[401] },
     }), async (c) => c.json({ revision: await store.revision() }, 200))
     .openapi(createRoute({
-      method: "patch", path: "/v1/config", tags: ["config"], security, summary: "Set the global switch or fail-closed (admin)",
+      method: "patch", path: "/v1/config", operationId: "updateConfig", tags: ["config"], security,
+      summary: "Set the global switch or fail-closed",
+      description: "Admin only. The change reaches every host's desired state (their long-polls wake).",
       request: jsonBody(configPatch), responses: { 200: body(config, "The new global config"), 400: errors[400], 401: errors[401], 403: errors[403] },
     }), async (c) => {
       requireAdmin(c.var.principal, "change the global config");
       return c.json(await store.setConfig(c.req.valid("json")), 200);
     })
-    .openapi(createRoute({ method: "get", path: "/v1/networks", tags: ["networks"], security, summary: "Networks visible to the token (tenants: their own and shared)", responses: { 200: body(z.array(network), "Networks"), 401: errors[401] } }), async (c) => {
+    .openapi(createRoute({
+      method: "get", path: "/v1/networks", operationId: "listNetworks", tags: ["networks"], security,
+      summary: "List networks",
+      description: "The networks the token may see: all for admins; for tenants their own and the shared ones; none for agents.",
+      responses: { 200: body(z.array(network), "Networks"), 401: errors[401] },
+    }), async (c) => {
       const p = c.var.principal;
       if (p.role === "agent") return c.json([] as NetworkView[], 200);
       return c.json(await store.networks.list(p.role === "tenant" ? { visibleTo: p.tenant } : {}), 200);
     })
     .openapi(createRoute({
-      method: "post", path: "/v1/networks", tags: ["networks"], security, summary: "Create a network (shared: admin only)",
+      method: "post", path: "/v1/networks", operationId: "createNetwork", tags: ["networks"], security,
+      summary: "Create a network",
+      description: "Tenants create unshared networks of their own; admins name the tenant and may create shared networks (several tenants on one L2 segment), whose level must be full.",
       request: jsonBody(networkCreate), responses: { 201: body(network, "Created"), 400: errors[400], 401: errors[401], 403: errors[403], 409: errors[409] },
     }), async (c) => {
       const p = c.var.principal;
@@ -40,14 +56,21 @@ export function registerNetworks(app: Api, { store }: ApiDeps) {
       if (input.shared) requireAdmin(p, "create shared networks");
       return c.json(await store.networks.create({ ...input, tenant }), 201);
     })
-    .openapi(createRoute({ method: "get", path: "/v1/networks/{id}", tags: ["networks"], security, request: { params: idParam }, responses: { 200: body(network, "The network"), 401: errors[401], 404: errors[404] } }), async (c) => {
+    .openapi(createRoute({
+      method: "get", path: "/v1/networks/{id}", operationId: "getNetwork", tags: ["networks"], security,
+      summary: "Get a network",
+      description: "A network the token may see (404 otherwise).",
+      request: { params: idParam }, responses: { 200: body(network, "The network"), 401: errors[401], 404: errors[404] },
+    }), async (c) => {
       const { id } = c.req.valid("param");
       const n = await store.networks.get(id);
       if (!n || !canSeeNetwork(c.var.principal, n)) throw new ApiError("VG_NOT_FOUND", `No network ${id}`, [{ path: "id", value: id, expected: "an existing network" }]);
       return c.json(n, 200);
     })
     .openapi(createRoute({
-      method: "patch", path: "/v1/networks/{id}", tags: ["networks"], security, summary: "Change sharing (admin) or the default level",
+      method: "patch", path: "/v1/networks/{id}", operationId: "updateNetwork", tags: ["networks"], security,
+      summary: "Change a network",
+      description: "Change its default level, or (admins) its sharing. Sharing a network whose ports are below full is refused (409), naming the ports.",
       request: { params: idParam, ...jsonBody(networkPatch) }, responses: { 200: body(network, "The network"), 400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404], 409: errors[409] },
     }), async (c) => {
       const p = c.var.principal;
@@ -60,7 +83,12 @@ export function registerNetworks(app: Api, { store }: ApiDeps) {
         },
       }), 200);
     })
-    .openapi(createRoute({ method: "delete", path: "/v1/networks/{id}", tags: ["networks"], security, request: { params: idParam }, responses: { 204: { description: "Deleted" }, 401: errors[401], 403: errors[403], 404: errors[404], 409: errors[409] } }), async (c) => {
+    .openapi(createRoute({
+      method: "delete", path: "/v1/networks/{id}", operationId: "deleteNetwork", tags: ["networks"], security,
+      summary: "Delete a network",
+      description: "Only a network without ports (409 otherwise); shared networks only by admins.",
+      request: { params: idParam }, responses: { 204: { description: "Deleted" }, 401: errors[401], 403: errors[403], 404: errors[404], 409: errors[409] },
+    }), async (c) => {
       const p = c.var.principal;
       await store.networks.delete(c.req.valid("param").id, {
         canChange: (n) => {

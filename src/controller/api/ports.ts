@@ -42,7 +42,9 @@ export function registerPorts(app: Api, { store, watch }: ApiDeps) {
 
   return app
     .openapi(createRoute({
-      method: "get", path: "/v1/ports", tags: ["ports"], security, summary: "Ports visible to the token (tenants: their own; agents: their host's)",
+      method: "get", path: "/v1/ports", operationId: "listPorts", tags: ["ports"], security,
+      summary: "List ports",
+      description: "The ports the token may see (admins: all; tenants: their own; agents: their host's), optionally of one network or host.",
       request: { query: z.object({ network: z.string().optional(), host: z.string().optional() }) },
       responses: { 200: body(z.array(port), "Ports"), 401: errors[401] },
     }), async (c) => {
@@ -52,7 +54,9 @@ export function registerPorts(app: Api, { store, watch }: ApiDeps) {
       return c.json(await store.ports.list({ ...q, ...(p.role === "tenant" ? { tenant: p.tenant } : {}) }), 200);
     })
     .openapi(createRoute({
-      method: "post", path: "/v1/ports", tags: ["ports"], security, summary: "Create a port",
+      method: "post", path: "/v1/ports", operationId: "createPort", tags: ["ports"], security,
+      summary: "Create a port",
+      description: "Checked like a port file (addresses, MAC, level) and against other tenants' ports on the network: an address, prefix or MAC another tenant holds is refused with 409 VG_ADDRESS_CLAIMED. Binding it to a host (`host`) is for admins.",
       request: jsonBody(portCreate), responses: { 201: body(port, "Created"), 400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404], 409: errors[409], 413: errors[413] },
     }), async (c) => {
       const p = c.var.principal;
@@ -61,17 +65,26 @@ export function registerPorts(app: Api, { store, watch }: ApiDeps) {
       return c.json(view!, 201);
     })
     .openapi(createRoute({
-      method: "post", path: "/v1/ports/batch", tags: ["ports"], security, summary: "Create many ports, all or none",
+      method: "post", path: "/v1/ports/batch", operationId: "createPorts", tags: ["ports"], security,
+      summary: "Create many ports, all or none",
+      description: "Like createPort for each; if any is refused nothing is stored, and the issues name `ports[i].…`.",
       request: jsonBody(portBatch), responses: { 201: body(z.array(port), "Created"), 400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404], 409: errors[409], 413: errors[413] },
     }), async (c) => {
       const p = c.var.principal;
       const inputs = await Promise.all(c.req.valid("json").ports.map((input, i) => withTenant(creation(p, input, `ports[${i}].`))));
       return c.json(await store.ports.create(inputs, networkAccess(p), (i) => `ports[${i}].`), 201);
     })
-    .openapi(createRoute({ method: "get", path: "/v1/ports/{id}", tags: ["ports"], security, request: { params: idParam }, responses: { 200: body(port, "The port"), 401: errors[401], 404: errors[404] } }), async (c) =>
+    .openapi(createRoute({
+      method: "get", path: "/v1/ports/{id}", operationId: "getPort", tags: ["ports"], security,
+      summary: "Get a port",
+      description: "A port the token may see (404 otherwise), with its effective level and binding (migration) state.",
+      request: { params: idParam }, responses: { 200: body(port, "The port"), 401: errors[401], 404: errors[404] },
+    }), async (c) =>
       c.json(await visible(c.var.principal, c.req.valid("param").id), 200))
     .openapi(createRoute({
-      method: "patch", path: "/v1/ports/{id}", tags: ["ports"], security, summary: "Change a port; a new host starts a migration (admin)",
+      method: "patch", path: "/v1/ports/{id}", operationId: "updatePort", tags: ["ports"], security,
+      summary: "Change a port",
+      description: "Change addresses, allowed pairs, device, MAC or level, checked like createPort. A new `host` (admins) binds the port, or starts a migration when it was bound elsewhere.",
       request: { params: idParam, ...jsonBody(portPatch) }, responses: { 200: body(port, "The port"), 400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404], 409: errors[409] },
     }), async (c) => {
       const p = c.var.principal;
@@ -79,14 +92,26 @@ export function registerPorts(app: Api, { store, watch }: ApiDeps) {
       if (patch.host !== undefined) requireAdmin(p, "bind ports to hosts (host)");
       return c.json(await store.ports.update(c.req.valid("param").id, patch, { canChange: owner(p) }), 200);
     })
-    .openapi(createRoute({ method: "delete", path: "/v1/ports/{id}", tags: ["ports"], security, request: { params: idParam }, responses: { 204: { description: "Deleted" }, 401: errors[401], 404: errors[404] } }), async (c) => {
+    .openapi(createRoute({
+      method: "delete", path: "/v1/ports/{id}", operationId: "deletePort", tags: ["ports"], security,
+      summary: "Delete a port",
+      description: "Its host's agent removes its rules.",
+      request: { params: idParam }, responses: { 204: { description: "Deleted" }, 401: errors[401], 404: errors[404] },
+    }), async (c) => {
       await store.ports.delete(c.req.valid("param").id, { canChange: owner(c.var.principal) });
       return c.body(null, 204);
     })
-    .openapi(createRoute({ method: "get", path: "/v1/ports/{id}/allowed", tags: ["ports"], security, summary: "The port's allowed address pairs", request: { params: idParam }, responses: { 200: body(z.array(allowedView), "Allowed pairs"), 401: errors[401], 404: errors[404] } }), async (c) =>
+    .openapi(createRoute({
+      method: "get", path: "/v1/ports/{id}/allowed", operationId: "listAllowedPairs", tags: ["ports"], security,
+      summary: "List a port's allowed address pairs",
+      description: "Each pair is an address or CIDR and the MAC it may be sent from (the port's, unless given).",
+      request: { params: idParam }, responses: { 200: body(z.array(allowedView), "Allowed pairs"), 401: errors[401], 404: errors[404] },
+    }), async (c) =>
       c.json([...(await visible(c.var.principal, c.req.valid("param").id)).allowed], 200))
     .openapi(createRoute({
-      method: "post", path: "/v1/ports/{id}/allowed", tags: ["ports"], security, summary: "Allow the port an extra address or CIDR (optionally with a MAC)",
+      method: "post", path: "/v1/ports/{id}/allowed", operationId: "addAllowedPair", tags: ["ports"], security,
+      summary: "Allow a port an extra address or CIDR",
+      description: "Adds an allowed address pair (a failover VIP, say), optionally with its own MAC. An address another tenant's port holds on the network is refused (409); issues name the pair's own fields (ip, mac).",
       request: { params: idParam, ...jsonBody(allowed) }, responses: { 201: body(port, "The port"), 400: errors[400], 401: errors[401], 404: errors[404], 409: errors[409] },
     }), async (c) => {
       const pair = c.req.valid("json");
@@ -103,7 +128,9 @@ export function registerPorts(app: Api, { store, watch }: ApiDeps) {
       }
     })
     .openapi(createRoute({
-      method: "delete", path: "/v1/ports/{id}/allowed", tags: ["ports"], security, summary: "Remove allowed pairs with this ip (and mac, if given)",
+      method: "delete", path: "/v1/ports/{id}/allowed", operationId: "removeAllowedPairs", tags: ["ports"], security,
+      summary: "Remove allowed address pairs",
+      description: "Removes the pairs with this ip (and this mac, if given); 404 when there is none.",
       request: { params: idParam, query: z.object({ ip: z.string(), mac: z.string().optional() }) },
       responses: { 200: body(port, "The port"), 401: errors[401], 404: errors[404] },
     }), async (c) => {
@@ -120,7 +147,12 @@ export function registerPorts(app: Api, { store, watch }: ApiDeps) {
       }, { canChange: owner(c.var.principal) });
       return c.json(view, 200);
     })
-    .openapi(createRoute({ method: "get", path: "/v1/ports/{id}/status", tags: ["ports"], security, summary: "Guards required and missing on the host, agents' reports, migration", request: { params: idParam }, responses: { 200: body(portStatus, "The port's status"), 401: errors[401], 404: errors[404] } }), async (c) => {
+    .openapi(createRoute({
+      method: "get", path: "/v1/ports/{id}/status", operationId: "getPortStatus", tags: ["ports"], security,
+      summary: "Get a port's enforcement status",
+      description: "The guards its level requires, those the bound host's driver lacks and its limitations, each agent's last report (applied revision, guards, drops) and the migration state.",
+      request: { params: idParam }, responses: { 200: body(portStatus, "The port's status"), 401: errors[401], 404: errors[404] },
+    }), async (c) => {
       const id = c.req.valid("param").id;
       await visible(c.var.principal, id);
       const status = await store.hosts.portStatus(id);
@@ -128,8 +160,9 @@ export function registerPorts(app: Api, { store, watch }: ApiDeps) {
       return c.json(status, 200);
     })
     .openapi(createRoute({
-      method: "get", path: "/v1/ports/{id}/migration", tags: ["ports"], security,
-      summary: "The port's host and migration state; with timeoutMs, waits until it is ready on its host, the destination while migrating (and that host is readyOn, if given)",
+      method: "get", path: "/v1/ports/{id}/migration", operationId: "getPortMigration", tags: ["ports"], security,
+      summary: "Get (or wait for) a port's host and migration state",
+      description: "The port's host and migration state. With timeoutMs it waits (long-poll) until the port is ready on its host — the destination while migrating — and that host is readyOn, if given; `ready` says whether it is.",
       request: { params: idParam, query: z.object({ readyOn: z.string().optional(), timeoutMs }) },
       responses: { 200: body(migrationWait, "The state when ready or when the wait ended"), 401: errors[401], 404: errors[404] },
     }), async (c) => {

@@ -9,7 +9,11 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const NAME_EXPECTED = "1-63 characters: letters, digits, '.', '_' or '-', starting with a letter or digit";
 
 export const level = z.enum(LEVELS as [Level, ...Level[]]).openapi("Level", { description: "full: every guard; mac: only the MAC side; off: nothing" });
+/** A level or null ("inherit the network's"): anyOf [Level, null], as `.nullable()` of a named schema would be allOf, which refuses null. */
+const levelOrNull = z.union([level, z.null()]);
 export const guard = z.enum(GUARDS as unknown as [Guard, ...Guard[]]).openapi("Guard");
+/** A point in time as the controller writes it: ISO 8601 in UTC (2026-01-01T12:00:00.000Z). */
+const timestamp = z.iso.datetime();
 export const name = z.string().regex(NAME, NAME_EXPECTED);
 
 export const issue = z.object({ path: z.string(), value: z.unknown(), expected: z.string() }).openapi("Issue");
@@ -46,7 +50,7 @@ export const migration = z.object({
   source: z.string().nullable().openapi({ description: "While migrating: the host it leaves" }),
   boundRevision: z.number().int(),
   appliedRevision: z.number().int().nullable(),
-  sourceHoldUntil: z.string().nullable().openapi({ description: "While ready-on-destination: when the source's hold ends if it never reports the port released (migrationHoldMs)" }),
+  sourceHoldUntil: timestamp.nullable().openapi({ description: "While ready-on-destination: when the source's hold ends if it never reports the port released (migrationHoldMs)" }),
 }).openapi("Migration");
 export const migrationWait = migration.extend({ ready: z.boolean().openapi({ description: "ready on its host (ready or ready-on-destination), and that host is readyOn if given" }) }).openapi("MigrationWait");
 
@@ -59,7 +63,7 @@ export const port = z.object({
   mac: z.string(),
   ips: z.array(z.string()),
   allowed: z.array(allowedView),
-  protection: level.nullable().openapi({ description: "Set on the port; null inherits the network's" }),
+  protection: levelOrNull.openapi({ description: "Set on the port; null inherits the network's" }),
   level: level.openapi({ description: "Effective level, the global switch included" }),
   migration,
   revision: z.number().int(),
@@ -73,7 +77,7 @@ export const portCreate = z.strictObject({
   mac: z.string().openapi({ example: "52:54:00:00:00:01" }),
   ips: z.array(z.string()).optional().openapi({ example: ["10.0.0.1", "2001:db8::1"] }),
   allowed: z.array(allowed).optional(),
-  protection: level.nullable().optional(),
+  protection: levelOrNull.optional().openapi({ description: "null or absent: the network's level" }),
 }).openapi("PortCreate");
 export const portBatch = z.strictObject({ ports: z.array(portCreate) }).openapi("PortBatch");
 export const portPatch = z.strictObject({
@@ -82,7 +86,7 @@ export const portPatch = z.strictObject({
   mac: z.string().optional(),
   ips: z.array(z.string()).optional(),
   allowed: z.array(allowed).optional(),
-  protection: level.nullable().optional(),
+  protection: levelOrNull.optional().openapi({ description: "null or absent: the network's level" }),
 }).openapi("PortPatch");
 
 export const limitation = z.object({ id: z.string(), guard, description: z.string() }).openapi("Limitation");
@@ -96,8 +100,8 @@ export const host = z.object({
   driver: z.string(),
   version: z.string(),
   capabilities: z.object({ guards: z.array(guard), limitations: z.array(limitation) }),
-  registeredAt: z.string(),
-  lastSeenAt: z.string(),
+  registeredAt: timestamp,
+  lastSeenAt: timestamp,
   revision: z.number().int(),
 }).openapi("Host");
 
@@ -133,7 +137,7 @@ export const portStatus = z.object({
     guardsEnforced: z.array(guard),
     guardsMissing: z.array(guard),
     drops: z.array(drop),
-    reportedAt: z.string(),
+    reportedAt: timestamp,
   })),
 }).openapi("PortStatus");
 
@@ -161,7 +165,7 @@ export const tokenCreate = z.strictObject({
   host: name.optional().openapi({ description: "Required for role agent" }),
   name: z.string().max(200).optional(),
 }).openapi("TokenCreate");
-export const tokenView = z.object({ id: z.string(), role, tenant: z.string().nullable(), host: z.string().nullable(), name: z.string(), createdAt: z.string(), revision: z.number().int() }).openapi("Token");
+export const tokenView = z.object({ id: z.string(), role, tenant: z.string().nullable(), host: z.string().nullable(), name: z.string(), createdAt: timestamp, revision: z.number().int() }).openapi("Token");
 export const tokenCreated = tokenView.extend({ token: z.string().openapi({ description: "The secret; shown once, stored only as a hash" }) }).openapi("TokenCreated");
 
 export const timeoutMs = z.coerce.number().int().min(0).max(120_000).optional().openapi({ description: "Long-poll wait, at most 120000; default 30000" });

@@ -2,13 +2,15 @@
 // (initdb into a temp dir owned by postgres, pg_ctl on a free port, stopped in t.after()), and a
 // small JSON client over app.request().
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync, chownSync } from "node:fs";
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, rmSync, chownSync } from "node:fs";
+import { AssertionError } from "node:assert/strict";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import pg from "pg";
 import { startController, type RunningController, type StartOptions } from "../../src/controller/server.ts";
+import { OpenApiValidator } from "./openapi-validator.ts";
 
 export const ADMIN = "admin-bootstrap-token-0123456789";
 
@@ -116,19 +118,48 @@ export async function controllerOn(t: TestContext, backend: Backend, options: Pa
 
 export type Answer = Readonly<{ status: number; body: any; headers: Headers }>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-/** A JSON client over app.request() (no socket) with a bearer token. */
-export function client(c: Pick<RunningController, "app">, token: string | undefined) {
+/** What the JSON client needs of a controller: its app's request(). */
+export type ApiLike = Readonly<{ app: Pick<RunningController["app"], "request"> }>;
+
+const validators = new WeakMap<object, Promise<OpenApiValidator>>();
+
+/** The validator built from the document this app serves (GET /v1/openapi.json), made once per app. */
+export function validatorOf(c: ApiLike): Promise<OpenApiValidator> {
+  let v = validators.get(c.app);
+  if (!v) {
+    v = (async () => new OpenApiValidator((await (await c.app.request("/v1/openapi.json")).json()) as Record<string, unknown>))();
+    validators.set(c.app, v);
+  }
+  return v;
+}
+
+/**
+ * A JSON client over app.request() (no socket) with a bearer token. Every answer is checked against
+ * the served OpenAPI document (status and body), and so is every request meant to be valid (all but
+ * those answered 400 or 413, and bodies given as raw text); a violation fails the calling test.
+ * With VG_OPENAPI_REPORT=FILE every exchange and its violations are appended to FILE instead (to count them).
+ */
+export function client(c: ApiLike, token: string | undefined) {
   return async (method: string, path: string, body?: unknown, init: RequestInit = {}): Promise<Answer> => {
     const headers: Record<string, string> = { "content-type": "application/json" };
     if (token !== undefined) headers.authorization = `Bearer ${token}`;
     const res = await c.app.request(path, { method, headers, body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body), ...init });
     const text = await res.text();
+    const validator = await validatorOf(c);
+    const exchange = { method, url: path, requestBody: body, status: res.status, contentType: res.headers.get("content-type"), text };
+    const violations = validator.checkResponse(exchange);
+    if (res.status !== 400 && res.status !== 413 && typeof body !== "string") violations.push(...validator.checkRequest(exchange));
+    const report = process.env.VG_OPENAPI_REPORT;
+    if (report) appendFileSync(report, `${violations.length ? "BAD" : "ok"} ${method} ${path} → ${res.status}${violations.map((v) => `\n  ${v}`).join("")}\n`);
+    else if (violations.length > 0) {
+      throw new AssertionError({ message: `${method} ${path} breaks the OpenAPI document:\n  ${violations.join("\n  ")}` });
+    }
     return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
   };
 }
 
 /** Creates a token of `role` through the API and returns its secret. */
-export async function token(c: Pick<RunningController, "app">, role: "admin" | "tenant" | "agent", who?: string): Promise<string> {
+export async function token(c: ApiLike, role: "admin" | "tenant" | "agent", who?: string): Promise<string> {
   const init = role === "tenant" ? { role, tenant: who } : role === "agent" ? { role, host: who } : { role };
   const res = await client(c, ADMIN)("POST", "/v1/tokens", init);
   if (res.status !== 201) throw new Error(`token: ${res.status} ${JSON.stringify(res.body)}`);

@@ -3,10 +3,8 @@
 import type { Command } from "commander";
 import { openApiDocument } from "../controller/api/document.ts";
 
-export function registerOpenApi(program: Command): void {
-  program
-    .command("openapi")
-    .description("Print the controller API's OpenAPI 3.1 document (what GET /v1/openapi.json serves)")
+export function registerOpenApi(command: Command): void {
+  command
     .addHelpText("after", "\nExample:\n  vifguard openapi > openapi.json\n")
     .action(async () => {
       console.log(JSON.stringify(await openApiDocument(), null, 2));

@@ -4,7 +4,6 @@
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { test } from "node:test";
-import pkg from "../../package.json" with { type: "json" };
 import { ADMIN, client, controllerOn, sqliteBackend, validatorOf } from "./helpers.ts";
 
 test("the validator built from the served document fails answers and requests of the wrong shape", async (t) => {
@@ -48,6 +47,7 @@ test("the validator built from the served document fails answers and requests of
   const validator = await validatorOf(c);
   // A 204 with a body cannot be built as a fetch Response; the check itself refuses it.
   assert.match(validator.checkResponse({ method: "DELETE", url: "/v1/ports/p", status: 204, contentType: "application/json", text: "{}" }).join(), /declares no body/);
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
   assert.equal(validator.document.info.version, pkg.version, "info.version is the package's version");
 });
 

@@ -13,7 +13,7 @@ export const level = z.enum(LEVELS as [Level, ...Level[]]).openapi("Level", { de
 const levelOrNull = z.union([level, z.null()]);
 export const guard = z.enum(GUARDS as unknown as [Guard, ...Guard[]]).openapi("Guard");
 /** A point in time as the controller writes it: ISO 8601 in UTC (2026-01-01T12:00:00.000Z). */
-const timestamp = z.iso.datetime();
+export const timestamp = z.iso.datetime();
 export const name = z.string().regex(NAME, NAME_EXPECTED);
 
 export const issue = z.object({ path: z.string(), value: z.unknown(), expected: z.string() }).openapi("Issue");

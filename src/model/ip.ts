@@ -22,11 +22,16 @@ function strictAddress(text: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
   const octets = dottedQuad(text);
   if (octets) return new ipaddr.IPv4(octets);
   if (text.includes(":") && !text.includes("%") && ipaddr.IPv6.isValid(text)) {
-    const v6 = ipaddr.IPv6.parse(text);
-    // Dotted-quad tails must be strict too ("::ffff:010.1.1.1" is octal to ipaddr.js).
-    const tail = text.slice(text.lastIndexOf(":") + 1);
-    if (tail.includes(".") && !dottedQuad(tail)) return undefined;
-    return v6;
+    // Dotted-quad tails must be strict too ("::ffff:010.1.1.1" is octal to ipaddr.js), and are
+    // rewritten as two hex groups: ipaddr.js reads "::10.0.0.1" (IPv4-compatible) as ::ffff:10.0.0.1.
+    const colon = text.lastIndexOf(":");
+    const tail = text.slice(colon + 1);
+    if (!tail.includes(".")) return ipaddr.IPv6.parse(text);
+    const quad = dottedQuad(tail);
+    if (!quad) return undefined;
+    const hex = `${((quad[0]! << 8) | quad[1]!).toString(16)}:${((quad[2]! << 8) | quad[3]!).toString(16)}`;
+    const rewritten = text.slice(0, colon + 1) + hex;
+    return ipaddr.IPv6.isValid(rewritten) ? ipaddr.IPv6.parse(rewritten) : undefined;
   }
   return undefined;
 }
@@ -126,4 +131,29 @@ export function comparePrefixes(a: Prefix, b: Prefix): number {
     if (d !== 0) return d;
   }
   return a.length - b.length;
+}
+
+function fixedPrefix(text: string): Prefix {
+  const parsed = parsePrefix(text);
+  if (!parsed.ok) throw new Error(`bug: ${text} is not a prefix`);
+  return parsed.prefix;
+}
+
+/** fe80::/10: IPv6 link-local unicast (RFC 4291 2.5.6). */
+export const LINK_LOCAL = fixedPrefix("fe80::/10");
+
+/** IPv4-mapped (::ffff:0:0/96) and IPv4-compatible (::/96, deprecated) IPv6: an IPv4 address in IPv6 clothing. */
+export const IPV4_IN_IPV6: readonly Prefix[] = [fixedPrefix("::ffff:0:0/96"), fixedPrefix("::/96")];
+
+/** Ranges that embed IPv4 addresses: the two above, NAT64 (RFC 6052, RFC 8215) and 6to4 (RFC 3056). */
+export const IPV4_EMBEDDING: readonly Prefix[] = [...IPV4_IN_IPV6, fixedPrefix("64:ff9b::/96"), fixedPrefix("64:ff9b:1::/48"), fixedPrefix("2002::/16")];
+
+/** Does `outer` contain all of `inner` (same family)? */
+export function prefixCovers(outer: Prefix, inner: Prefix): boolean {
+  return outer.family === inner.family && outer.length <= inner.length && prefixContains(outer, inner.bytes);
+}
+
+/** Is `p` inside ::ffff:0:0/96 or ::/96, an IPv4 address (or range) written as IPv6? */
+export function isIpv4InIpv6(p: Prefix): boolean {
+  return IPV4_IN_IPV6.some((range) => prefixCovers(range, p));
 }

@@ -3,9 +3,11 @@
 import { parseDocument } from "yaml";
 import { z } from "zod";
 import { PortFileError, type Issue } from "../errors.ts";
-import { comparePrefixes, parseAddress, parsePrefix, prefixesOverlap, unusableHostAddress, type Prefix } from "./ip.ts";
+import {
+  comparePrefixes, eui64LinkLocal, IPV4_EMBEDDING, isIpv4InIpv6, LINK_LOCAL, parseAddress, parsePrefix, prefixCovers, prefixesOverlap, unusableHostAddress, type Prefix,
+} from "./ip.ts";
 import { isMulticastMac, isZeroMac, parseMac, type Mac } from "./mac.ts";
-import { LEVELS, type Level, type Network, type Port, type PortFile } from "./types.ts";
+import { DEFAULT_WIDEST_PAIR, LEVELS, type Level, type Network, type Port, type PortFile } from "./types.ts";
 import { zodIssues } from "./zod-issues.ts";
 
 export { formatPath } from "./zod-issues.ts";
@@ -27,6 +29,10 @@ const schema = z.strictObject({
       tenant: id,
       shared: z.boolean().default(false),
       protection: level.default("full"),
+      widestPair: z.strictObject({
+        ipv4: z.number().int().min(0).max(32).default(DEFAULT_WIDEST_PAIR.ipv4),
+        ipv6: z.number().int().min(0).max(128).default(DEFAULT_WIDEST_PAIR.ipv6),
+      }).optional(),
     }),
   ),
   ports: z.array(
@@ -115,20 +121,70 @@ function checkSemantics(raw: Raw, file: string): PortFile {
     });
     const allowed: { ip: Prefix; mac: Mac }[] = [];
     const tenant = p.tenant ?? network?.tenant ?? p.network;
-    ips.forEach((prefix, j) => claims.push({ port: p.id, tenant, network: p.network, order: i, path: `${at}.ips[${j}]`, prefix }));
+    const pairs: { path: string; prefix: Prefix; mac: Mac | undefined }[] = [];
     p.allowed.forEach((pair, j) => {
       const parsed = parsePrefix(pair.ip);
       if (!parsed.ok) issues.push({ path: `${at}.allowed[${j}].ip`, value: pair.ip, expected: parsed.expected });
-      else claims.push({ port: p.id, tenant, network: p.network, order: i, path: `${at}.allowed[${j}].ip`, prefix: parsed.prefix });
       const pairMac = pair.mac === undefined ? mac : macAt(pair.mac, `${at}.allowed[${j}].mac`, issues);
-      if (parsed.ok && pairMac) allowed.push({ ip: parsed.prefix, mac: pairMac });
+      if (parsed.ok) pairs.push({ path: `${at}.allowed[${j}].ip`, prefix: parsed.prefix, mac: pairMac });
     });
-    if (mac) ports.push({ id: p.id, tenant, network: p.network, device: p.device, mac, ips, allowed, protection: p.protection });
+    if (mac) {
+      // The port's own claims: the addresses and pairs written, and the link-local derived from each of its MACs.
+      const macPaths = new Map<Mac, string>([[mac, `${at}.mac`]]);
+      p.allowed.forEach((pair, j) => {
+        const pairMac = pairs.find((x) => x.path === `${at}.allowed[${j}].ip`)?.mac;
+        if (pair.mac !== undefined && pairMac && !macPaths.has(pairMac)) macPaths.set(pairMac, `${at}.allowed[${j}].mac`);
+      });
+      const derived = [...macPaths].map(([m, path]) => ({ path, prefix: eui64LinkLocal(m) }));
+      const written = [...ips.map((prefix, j) => ({ path: `${at}.ips[${j}]`, prefix, pair: false })), ...pairs.map((x) => ({ ...x, pair: true }))];
+      const refused = new Set<string>();
+      for (const claim of written) {
+        const expected = claimProblem(claim.prefix, claim.pair, network, derived.map((d) => d.prefix));
+        if (expected) {
+          issues.push({ path: claim.path, value: claim.prefix.text, expected });
+          refused.add(claim.path);
+        }
+      }
+      for (const claim of [...written.filter((c) => !refused.has(c.path)), ...derived]) {
+        claims.push({ port: p.id, tenant, network: p.network, order: i, path: claim.path, prefix: claim.prefix });
+      }
+      pairs.forEach((x) => x.mac && allowed.push({ ip: x.prefix, mac: x.mac }));
+      ports.push({ id: p.id, tenant, network: p.network, device: p.device, mac, ips, allowed, protection: p.protection });
+    }
   });
 
-  issues.push(...crossTenantClaims(claims), ...crossTenantMacs(ports, raw));
+  // A MAC another tenant uses is the cause; its derived link-local clashing too says nothing more.
+  const macIssues = crossTenantMacs(ports, raw);
+  const macPaths = new Set(macIssues.map((i) => i.path));
+  issues.push(...crossTenantClaims(claims).filter((i) => !macPaths.has(i.path)), ...macIssues);
   if (issues.length > 0) throw new PortFileError(file, issues);
   return { config: raw.config, networks: [...networks.values()], ports };
+}
+
+/**
+ * Why a port may not hold `prefix` (one of its fixed addresses, or an allowed pair's when `pair`),
+ * or undefined if it may. Everywhere: no IPv4 address in IPv6 clothing (mapped, compatible). On a
+ * shared network: a pair no wider than the network's widestPair and not containing a range that
+ * embeds IPv4 (mapped, compatible, NAT64, 6to4); link-local only as derived from the port's MACs.
+ */
+function claimProblem(prefix: Prefix, pair: boolean, network: Network | undefined, derived: readonly Prefix[]): string | undefined {
+  if (isIpv4InIpv6(prefix)) {
+    return "not an IPv4-mapped (::ffff:0:0/96) or IPv4-compatible (::/96) IPv6 address: write the IPv4 address itself";
+  }
+  if (!network?.shared) return undefined;
+  const widest = network.widestPair ?? DEFAULT_WIDEST_PAIR;
+  const limit = prefix.family === 4 ? widest.ipv4 : widest.ipv6;
+  const family = prefix.family === 4 ? "ipv4" : "ipv6";
+  if (pair && prefix.length < limit) {
+    return `a prefix no wider than /${limit} on shared network ${network.id} (its widestPair.${family}; an admin may raise it)`;
+  }
+  const embedded = IPV4_EMBEDDING.find((range) => prefixCovers(prefix, range));
+  if (embedded) return `a prefix that does not contain ${embedded.text} (IPv4 addresses in IPv6 form) on shared network ${network.id}`;
+  if (prefixesOverlap(prefix, LINK_LOCAL) && !derived.some((d) => d.text === prefix.text)) {
+    const own = derived.map((d) => d.text).join(", ");
+    return `on shared network ${network.id}, no link-local address or prefix but those derived from the port's own MACs (${own}), which it holds anyway`;
+  }
+  return undefined;
 }
 
 /**

@@ -13,7 +13,16 @@ export type Network = Readonly<{
   shared: boolean;
   /** Default level of its ports. */
   protection: Level;
+  /**
+   * On a shared network, the widest allowed-pair prefix per family (the shortest length); undefined:
+   * DEFAULT_WIDEST_PAIR. An admin may raise it per network.
+   */
+  widestPair?: WidestPair | undefined;
 }>;
+
+/** The shortest prefix length an allowed pair may have on a shared network, per family. */
+export type WidestPair = Readonly<{ ipv4: number; ipv6: number }>;
+export const DEFAULT_WIDEST_PAIR: WidestPair = { ipv4: 24, ipv6: 64 };
 
 /** An extra (address or CIDR, MAC) a port may send with, e.g. a failover VIP. */
 export type AllowedPair = Readonly<{ ip: Prefix; mac: Mac }>;

@@ -76,7 +76,20 @@ const REJECTED: { name: string; mutate: (d: Doc) => void; path: string; value: u
   { name: "same address, two tenants, one network", mutate: (d) => (d.ports[1]!.ips = ["10.0.0.1"]), path: "ports[1].ips[0]", value: "10.0.0.1", expected: /ports\[0\]\.ips\[0\] of port alice-0, tenant alice/ },
   { name: "Eve adds Alice's IP as an address pair", mutate: (d) => (d.ports[1]!.allowed = [{ ip: "10.0.0.1" }]), path: "ports[1].allowed[0].ip", value: "10.0.0.1", expected: /another tenant|no other tenant/ },
   { name: "a CIDR pair overlapping another tenant's address", mutate: (d) => (d.ports[1]!.allowed = [{ ip: "10.0.0.0/24" }]), path: "ports[1].allowed[0].ip", value: "10.0.0.0/24", expected: /alice-0/ },
-  { name: "a /0 pair on a shared network", mutate: (d) => (d.ports[1]!.allowed = [{ ip: "0.0.0.0/0" }]), path: "ports[1].allowed[0].ip", value: "0.0.0.0/0", expected: /alice-0/ },
+  { name: "a /0 pair on a shared network", mutate: (d) => (d.ports[1]!.allowed = [{ ip: "0.0.0.0/0" }]), path: "ports[1].allowed[0].ip", value: "0.0.0.0/0", expected: /no wider than \/24 on shared network public \(its widestPair\.ipv4/ },
+  // Issue 12: over-broad claims, link-local addresses, IPv4 in IPv6 clothing.
+  { name: "::/0 on a shared network, nobody else in it yet", mutate: (d) => (d.ports[1]!.allowed = [{ ip: "::/0" }]), path: "ports[1].allowed[0].ip", value: "::/0", expected: /no wider than \/64 on shared network public/ },
+  { name: "a /23 pair on a shared network", mutate: (d) => (d.ports[1]!.allowed = [{ ip: "10.9.0.0/23" }]), path: "ports[1].allowed[0].ip", value: "10.9.0.0/23", expected: /no wider than \/24/ },
+  { name: "fe80::/64 on a shared network", mutate: (d) => (d.ports[1]!.allowed = [{ ip: "fe80::/64" }]), path: "ports[1].allowed[0].ip", value: "fe80::/64", expected: /link-local .* derived from the port's own MACs \(fe80::5054:ff:fe00:2\)/ },
+  { name: "fe80::/10 on a shared network", mutate: (d) => (d.ports[1]!.allowed = [{ ip: "fe80::/10" }]), path: "ports[1].allowed[0].ip", value: "fe80::/10", expected: /no wider than \/64/ },
+  { name: "Alice's derived link-local in Eve's ips on a shared network", mutate: (d) => (d.ports[1]!.ips = ["fe80::5054:ff:fe00:1"]), path: "ports[1].ips[0]", value: "fe80::5054:ff:fe00:1", expected: /derived from the port's own MACs/ },
+  { name: "Alice's derived link-local claimed on an unshared network by another tenant", mutate: (d) => d.ports.push({ id: "a-1", tenant: "alice", network: "priv", device: "vnet7", mac: "52:54:00:00:00:07" }, { id: "e-1", tenant: "eve", network: "priv", device: "vnet8", mac: "52:54:00:00:00:08", allowed: [{ ip: "fe80::/64" }] }), path: "ports[3].allowed[0].ip", value: "fe80::/64", expected: /ports\[2\]\.mac of port a-1, tenant alice, holds fe80::5054:ff:fe00:7/ },
+  { name: "an IPv4-mapped address as a port's address", mutate: (d) => (d.ports[1]!.ips = ["::ffff:10.0.0.1"]), path: "ports[1].ips[0]", value: "::ffff:a00:1", expected: /IPv4-mapped/ },
+  { name: "an IPv4-compatible address as a port's address", mutate: (d) => (d.ports[1]!.ips = ["::10.0.0.1"]), path: "ports[1].ips[0]", value: "::a00:1", expected: /IPv4-compatible/ },
+  { name: "an IPv4-mapped pair on an unshared network", mutate: (d) => d.ports.push({ id: "db-0", network: "priv", device: "tap0", mac: "52:54:00:aa:00:01", allowed: [{ ip: "::ffff:0:0/96" }] }), path: "ports[2].allowed[0].ip", value: "::ffff:0:0/96", expected: /write the IPv4 address itself/ },
+  { name: "a NAT64 /96 pair on a shared network", mutate: (d) => (d.ports[1]!.allowed = [{ ip: "64:ff9b::/96" }]), path: "ports[1].allowed[0].ip", value: "64:ff9b::/96", expected: /does not contain 64:ff9b::\/96/ },
+  { name: "a 6to4 range on a shared network whose limit was raised", mutate: (d) => ((d.networks[0]!.widestPair = { ipv6: 8 }), (d.ports[1]!.allowed = [{ ip: "2000::/8" }])), path: "ports[1].allowed[0].ip", value: "2000::/8", expected: /does not contain 2002::\/16/ },
+  { name: "a widestPair beyond the family's length", mutate: (d) => (d.networks[0]!.widestPair = { ipv4: 33 }), path: "networks[0].widestPair.ipv4", value: 33, expected: /32/ },
   { name: "an IPv6 address held by two tenants", mutate: (d) => (d.ports[1]!.ips = ["2001:db8:0::1"]), path: "ports[1].ips[0]", value: "2001:db8::1", expected: /alice-0/ },
   { name: "another tenant's MAC on the same network", mutate: (d) => (d.ports[1]!.mac = "52:54:00:00:00:01"), path: "ports[1].mac", value: "52:54:00:00:00:01", expected: /ports\[0\]\.mac of port alice-0, tenant alice/ },
   { name: "another tenant's MAC as an address-pair MAC", mutate: (d) => (d.ports[1]!.allowed = [{ ip: "10.0.0.50", mac: "52:54:00:00:00:01" }]), path: "ports[1].allowed[0].mac", value: "52:54:00:00:00:01", expected: /alice-0/ },
@@ -114,6 +127,19 @@ test("every issue of a file is reported at once, and nothing is half-loaded", ()
     d.ports[1]!.device = "vnet0";
   });
   assert.deepEqual(error.issues.map((i) => i.path).sort(), ["ports[0].mac", "ports[1].device", "ports[1].ips[0]"]);
+});
+
+test("on a shared network a port may hold its own derived link-local, NAT64/6to4 addresses as IPv6, and a raised limit", () => {
+  const doc = baseDoc();
+  doc.ports[1]!.ips = ["fe80::5054:ff:fe00:2", "64:ff9b::a00:1", "2002:a00:1::1"];
+  doc.ports[1]!.allowed = [{ ip: "fe80::5054:ff:fe00:9", mac: "52:54:00:00:00:09" }, { ip: "10.0.0.128/25" }];
+  assert.equal(validatePortFile(doc, "f").ports[1]!.allowed.length, 2);
+  doc.networks[0]!.widestPair = { ipv4: 16 };
+  doc.ports[1]!.allowed = [{ ip: "10.7.0.0/16" }];
+  assert.equal(validatePortFile(doc, "f").networks[0]!.widestPair?.ipv6, 64, "an unnamed family keeps its default");
+  doc.networks[1]!.shared = false;
+  doc.ports.push({ id: "db-0", network: "priv", device: "tap0", mac: "52:54:00:aa:00:01", allowed: [{ ip: "0.0.0.0/0" }, { ip: "::/0" }] });
+  assert.equal(validatePortFile(doc, "f").ports.length, 3, "an unshared network's single tenant chooses freely");
 });
 
 test("two ports of one tenant may share a VIP on one network (failover pairs)", () => {

@@ -6,6 +6,7 @@ import { zodIssues } from "../model/zod-issues.ts";
 import { ControllerConfigError } from "./errors.ts";
 import { parseStoreUrl } from "./store/open.ts";
 import { DEFAULT_MIGRATION_HOLD_MS } from "./rules.ts";
+import { DEFAULT_PORT_LIMITS } from "./store/core.ts";
 
 export type ControllerConfig = Readonly<{
   /** host:port; port 0 picks a free one. */
@@ -22,6 +23,9 @@ export type ControllerConfig = Readonly<{
   /** How long a migration's source keeps the port after the destination applied it, unless it reports it released first; 0: until released. */
   migrationHoldMs: number;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "silent";
+  /** Per port: at most this many fixed addresses, and allowed pairs (413 VG_TOO_LARGE beyond). */
+  maxAddressesPerPort: number;
+  maxAllowedPairsPerPort: number;
 }>;
 
 const LISTEN = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
@@ -35,6 +39,8 @@ const schema = z.strictObject({
   watchPollMs: z.number().int().min(10).max(60_000).default(1000),
   migrationHoldMs: z.number().int().min(0).max(7 * 24 * 3_600_000).default(DEFAULT_MIGRATION_HOLD_MS),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "silent"]).default("info"),
+  maxAddressesPerPort: z.number().int().min(1).max(4096).default(DEFAULT_PORT_LIMITS.addresses),
+  maxAllowedPairsPerPort: z.number().int().min(0).max(4096).default(DEFAULT_PORT_LIMITS.allowedPairs),
 });
 
 export function parseControllerConfig(text: string, file: string): ControllerConfig {

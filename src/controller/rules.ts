@@ -1,15 +1,15 @@
 // The controller's rules on networks and ports, over the model's own validation (validatePortFile,
 // crossTenantClaims) so the API and the port file accept exactly the same things. Pure.
 import type { Issue } from "../errors.ts";
-import type { Prefix } from "../model/ip.ts";
+import { eui64LinkLocal, type Prefix } from "../model/ip.ts";
 import type { Claim } from "../model/port-file.ts";
 import { validatePortFile } from "../model/port-file.ts";
-import type { Level, Network, Port } from "../model/types.ts";
+import type { Level, Network, Port, WidestPair } from "../model/types.ts";
 import { guardsForLevel, type Guard } from "../policy/guards.ts";
 import { ApiError } from "./errors.ts";
 import { PortFileError } from "../errors.ts";
 
-export type NetworkInput = Readonly<{ id: string; tenant: string; shared?: boolean; protection?: Level }>;
+export type NetworkInput = Readonly<{ id: string; tenant: string; shared?: boolean; protection?: Level; widestPair?: Partial<WidestPair> | undefined }>;
 export type AllowedInput = Readonly<{ ip: string; mac?: string | undefined }>;
 export type PortInput = Readonly<{
   id: string;
@@ -24,7 +24,7 @@ export type PortInput = Readonly<{
 
 /** Validates one network as the port file would; issue paths are relative to the request body. */
 export function checkNetwork(input: NetworkInput, at = ""): Network {
-  const network = { id: input.id, tenant: input.tenant, shared: input.shared ?? false, protection: input.protection ?? "full" };
+  const network = { id: input.id, tenant: input.tenant, shared: input.shared ?? false, protection: input.protection ?? "full", ...(input.widestPair && { widestPair: input.widestPair }) };
   const file = validated({ networks: [network], ports: [] }, [["networks[0].", at]]);
   return file.networks[0]!;
 }
@@ -44,8 +44,8 @@ export function checkPort(input: PortInput, network: Network, at = ""): Port {
     allowed: (input.allowed ?? []).map((a) => (a.mac === undefined ? { ip: a.ip } : { ip: a.ip, mac: a.mac })),
   };
   if (input.protection !== undefined && input.protection !== null) port.protection = input.protection;
-  const { id, tenant, shared, protection } = network;
-  const file = validated({ networks: [{ id, tenant, shared, protection }], ports: [port] }, [["ports[0].", at], ["networks[0].", `network ${network.id}: `]]);
+  const { id, tenant, shared, protection, widestPair } = network;
+  const file = validated({ networks: [{ id, tenant, shared, protection, ...(widestPair && { widestPair }) }], ports: [port] }, [["ports[0].", at], ["networks[0].", `network ${network.id}: `]]);
   return file.ports[0]!;
 }
 
@@ -62,11 +62,17 @@ function validated(document: unknown, prefixes: readonly (readonly [string, stri
   }
 }
 
-/** The addresses and prefixes a port holds, as the model's claims (`order` says which came first). */
+/**
+ * The addresses and prefixes a port holds, as the model's claims (`order` says which came first):
+ * its fixed IPs, its allowed pairs, and the EUI-64 link-local of each of its MACs (held like a fixed
+ * IP, at the path of the MAC it derives from).
+ */
 export function ipClaims(port: Port, order: number, at = ""): Claim[] {
+  const claim = (path: string, prefix: Prefix): Claim => ({ port: port.id, tenant: port.tenant, network: port.network, order, path, prefix });
   return [
-    ...port.ips.map((prefix, i) => ({ port: port.id, tenant: port.tenant, network: port.network, order, path: `${at}ips[${i}]`, prefix })),
-    ...port.allowed.map((pair, i) => ({ port: port.id, tenant: port.tenant, network: port.network, order, path: `${at}allowed[${i}].ip`, prefix: pair.ip })),
+    ...port.ips.map((prefix, i) => claim(`${at}ips[${i}]`, prefix)),
+    ...port.allowed.map((pair, i) => claim(`${at}allowed[${i}].ip`, pair.ip)),
+    ...macClaims(port, at).map((m) => claim(m.path, eui64LinkLocal(m.mac as Port["mac"]))),
   ];
 }
 
@@ -96,10 +102,15 @@ export function claimRange(prefix: Prefix): { lo: string; hi: string } {
   return { lo: hex(prefix.bytes), hi: hex(last) };
 }
 
-/** The starts of every prefix that could contain `prefix` (lengths 0..its own): an IN list for the index. */
-export function containingStarts(prefix: Prefix): string[] {
+/**
+ * The starts of every prefix that could contain `prefix` (lengths 0..its own, or only those of
+ * `lengths` up to its own): an IN list for the index.
+ */
+export function containingStarts(prefix: Prefix, lengths?: readonly number[]): string[] {
   const starts = new Set<string>();
-  for (let length = 0; length <= prefix.length; length++) {
+  const candidates = lengths ?? Array.from({ length: prefix.length + 1 }, (_, i) => i);
+  for (const length of candidates) {
+    if (length > prefix.length) continue;
     starts.add(hex(prefix.bytes.map((b, i) => b & ((0xff << (8 - Math.max(0, Math.min(8, length - i * 8)))) & 0xff))));
   }
   return [...starts];

@@ -42,7 +42,9 @@ export async function startController(config: StartOptions & Readonly<{ store: s
     if (text.trim().length < 16) throw new ControllerConfigError("controller config", [{ path: "bootstrapTokenFile", value: config.bootstrapTokenFile, expected: "a file holding a token of at least 16 characters" }]);
     tokens.push(text.trim());
   }
-  const store = await Store.open(config.store, { refuseMissingGuards: config.refuseMissingGuards ?? false, ...(config.migrationHoldMs !== undefined && { migrationHoldMs: config.migrationHoldMs }) });
+  const store = await Store.open(config.store, { refuseMissingGuards: config.refuseMissingGuards ?? false, ...(config.migrationHoldMs !== undefined && { migrationHoldMs: config.migrationHoldMs }),
+    ...(config.maxAddressesPerPort !== undefined && { maxAddressesPerPort: config.maxAddressesPerPort }),
+    ...(config.maxAllowedPairsPerPort !== undefined && { maxAllowedPairsPerPort: config.maxAllowedPairsPerPort }) });
   const watch = new RevisionWatch(store, { pollMs: config.watchPollMs ?? 1000 });
   let server: ServerType | undefined;
   try {

@@ -53,7 +53,7 @@ export async function apiSuite(t: TestContext, backend: Backend): Promise<void> 
     const cases: [string, unknown, string][] = [
       ["Alice's address as a fixed IP", { id: "eve-1", network: "public", device: "vnet2", mac: MAC(3), ips: ["10.0.0.1"] }, "ips[0]"],
       ["an address inside Alice's allowed /24", { id: "eve-1", network: "public", device: "vnet2", mac: MAC(3), ips: ["10.0.1.7"] }, "ips[0]"],
-      ["a CIDR over Alice's address", { id: "eve-1", network: "public", device: "vnet2", mac: MAC(3), allowed: [{ ip: "10.0.0.0/16" }] }, "allowed[0].ip"],
+      ["a CIDR over Alice's address", { id: "eve-1", network: "public", device: "vnet2", mac: MAC(3), allowed: [{ ip: "10.0.0.0/24" }] }, "allowed[0].ip"],
       ["an IPv6 prefix over Alice's address", { id: "eve-1", network: "public", device: "vnet2", mac: MAC(3), allowed: [{ ip: "2001:db8::/64" }] }, "allowed[0].ip"],
       ["Alice's MAC", { id: "eve-1", network: "public", device: "vnet2", mac: MAC(1) }, "mac"],
       ["Alice's MAC in an allowed pair", { id: "eve-1", network: "public", device: "vnet2", mac: MAC(3), allowed: [{ ip: "10.9.9.9", mac: MAC(1) }] }, "allowed[0].mac"],
@@ -62,10 +62,15 @@ export async function apiSuite(t: TestContext, backend: Backend): Promise<void> 
       const res = await eve("POST", "/v1/ports", body);
       assert.equal(res.status, 409, name);
       assert.equal(res.body.code, "VG_ADDRESS_CLAIMED", name);
-      assert.match(issue(res, path).expected, /alice-0, tenant alice/, name);
+      // A tenant hears "another tenant", never the other tenant's port ids (issue 12); the admin sees them.
+      assert.match(issue(res, path).expected, /another tenant/, name);
+      assert.doesNotMatch(JSON.stringify(res.body), /alice/, name);
+      const byAdmin = await admin("POST", "/v1/ports", { ...(body as object), tenant: "eve" });
+      assert.equal(byAdmin.status, 409, name);
+      assert.match(issue(byAdmin, path).expected, /alice-0, tenant alice/, name);
     }
     // Eve cannot add Alice's IP (or a CIDR over it) to her own address pairs.
-    for (const ip of ["10.0.0.1", "10.0.0.0/24", "10.0.1.128/25", "0.0.0.0/0"]) {
+    for (const ip of ["10.0.0.1", "10.0.0.0/24", "10.0.1.128/25"]) {
       const res = await eve("POST", "/v1/ports/eve-0/allowed", { ip });
       assert.equal(res.status, 409, ip);
       assert.equal(issue(res, "ip").value, ip);
@@ -140,7 +145,11 @@ export async function apiSuite(t: TestContext, backend: Backend): Promise<void> 
     assert.equal((await eve("PATCH", "/v1/ports/alice-0", { ips: [] })).status, 404);
     assert.equal((await eve("DELETE", "/v1/ports/alice-0")).status, 404);
     assert.equal((await eve("GET", "/v1/networks/alice-net")).status, 404);
-    assert.equal((await eve("POST", "/v1/ports", { id: "eve-9", network: "alice-net", device: "vnet9", mac: MAC(0x29) })).status, 403);
+    // Another tenant's private network is "not found" to a tenant, as if it did not exist (issue 12).
+    const hidden = await eve("POST", "/v1/ports", { id: "eve-9", network: "alice-net", device: "vnet9", mac: MAC(0x29) });
+    const missing = await eve("POST", "/v1/ports", { id: "eve-9", network: "no-such-net", device: "vnet9", mac: MAC(0x29) });
+    assert.deepEqual([hidden.status, hidden.body.code, hidden.body.issues[0].expected], [missing.status, missing.body.code, missing.body.issues[0].expected]);
+    assert.equal(hidden.status, 404);
     assert.equal((await eve("POST", "/v1/ports", { id: "eve-9", tenant: "alice", network: "public", device: "vnet9", mac: MAC(0x29) })).status, 403);
     assert.equal((await eve("POST", "/v1/networks", { id: "eve-shared", shared: true })).status, 403);
     assert.equal((await eve("POST", "/v1/networks", { id: "eve-net", tenant: "alice" })).status, 403);
@@ -422,4 +431,72 @@ export async function refuseSuite(t: TestContext, backend: Backend): Promise<voi
   const migrate = await admin("PATCH", "/v1/ports/p", { host: "weak" });
   assert.equal(migrate.status, 409, "no migration to a host that cannot enforce the level");
   assert.equal((await admin("PATCH", "/v1/ports/p", { protection: "off", host: "weak" })).status, 200, "level off needs no guard");
+}
+
+/**
+ * Issue 12, the holes a hostile tenant found: derived link-locals are held, shared networks refuse
+ * wide pairs (an admin may raise the limit), IPv4 in IPv6 clothing, and per-port limits (the
+ * largest port is stored and changed whole, claim rows chunked).
+ */
+export async function claimSuite(t: TestContext, backend: Backend): Promise<void> {
+  const c = await controllerOn(t, backend, { maxAddressesPerPort: 300, maxAllowedPairsPerPort: 300 });
+  const admin = client(c, ADMIN);
+  const alice = client(c, await token(c, "tenant", "alice"));
+  const eve = client(c, await token(c, "tenant", "eve"));
+  assert.equal((await admin("POST", "/v1/networks", { id: "pub", tenant: "provider", shared: true })).status, 201);
+  assert.equal((await alice("POST", "/v1/ports", { id: "a0", network: "pub", device: "vnet0", mac: MAC(1), ips: ["10.0.0.1"] })).status, 201);
+  const refused = async (res: Answer, status: number, code: string, path: string, expected: RegExp): Promise<void> => {
+    assert.equal(res.status, status, JSON.stringify(res.body));
+    assert.equal(res.body.code, code);
+    assert.match(issue(res, path).expected, expected);
+  };
+
+  await t.test("link-local: Eve cannot claim Alice's derived address, fe80::/64 or fe80::/10 on a shared network", async () => {
+    const eveAt = (body: object) => eve("POST", "/v1/ports", { id: "e0", network: "pub", device: "vnet1", mac: MAC(2), ...body });
+    await refused(await eveAt({ ips: ["fe80::5054:ff:fe00:1"] }), 400, "VG_INVALID", "ips[0]", /derived from the port's own MACs/);
+    await refused(await eveAt({ allowed: [{ ip: "fe80::/64" }] }), 400, "VG_INVALID", "allowed[0].ip", /derived from the port's own MACs \(fe80::5054:ff:fe00:2\)/);
+    await refused(await eveAt({ allowed: [{ ip: "fe80::/10" }] }), 400, "VG_INVALID", "allowed[0].ip", /no wider than \/64/);
+    assert.equal((await eveAt({ ips: ["fe80::5054:ff:fe00:2"] })).status, 201, "her own derived link-local is fine");
+    // On an unshared network with ports of two tenants (an admin's doing), derived link-locals are held too.
+    await admin("POST", "/v1/networks", { id: "mixed", tenant: "provider" });
+    assert.equal((await admin("POST", "/v1/ports", { id: "a-m", tenant: "alice", network: "mixed", device: "vnet5", mac: MAC(5) })).status, 201);
+    const held = await admin("POST", "/v1/ports", { id: "e-m", tenant: "eve", network: "mixed", device: "vnet6", mac: MAC(6), allowed: [{ ip: "fe80::/64" }] });
+    await refused(held, 409, "VG_ADDRESS_CLAIMED", "allowed[0].ip", /mac of port a-m, tenant alice, holds fe80::5054:ff:fe00:5/);
+  });
+
+  await t.test("over-broad pairs on a shared network are refused naming the limit; an admin may raise it per network", async () => {
+    await refused(await eve("POST", "/v1/ports/e0/allowed", { ip: "0.0.0.0/0" }), 400, "VG_INVALID", "ip", /no wider than \/24 on shared network pub \(its widestPair\.ipv4/);
+    await refused(await eve("POST", "/v1/ports/e0/allowed", { ip: "::/0" }), 400, "VG_INVALID", "ip", /no wider than \/64/);
+    assert.equal((await eve("PATCH", "/v1/networks/pub", { widestPair: { ipv4: 16 } })).status, 403);
+    const raised = await admin("PATCH", "/v1/networks/pub", { widestPair: { ipv4: 16 } });
+    assert.deepEqual(raised.body.widestPair, { ipv4: 16, ipv6: 64 });
+    assert.equal((await eve("POST", "/v1/ports/e0/allowed", { ip: "10.7.0.0/16" })).status, 201);
+    // Lowering it again while a port holds a /16 is refused, naming the port.
+    await refused(await admin("PATCH", "/v1/networks/pub", { widestPair: { ipv4: 24 } }), 409, "VG_CONFLICT", "widestPair", /port e0 still fits/);
+    // A network turning shared is checked the same way.
+    await alice("POST", "/v1/networks", { id: "a-net" });
+    assert.equal((await alice("POST", "/v1/ports", { id: "a-wide", network: "a-net", device: "vnet7", mac: MAC(7), allowed: [{ ip: "0.0.0.0/0" }] })).status, 201);
+    await refused(await admin("PATCH", "/v1/networks/a-net", { shared: true }), 409, "VG_CONFLICT", "shared", /port a-wide still fits/);
+  });
+
+  await t.test("IPv4 in IPv6 clothing: mapped and compatible addresses are refused, prefixes over NAT64 too on shared networks", async () => {
+    await refused(await eve("PATCH", "/v1/ports/e0", { ips: ["::ffff:10.0.0.1"] }), 400, "VG_INVALID", "ips[0]", /IPv4-mapped/);
+    await refused(await eve("PATCH", "/v1/ports/e0", { ips: ["::10.0.0.1"] }), 400, "VG_INVALID", "ips[0]", /IPv4-compatible/);
+    await refused(await eve("POST", "/v1/ports/e0/allowed", { ip: "::ffff:0:0/96" }), 400, "VG_INVALID", "ip", /write the IPv4 address itself/);
+    await refused(await eve("POST", "/v1/ports/e0/allowed", { ip: "64:ff9b::/96" }), 400, "VG_INVALID", "ip", /does not contain 64:ff9b::\/96/);
+    assert.equal((await eve("PATCH", "/v1/ports/e0", { ips: ["64:ff9b::a00:9", "2002:a00:9::1"] })).status, 200, "NAT64 and 6to4 addresses are IPv6");
+  });
+
+  await t.test("per-port limits: beyond them 413 names the limit; the largest port is created and changed whole", async () => {
+    const v6 = (n: number, base = 0) => Array.from({ length: n }, (_, i) => `2001:db8:e::${(base + i).toString(16)}`);
+    const pairs = (n: number) => Array.from({ length: n }, (_, i) => ({ ip: `2001:db8:f:${i.toString(16)}::/64` }));
+    await refused(await eve("POST", "/v1/ports", { id: "big", network: "pub", device: "vnet8", mac: MAC(8), ips: v6(301) }), 413, "VG_TOO_LARGE", "ips", /at most 300 addresses per port \(the controller's maxAddressesPerPort\)/);
+    await refused(await eve("POST", "/v1/ports", { id: "big", network: "pub", device: "vnet8", mac: MAC(8), allowed: pairs(301) }), 413, "VG_TOO_LARGE", "allowed", /maxAllowedPairsPerPort/);
+    assert.equal((await eve("POST", "/v1/ports", { id: "big", network: "pub", device: "vnet8", mac: MAC(8), ips: v6(300), allowed: pairs(300) })).status, 201);
+    const changed = await eve("PATCH", "/v1/ports/big", { ips: v6(300, 0x1000) });
+    assert.equal(changed.status, 200, JSON.stringify(changed.body).slice(0, 300));
+    await refused(await eve("PATCH", "/v1/ports/big", { ips: v6(301) }), 413, "VG_TOO_LARGE", "ips", /maxAddressesPerPort/);
+    // Alice's address inside the batch is still found (one query per batch).
+    await refused(await alice("POST", "/v1/ports", { id: "a-big", network: "pub", device: "vnet9", mac: MAC(9), ips: [...v6(250, 0x2000), "2001:db8:e::1005"] }), 409, "VG_ADDRESS_CLAIMED", "ips[250]", /another tenant/);
+  });
 }

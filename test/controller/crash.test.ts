@@ -46,8 +46,8 @@ test("kill -9 mid-writes loses no acknowledged write and leaves none half-done",
   for (const id of acknowledged) assert.ok(ids.has(id), `acknowledged ${id} is lost`);
   const claims = await store.db.selectFrom("claim").select(["port", "kind"]).execute();
   for (const id of ids) {
-    assert.deepEqual(claims.filter((c) => c.port === id).map((c) => c.kind).sort(), ["ip", "ip", "mac"], `claims of ${id}`);
+    assert.deepEqual(claims.filter((c) => c.port === id).map((c) => c.kind).sort(), ["ip", "ip", "ip", "mac"], `claims of ${id} (its IP, its pair, its derived link-local; its MAC)`);
   }
-  assert.equal(claims.length, ids.size * 3, "no claim without its port");
+  assert.equal(claims.length, ids.size * 4, "no claim without its port");
   assert.ok((await store.revision()) >= acknowledged.length + 1);
 });

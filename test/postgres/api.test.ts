@@ -1,7 +1,7 @@
 // The controller's API rules on a PostgreSQL server this test starts itself (skipped with the
 // reason when the server binaries or root are missing; failed instead under CI=true).
 import { test } from "node:test";
-import { apiSuite, holdSuite, refuseSuite } from "../controller/api-suite.ts";
+import { apiSuite, claimSuite, holdSuite, refuseSuite } from "../controller/api-suite.ts";
 import { postgresBackend } from "../controller/helpers.ts";
 
 test("controller API on PostgreSQL", async (t) => {
@@ -10,4 +10,5 @@ test("controller API on PostgreSQL", async (t) => {
   await t.test("rules, roles, revisions, watch, migration", async (t) => apiSuite(t, backend));
   await t.test("refuses ports on hosts lacking a guard when configured", async (t) => refuseSuite(t, backend));
   await t.test("ends a migration when the source's hold runs out", async (t) => holdSuite(t, backend));
+  await t.test("closes the claim holes of issue 12", async (t) => claimSuite(t, backend));
 });

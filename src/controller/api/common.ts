@@ -19,7 +19,7 @@ export const errors = {
   403: body(errorBody, "The token's role may not do this"),
   404: body(errorBody, "No such object (or not visible to this token)"),
   409: body(errorBody, "Conflicts with stored state: an address another tenant holds, a taken id, a missing guard"),
-  413: body(errorBody, "The body is too large"),
+  413: body(errorBody, "The body is too large, or a port exceeds the per-port limits (maxAddressesPerPort, maxAllowedPairsPerPort; VG_TOO_LARGE names the limit)"),
   500: body(errorBody, "Internal error (logged on the controller); code VG_INTERNAL"),
 } as const;
 

@@ -30,10 +30,15 @@ export function registerPorts(app: Api, { store, watch }: ApiDeps) {
     if (!view || !canSeePort(p, view, [view.host, view.migration.source])) throw notFound(id);
     return view;
   };
-  const owner = (p: Principal) => (port: Port): void => {
-    if (p.role === "agent" || (p.role === "tenant" && port.tenant !== p.tenant)) throw notFound(port.id);
-  };
-  const networkAccess = (p: Principal) => ({ canUseNetwork: (n: Parameters<typeof canUseNetwork>[1]) => canUseNetwork(p, n) });
+  // A tenant's refusals say "another tenant" instead of naming its ports and private networks.
+  const audience = (p: Principal) => (p.role === "tenant" ? { tenant: p.tenant } : {});
+  const owner = (p: Principal) => ({
+    canChange: (port: Port): void => {
+      if (p.role === "agent" || (p.role === "tenant" && port.tenant !== p.tenant)) throw notFound(port.id);
+    },
+    ...audience(p),
+  });
+  const networkAccess = (p: Principal) => ({ canUseNetwork: (n: Parameters<typeof canUseNetwork>[1]) => canUseNetwork(p, n), ...audience(p) });
   // Admins creating a port without a tenant give it the network's (as in a port file).
   const withTenant = async (input: PortCreate): Promise<PortCreate> => {
     if (input.tenant !== "") return input;
@@ -85,12 +90,12 @@ export function registerPorts(app: Api, { store, watch }: ApiDeps) {
       method: "patch", path: "/v1/ports/{id}", operationId: "updatePort", tags: ["ports"], security,
       summary: "Change a port",
       description: "Change addresses, allowed pairs, device, MAC or level, checked like createPort. A new `host` (admins) binds the port, or starts a migration when it was bound elsewhere.",
-      request: { params: idParam, ...jsonBody(portPatch) }, responses: { 200: body(port, "The port"), 400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404], 409: errors[409] },
+      request: { params: idParam, ...jsonBody(portPatch) }, responses: { 200: body(port, "The port"), 400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404], 409: errors[409], 413: errors[413] },
     }), async (c) => {
       const p = c.var.principal;
       const patch = c.req.valid("json");
       if (patch.host !== undefined) requireAdmin(p, "bind ports to hosts (host)");
-      return c.json(await store.ports.update(c.req.valid("param").id, patch, { canChange: owner(p) }), 200);
+      return c.json(await store.ports.update(c.req.valid("param").id, patch, owner(p)), 200);
     })
     .openapi(createRoute({
       method: "delete", path: "/v1/ports/{id}", operationId: "deletePort", tags: ["ports"], security,
@@ -98,7 +103,7 @@ export function registerPorts(app: Api, { store, watch }: ApiDeps) {
       description: "Its host's agent removes its rules.",
       request: { params: idParam }, responses: { 204: { description: "Deleted" }, 401: errors[401], 404: errors[404] },
     }), async (c) => {
-      await store.ports.delete(c.req.valid("param").id, { canChange: owner(c.var.principal) });
+      await store.ports.delete(c.req.valid("param").id, owner(c.var.principal));
       return c.body(null, 204);
     })
     .openapi(createRoute({
@@ -112,14 +117,14 @@ export function registerPorts(app: Api, { store, watch }: ApiDeps) {
       method: "post", path: "/v1/ports/{id}/allowed", operationId: "addAllowedPair", tags: ["ports"], security,
       summary: "Allow a port an extra address or CIDR",
       description: "Adds an allowed address pair (a failover VIP, say), optionally with its own MAC. An address another tenant's port holds on the network is refused (409); issues name the pair's own fields (ip, mac).",
-      request: { params: idParam, ...jsonBody(allowed) }, responses: { 201: body(port, "The port"), 400: errors[400], 401: errors[401], 404: errors[404], 409: errors[409] },
+      request: { params: idParam, ...jsonBody(allowed) }, responses: { 201: body(port, "The port"), 400: errors[400], 401: errors[401], 404: errors[404], 409: errors[409], 413: errors[413] },
     }), async (c) => {
       const pair = c.req.valid("json");
       const id = c.req.valid("param").id;
       const p = c.var.principal;
       let index = 0;
       try {
-        const view = await store.ports.update(id, { editAllowed: (current) => ((index = current.length), [...current, pair]) }, { canChange: owner(p) });
+        const view = await store.ports.update(id, { editAllowed: (current) => ((index = current.length), [...current, pair]) }, owner(p));
         return c.json(view, 201);
       } catch (error) {
         // Issues name the pair's own fields (ip, mac), as the request gave them.
@@ -144,7 +149,7 @@ export function registerPorts(app: Api, { store, watch }: ApiDeps) {
           if (removed === 0) throw new ApiError("VG_NOT_FOUND", `Port ${id} has no such allowed pair`, [{ path: "ip", value: ip, expected: `one of ${current.map((a) => a.ip).join(", ") || "(none)"}` }]);
           return kept;
         },
-      }, { canChange: owner(c.var.principal) });
+      }, owner(c.var.principal));
       return c.json(view, 200);
     })
     .openapi(createRoute({

@@ -26,14 +26,19 @@ export const config = z.object({
 }).openapi("Config");
 export const configPatch = z.strictObject({ antiSpoofing: z.boolean().optional(), failClosed: z.boolean().optional() }).openapi("ConfigPatch");
 
-export const network = z.object({ id: z.string(), tenant: z.string(), shared: z.boolean(), protection: level, revision: z.number().int() }).openapi("Network");
+const widestPairDescription = "On a shared network, the widest allowed-pair prefix per family (its shortest length); default ipv4 24, ipv6 64. An admin may raise it (a smaller number)";
+export const widestPair = z.object({ ipv4: z.number().int().min(0).max(32), ipv6: z.number().int().min(0).max(128) }).openapi("WidestPair", { description: widestPairDescription });
+const widestPairInput = z.strictObject({ ipv4: z.number().int().min(0).max(32).optional(), ipv6: z.number().int().min(0).max(128).optional() })
+  .openapi("WidestPairInput", { description: `${widestPairDescription}. An unnamed family keeps its current value` });
+export const network = z.object({ id: z.string(), tenant: z.string(), shared: z.boolean(), protection: level, widestPair: widestPair.optional(), revision: z.number().int() }).openapi("Network");
 export const networkCreate = z.strictObject({
   id: z.string().openapi({ example: "public" }),
   tenant: z.string().optional().openapi({ description: "Default (tenant tokens): the token's tenant; admins must give it" }),
   shared: z.boolean().optional().openapi({ description: "Several tenants on one L2 segment; admin only. Default false" }),
   protection: level.optional().openapi({ description: "Default level of its ports; default full (must be full when shared)" }),
+  widestPair: widestPairInput.optional(),
 }).openapi("NetworkCreate");
-export const networkPatch = z.strictObject({ shared: z.boolean().optional(), protection: level.optional() }).openapi("NetworkPatch");
+export const networkPatch = z.strictObject({ shared: z.boolean().optional(), protection: level.optional(), widestPair: widestPairInput.optional() }).openapi("NetworkPatch");
 
 export const allowed = z.strictObject({
   ip: z.string().openapi({ example: "10.0.0.100/32", description: "An address or a CIDR" }),

@@ -19,8 +19,15 @@ export type StoreOptions = Readonly<{
    * source reports it released first (ms; 0: until released). Default DEFAULT_MIGRATION_HOLD_MS.
    */
   migrationHoldMs?: number;
+  /** Per port: at most this many fixed addresses (default DEFAULT_PORT_LIMITS.addresses). */
+  maxAddressesPerPort?: number;
+  /** Per port: at most this many allowed pairs (default DEFAULT_PORT_LIMITS.allowedPairs). */
+  maxAllowedPairsPerPort?: number;
   now?: () => number;
 }>;
+
+/** The largest port the controller stores: its checks stay well inside one event-loop turn budget. */
+export const DEFAULT_PORT_LIMITS = { addresses: 256, allowedPairs: 256 } as const;
 
 export type Trx = Transaction<Database>;
 /** A read that may run on its own or inside a caller's transaction. */

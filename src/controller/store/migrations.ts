@@ -1,6 +1,9 @@
 // The controller's migrations, one set for SQLite and PostgreSQL, run by Kysely's Migrator (which
 // takes a lock, so two replicas starting at once migrate once). Effects: DDL on the store.
 import { type Kysely, type Migration, type MigrationProvider } from "kysely";
+import { eui64LinkLocal } from "../../model/ip.ts";
+import type { Mac } from "../../model/mac.ts";
+import { claimRange } from "../rules.ts";
 
 const initial: Migration = {
   async up(db: Kysely<unknown>): Promise<void> {
@@ -111,6 +114,25 @@ const migrationHold: Migration = {
   },
 };
 
+// Issue 12: a shared network's widest allowed pair; derived link-locals are claims (backfilled for
+// stored ports); the claim check reads the lengths stored per network and family from an index.
+const claimHardening: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema.alterTable("network").addColumn("widest_pair", "text").execute();
+    await db.schema.createIndex("claim_length").on("claim").columns(["network", "kind", "family", "length"]).execute();
+    const ports = await db.selectFrom("port" as never).select(["id", "tenant", "network", "mac", "allowed"] as never[]).execute() as { id: string; tenant: string; network: string; mac: string; allowed: string }[];
+    const rows = ports.flatMap((p) => {
+      const macs = new Map<string, string>([[p.mac, "mac"]]);
+      (JSON.parse(p.allowed) as { mac: string }[]).forEach((a, i) => macs.has(a.mac) || macs.set(a.mac, `allowed[${i}].mac`));
+      return [...macs].map(([mac, path]) => {
+        const prefix = eui64LinkLocal(mac as Mac);
+        return { network: p.network, port: p.id, tenant: p.tenant, kind: "ip", family: 6, ...claimRange(prefix), length: 128, text: prefix.text, path };
+      });
+    });
+    for (let i = 0; i < rows.length; i += 300) await db.insertInto("claim" as never).values(rows.slice(i, i + 300) as never).execute();
+  },
+};
+
 export const migrations: MigrationProvider = {
-  getMigrations: () => Promise.resolve({ "001_initial": initial, "002_migration_hold": migrationHold }),
+  getMigrations: () => Promise.resolve({ "001_initial": initial, "002_migration_hold": migrationHold, "003_claim_hardening": claimHardening }),
 };

@@ -4,14 +4,14 @@
 import type { Issue } from "../../errors.ts";
 import { parsePrefix } from "../../model/ip.ts";
 import { crossTenantClaims, type Claim } from "../../model/port-file.ts";
-import type { Level, Network, Port } from "../../model/types.ts";
+import type { Level, Network, Port, WidestPair } from "../../model/types.ts";
 import type { Guard } from "../../policy/guards.ts";
 import { effectiveLevel } from "../../policy/port-policy.ts";
 import { ApiError } from "../errors.ts";
 import {
   placementHosts, checkNetwork, checkPort, claimRange, containingStarts, ipClaims, macClaims, missingGuards, moveTo, type NetworkInput, type PortInput,
 } from "../rules.ts";
-import { conflict, notFound, type ControllerSettings, type Reader, type StoreCore, type Trx } from "./core.ts";
+import { conflict, DEFAULT_PORT_LIMITS, notFound, type ControllerSettings, type Reader, type StoreCore, type Trx } from "./core.ts";
 import { claimRows, migrationView, networkView, placement, portRow, rowToPort, type AllowedView, type NetworkView, type PortRow, type PortView } from "./rows.ts";
 
 export type PortPatch = Readonly<{
@@ -24,12 +24,17 @@ export type PortPatch = Readonly<{
   /** Edits the allowed pairs inside the write transaction (no lost update between two edits). */
   editAllowed?: (current: readonly AllowedView[]) => readonly { ip: string; mac?: string | undefined }[];
 }>;
-export type NetworkPatch = Readonly<{ shared?: boolean; protection?: Level }>;
+export type NetworkPatch = Readonly<{ shared?: boolean; protection?: Level; widestPair?: Partial<WidestPair> }>;
 export type PortCreate = PortInput & Readonly<{ host?: string | null }>;
+/**
+ * What a tenant caller may learn: with `tenant` set, a refusal says "held by another tenant" instead
+ * of naming another tenant's ports, and another tenant's private network is "not found".
+ */
+export type Audience = Readonly<{ tenant?: string }>;
 /** The caller's right to act on a stored object: throws (e.g. 403) when it may not. */
-export type ChangeAccess<T> = Readonly<{ canChange?: (current: T) => void }>;
+export type ChangeAccess<T> = Readonly<{ canChange?: (current: T) => void }> & Audience;
 /** The caller's right to put ports on a network. */
-export type NetworkAccess = Readonly<{ canUseNetwork?: (network: Network) => boolean }>;
+export type NetworkAccess = Readonly<{ canUseNetwork?: (network: Network) => boolean }> & Audience;
 
 export class Networks {
   constructor(private readonly core: StoreCore) {}
@@ -49,7 +54,8 @@ export class Networks {
     const network = checkNetwork(input);
     return this.core.write(async ({ trx, revision }) => {
       if (await this.get(network.id, trx)) throw conflict("id", network.id, "a network id not used yet");
-      await trx.insertInto("network").values({ ...network, shared: network.shared ? 1 : 0, revision }).execute();
+      const { widestPair, ...rest } = network;
+      await trx.insertInto("network").values({ ...rest, shared: network.shared ? 1 : 0, widest_pair: widestPair ? JSON.stringify(widestPair) : null, revision }).execute();
       return { ...network, revision };
     });
   }
@@ -59,15 +65,28 @@ export class Networks {
       const current = await this.get(id, trx);
       if (!current) throw notFound("network", id);
       access.canChange?.(current);
-      const next = checkNetwork({ ...current, ...patch });
+      const next = checkNetwork({ ...current, ...patch, ...((current.widestPair || patch.widestPair) && { widestPair: { ...current.widestPair, ...patch.widestPair } }) });
       if (next.shared) {
         // A network turning shared must not keep ports below full, nor ports of tenants that claim the same addresses.
         const weak = await trx.selectFrom("port").select(["id", "protection"]).where("network", "=", id).where("protection", "in", ["mac", "off"]).limit(5).execute();
         if (weak.length > 0) {
           throw new ApiError("VG_CONFLICT", `Network ${id} cannot be shared while ports on it are below full`, weak.map((p) => ({ path: "shared", value: true, expected: `false while port ${p.id} has protection ${p.protection} (set it to full first)` })));
         }
+        // Nor ports whose claims a shared network refuses (a wide pair, a foreign link-local, …).
+        const issues: Issue[] = [];
+        for (const row of await trx.selectFrom("port").selectAll().where("network", "=", id).orderBy("id").execute()) {
+          try {
+            checkPort(inputOf(rowToPort(row)), next);
+          } catch (error) {
+            if (!(error instanceof ApiError)) throw error;
+            const field = patch.shared !== undefined && !current.shared ? "shared" : "widestPair";
+            issues.push(...error.issues.map((i) => ({ path: field, value: field === "shared" ? true : next.widestPair, expected: `a network port ${row.id} still fits (its ${i.path} ${JSON.stringify(i.value)} needs ${i.expected})` })));
+          }
+          if (issues.length >= 5) break;
+        }
+        if (issues.length > 0) throw new ApiError("VG_CONFLICT", `Network ${id} would refuse what ports on it hold; nothing was stored`, issues);
       }
-      await trx.updateTable("network").set({ shared: next.shared ? 1 : 0, protection: next.protection, revision }).where("id", "=", id).execute();
+      await trx.updateTable("network").set({ shared: next.shared ? 1 : 0, protection: next.protection, widest_pair: next.widestPair ? JSON.stringify(next.widestPair) : null, revision }).where("id", "=", id).execute();
       touch(await hostsOfNetwork(trx, id));
       return { ...next, revision };
     });
@@ -136,8 +155,9 @@ export class Ports {
   create(inputs: readonly PortCreate[], access: NetworkAccess = {}, at: (i: number) => string = () => ""): Promise<PortView[]> {
     return this.core.write(async (ctx) => {
       const { trx, revision, touch } = ctx;
+      const issues: Issue[] = inputs.flatMap((input, i) => overLimits(this.core, input, at(i)));
+      if (issues.length > 0) throw tooLarge(issues);
       const networks = await networksFor(trx, inputs.map((p) => p.network), (i) => `${at(i)}network`, access);
-      const issues: Issue[] = [];
       const ports: Port[] = [];
       inputs.forEach((input, i) => {
         try {
@@ -160,8 +180,8 @@ export class Ports {
       });
       if (issues.length > 0) throw new ApiError("VG_CONFLICT", "A port id is taken; nothing was stored", issues);
       const entries = ports.map((port, i) => ({ port, at: at(i), host: inputs[i]!.host ?? null }));
-      await checkClaims(trx, entries, new Set());
-      await checkDevices(trx, entries.filter((e) => e.host !== null).map((e) => ({ port: e.port, at: e.at, hosts: [e.host!] })), new Set());
+      await checkClaims(trx, entries, new Set(), access);
+      await checkDevices(trx, entries.filter((e) => e.host !== null).map((e) => ({ port: e.port, at: e.at, hosts: [e.host!] })), new Set(), access);
       const config = await this.core.config(trx);
       for (const e of entries) if (e.host !== null) await this.checkGuards(trx, e.port, networks.get(e.port.network)!, config, e.host, e.at);
       for (let i = 0; i < entries.length; i += 200) {
@@ -187,7 +207,7 @@ export class Ports {
       const current = rowToPort(row);
       access.canChange?.(current);
       const network = (await this.networks.get(row.network, trx))!;
-      const port = checkPort({
+      const input = {
         id, tenant: current.tenant, network: current.network,
         device: patch.device ?? current.device,
         mac: patch.mac ?? current.mac,
@@ -195,15 +215,19 @@ export class Ports {
         allowed: patch.editAllowed?.(current.allowed.map((a) => ({ ip: a.ip.text, mac: a.mac })))
           ?? patch.allowed ?? current.allowed.map((a) => ({ ip: a.ip.text, mac: a.mac })),
         protection: patch.protection === undefined ? current.protection : patch.protection,
-      }, network);
+      };
+      const limits = overLimits(this.core, input, "");
+      if (limits.length > 0) throw tooLarge(limits);
+      const port = checkPort(input, network);
       const before = placement(row);
       const after = patch.host === undefined ? before : moveTo(before, patch.host, revision);
-      await checkClaims(trx, [{ port, at: "" }], new Set([id]));
-      await checkDevices(trx, [{ port, at: "", hosts: placementHosts(after) }], new Set([id]));
+      await checkClaims(trx, [{ port, at: "" }], new Set([id]), access);
+      await checkDevices(trx, [{ port, at: "", hosts: placementHosts(after) }], new Set([id]), access);
       if (after.host !== null) await this.checkGuards(trx, port, network, await this.core.config(trx), after.host, "");
       await trx.updateTable("port").set(portRow(port, after, revision)).where("id", "=", id).execute();
       await trx.deleteFrom("claim").where("port", "=", id).execute();
-      await trx.insertInto("claim").values(claimRows(port)).execute();
+      const claims = claimRows(port); // chunked as on creation: SQLite takes at most 32,766 parameters
+      for (let j = 0; j < claims.length; j += 300) await trx.insertInto("claim").values(claims.slice(j, j + 300)).execute();
       touch([...placementHosts(before), ...placementHosts(after)]);
       return (await this.get(id, trx))!;
     });
@@ -236,6 +260,26 @@ export class Ports {
   }
 }
 
+/** The per-port limits: a port's checks must stay short, and one write must not stall the others. */
+function overLimits(core: StoreCore, input: PortInput, at: string): Issue[] {
+  const maxAddresses = core.options.maxAddressesPerPort ?? DEFAULT_PORT_LIMITS.addresses;
+  const maxPairs = core.options.maxAllowedPairsPerPort ?? DEFAULT_PORT_LIMITS.allowedPairs;
+  const issues: Issue[] = [];
+  const ips = input.ips?.length ?? 0;
+  const pairs = input.allowed?.length ?? 0;
+  if (ips > maxAddresses) issues.push({ path: `${at}ips`, value: `${ips} addresses`, expected: `at most ${maxAddresses} addresses per port (the controller's maxAddressesPerPort)` });
+  if (pairs > maxPairs) issues.push({ path: `${at}allowed`, value: `${pairs} allowed pairs`, expected: `at most ${maxPairs} allowed pairs per port (the controller's maxAllowedPairsPerPort)` });
+  return issues;
+}
+
+function tooLarge(issues: readonly Issue[]): ApiError {
+  return new ApiError("VG_TOO_LARGE", "A port exceeds the controller's per-port limits; nothing was stored", issues);
+}
+
+function inputOf(port: Port): PortInput {
+  return { ...port, ips: port.ips.map((p) => p.text), allowed: port.allowed.map((a) => ({ ip: a.ip.text, mac: a.mac })) };
+}
+
 async function hostsOfNetwork(trx: Trx, network: string): Promise<string[]> {
   const rows = await trx.selectFrom("port").select(["host", "migrating_from"]).distinct().where("network", "=", network).execute();
   return rows.flatMap((r) => [r.host, r.migrating_from]).filter((h): h is string => h !== null);
@@ -249,57 +293,105 @@ async function networksFor(trx: Trx, ids: readonly string[], path: (i: number) =
   ids.forEach((id, i) => {
     const network = networks.get(id);
     if (!network) issues.push({ path: path(i), value: id, expected: "an existing network" });
-    else if (access.canUseNetwork && !access.canUseNetwork(network)) issues.push({ path: path(i), value: id, expected: "a network of your tenant, or a shared one" });
+    // A tenant does not learn that another tenant's private network exists.
+    else if (access.canUseNetwork && !access.canUseNetwork(network)) issues.push({ path: path(i), value: id, expected: access.tenant === undefined ? "a network of your tenant, or a shared one" : "an existing network" });
   });
   if (issues.some((i) => i.expected.startsWith("a network of"))) throw new ApiError("VG_FORBIDDEN", "You may not create ports on this network", issues);
   if (issues.length > 0) throw new ApiError("VG_NOT_FOUND", "No such network", issues);
   return networks;
 }
 
+/** Fresh claims checked per query: with the stored lengths' starts, a few hundred parameters. */
+const CLAIM_BATCH = 128;
+
 /**
  * No tenant may hold or be allowed an address (or a prefix overlapping one) or a MAC that another
- * tenant's port holds on the same network. The SQL finds candidates by range; the model's
- * crossTenantClaims() decides and words the issue, exactly as for a port file.
+ * tenant's port holds on the same network. The SQL finds candidates by range, one query per batch
+ * of claims: a stored prefix overlapping a fresh one starts inside it, or contains it and so starts
+ * at the fresh one's start masked to a length stored on that network (claims are laminar: nested or
+ * disjoint). The model's crossTenantClaims() decides and words the issue, exactly as for a port file.
  */
-async function checkClaims(trx: Trx, entries: readonly { port: Port; at: string }[], replacing: ReadonlySet<string>): Promise<void> {
+async function checkClaims(trx: Trx, entries: readonly { port: Port; at: string }[], replacing: ReadonlySet<string>, audience: Audience = {}): Promise<void> {
   const fresh: Claim[] = entries.flatMap((e, i) => ipClaims(e.port, i + 1, e.at));
   const stored = new Map<string, Claim>();
+  const groups = new Map<string, Claim[]>();
   for (const claim of fresh) {
-    const { lo, hi } = claimRange(claim.prefix);
-    const rows = await trx.selectFrom("claim").selectAll()
-      .where("network", "=", claim.network).where("kind", "=", "ip").where("family", "=", claim.prefix.family).where("tenant", "<>", claim.tenant)
-      .where((eb) => eb.or([eb.and([eb("lo", ">=", lo), eb("lo", "<=", hi)]), eb("lo", "in", containingStarts(claim.prefix))]))
-      .execute();
-    for (const row of rows) {
-      if (replacing.has(row.port) || !(row.lo <= hi && row.hi >= lo)) continue;
-      const prefix = parsePrefix(row.text);
-      if (prefix.ok) stored.set(`${row.port} ${row.path}`, { port: row.port, tenant: row.tenant, network: row.network, order: 0, path: row.path, prefix: prefix.prefix });
+    const key = `${claim.network} ${claim.prefix.family} ${claim.tenant}`;
+    const group = groups.get(key);
+    if (group) group.push(claim);
+    else groups.set(key, [claim]);
+  }
+  const lengthsOf = new Map<string, number[]>();
+  for (const group of groups.values()) {
+    const { network, tenant } = group[0]!;
+    const family = group[0]!.prefix.family;
+    const lengthKey = `${network} ${family}`;
+    let lengths = lengthsOf.get(lengthKey);
+    if (!lengths) {
+      const rows = await trx.selectFrom("claim").select("length").distinct().where("network", "=", network).where("kind", "=", "ip").where("family", "=", family).execute();
+      lengths = rows.map((r) => Number(r.length));
+      lengthsOf.set(lengthKey, lengths);
+    }
+    if (lengths.length === 0) continue;
+    for (let i = 0; i < group.length; i += CLAIM_BATCH) {
+      const batch = group.slice(i, i + CLAIM_BATCH);
+      const ranges = batch.map((c) => claimRange(c.prefix));
+      const starts = [...new Set(batch.flatMap((c) => containingStarts(c.prefix, lengths)))];
+      const rows = await trx.selectFrom("claim").selectAll()
+        .where("network", "=", network).where("kind", "=", "ip").where("family", "=", family).where("tenant", "<>", tenant)
+        .where((eb) => eb.or([...ranges.map(({ lo, hi }) => eb.and([eb("lo", ">=", lo), eb("lo", "<=", hi)])), ...(starts.length > 0 ? [eb("lo", "in", starts)] : [])]))
+        .execute();
+      for (const row of rows) {
+        if (replacing.has(row.port) || !ranges.some(({ lo, hi }) => row.lo <= hi && row.hi >= lo)) continue;
+        const prefix = parsePrefix(row.text);
+        if (prefix.ok) stored.set(`${row.port} ${row.path} ${row.text}`, { port: row.port, tenant: row.tenant, network: row.network, order: 0, path: row.path, prefix: prefix.prefix });
+      }
     }
   }
-  const freshPaths = new Set(fresh.map((c) => c.path));
-  const issues = crossTenantClaims([...stored.values(), ...fresh]).filter((i) => freshPaths.has(i.path));
 
+  const issues: Issue[] = [];
   const macs = entries.flatMap((e) => macClaims(e.port, e.at));
   const seen = new Map<string, (typeof macs)[number]>();
+  const held = new Map<string, { port: string; tenant: string; path: string }[]>();
+  const byNetwork = new Map<string, Set<string>>();
+  for (const m of macs) byNetwork.set(m.network, (byNetwork.get(m.network) ?? new Set()).add(m.mac));
+  for (const [network, set] of byNetwork) {
+    const wanted = [...set];
+    for (let i = 0; i < wanted.length; i += CLAIM_BATCH) {
+      const rows = await trx.selectFrom("claim").select(["port", "tenant", "path", "lo"]).where("network", "=", network).where("kind", "=", "mac").where("lo", "in", wanted.slice(i, i + CLAIM_BATCH)).execute();
+      for (const row of rows) {
+        const key = `${network} ${row.lo}`;
+        held.set(key, [...(held.get(key) ?? []), row]);
+      }
+    }
+  }
   for (const claim of macs) {
     const key = `${claim.network} ${claim.mac}`;
     const earlier = seen.get(key);
     if (earlier && earlier.tenant !== claim.tenant) {
-      issues.push({ path: claim.path, value: claim.mac, expected: `a MAC no other tenant uses on network ${claim.network} (${earlier.path} of port ${earlier.port}, tenant ${earlier.tenant}, has it)` });
+      issues.push({ path: claim.path, value: claim.mac, expected: `a MAC no other tenant uses on network ${claim.network} (${holder(audience, earlier)} has it)` });
       continue;
     }
     if (!earlier) seen.set(key, claim);
-    const row = await trx.selectFrom("claim").select(["port", "tenant", "path"])
-      .where("network", "=", claim.network).where("kind", "=", "mac").where("lo", "=", claim.mac).where("tenant", "<>", claim.tenant)
-      .execute();
-    const other = row.find((r) => !replacing.has(r.port));
-    if (other) issues.push({ path: claim.path, value: claim.mac, expected: `a MAC no other tenant uses on network ${claim.network} (${other.path} of port ${other.port}, tenant ${other.tenant}, has it)` });
+    const other = (held.get(key) ?? []).find((r) => r.tenant !== claim.tenant && !replacing.has(r.port));
+    if (other) issues.push({ path: claim.path, value: claim.mac, expected: `a MAC no other tenant uses on network ${claim.network} (${holder(audience, other)} has it)` });
   }
+  // A MAC another tenant uses is the cause; its derived link-local clashing too says nothing more.
+  const macPaths = new Set(issues.map((i) => i.path));
+  const freshPaths = new Set(fresh.map((c) => c.path));
+  const storedClaims = [...stored.values()];
+  const ipIssues = crossTenantClaims([...storedClaims, ...fresh]).filter((i) => freshPaths.has(i.path) && !macPaths.has(i.path));
+  issues.unshift(...(audience.tenant === undefined ? ipIssues : ipIssues.map((i) => ({ ...i, expected: `an address no other tenant holds on this network (${String(i.value)} overlaps an address or prefix held by another tenant)` }))));
   if (issues.length > 0) throw new ApiError("VG_ADDRESS_CLAIMED", "Another tenant's port holds this address or MAC on the same network; nothing was stored", issues);
 }
 
+/** Who holds a claim, as the caller may learn it: a tenant hears only "another tenant". */
+function holder(audience: Audience, claim: Readonly<{ port: string; tenant: string; path: string }>): string {
+  return audience.tenant === undefined || audience.tenant === claim.tenant ? `${claim.path} of port ${claim.port}, tenant ${claim.tenant},` : "another tenant";
+}
+
 /** Two ports on one host cannot share a device name: the agent could enforce only one of them. */
-async function checkDevices(trx: Trx, entries: readonly { port: Port; at: string; hosts: readonly string[] }[], replacing: ReadonlySet<string>): Promise<void> {
+async function checkDevices(trx: Trx, entries: readonly { port: Port; at: string; hosts: readonly string[] }[], replacing: ReadonlySet<string>, audience: Audience = {}): Promise<void> {
   const issues: Issue[] = [];
   const seen = new Map<string, string>();
   for (const { port, at, hosts } of entries) {
@@ -308,10 +400,11 @@ async function checkDevices(trx: Trx, entries: readonly { port: Port; at: string
       const earlier = seen.get(key);
       if (earlier) issues.push({ path: `${at}device`, value: port.device, expected: `a device not used by another port on host ${host} (port ${earlier} has it)` });
       seen.set(key, port.id);
-      const rows = await trx.selectFrom("port").select("id").where("device", "=", port.device)
+      const rows = await trx.selectFrom("port").select(["id", "tenant"]).where("device", "=", port.device)
         .where((eb) => eb.or([eb("host", "=", host), eb("migrating_from", "=", host)])).execute();
       const other = rows.find((r) => !replacing.has(r.id) && r.id !== port.id);
-      if (other) issues.push({ path: `${at}device`, value: port.device, expected: `a device not used by another port on host ${host} (port ${other.id} has it)` });
+      const who = other && (audience.tenant === undefined || audience.tenant === other.tenant ? `port ${other.id}` : "another tenant's port");
+      if (other) issues.push({ path: `${at}device`, value: port.device, expected: `a device not used by another port on host ${host} (${who} has it)` });
     }
   }
   if (issues.length > 0) throw new ApiError("VG_CONFLICT", "The device name is taken on that host; nothing was stored", issues);

@@ -3,7 +3,7 @@
 import type { Selectable } from "kysely";
 import { parseAddress, parsePrefix, type Prefix } from "../../model/ip.ts";
 import { parseMac } from "../../model/mac.ts";
-import type { Level, Network, Port } from "../../model/types.ts";
+import type { Level, Network, Port, WidestPair } from "../../model/types.ts";
 import type { Guard } from "../../policy/guards.ts";
 import type { PortPolicy } from "../../policy/port-policy.ts";
 import type { Limitation } from "../../drivers/contract.ts";
@@ -83,7 +83,8 @@ export function migrationView(b: Placement, applied: number | undefined, holdMs:
 }
 
 export function networkView(row: Selectable<Database["network"]>): NetworkView {
-  return { id: row.id, tenant: row.tenant, shared: row.shared === 1, protection: row.protection as Level, revision: Number(row.revision) };
+  const widestPair = row.widest_pair === null ? undefined : (JSON.parse(row.widest_pair) as WidestPair);
+  return { id: row.id, tenant: row.tenant, shared: row.shared === 1, protection: row.protection as Level, ...(widestPair && { widestPair }), revision: Number(row.revision) };
 }
 
 export function hostView(row: Selectable<Database["host"]>): HostView {

@@ -8,7 +8,15 @@ export type ChangeTable = { revision: number; host: string };
 
 export type ConfigTable = { id: number; anti_spoofing: number; fail_closed: number; revision: number };
 
-export type NetworkTable = { id: string; tenant: string; shared: number; protection: string; revision: number };
+export type NetworkTable = {
+  id: string;
+  tenant: string;
+  shared: number;
+  protection: string;
+  /** JSON: {ipv4, ipv6}, the widest allowed pair on a shared network; null: the defaults. */
+  widest_pair: string | null;
+  revision: number;
+};
 
 export type PortTable = {
   id: string;

@@ -54,7 +54,7 @@ export function registerNetworks(app: Api, { store }: ApiDeps) {
       if (tenant === undefined) throw new ApiError("VG_INVALID", "The request is not valid; nothing was stored", [{ path: "tenant", value: undefined, expected: "this field (admins must name the network's tenant)" }]);
       requireTenant(p, tenant, "create networks of another tenant");
       if (input.shared) requireAdmin(p, "create shared networks");
-    if (input.widestPair) requireAdmin(p, "set a network's widest allowed pair");
+      if (input.widestPair) requireAdmin(p, "set a network's widest allowed pair");
       return c.json(await store.networks.create({ ...input, tenant }), 201);
     })
     .openapi(createRoute({
@@ -81,7 +81,7 @@ export function registerNetworks(app: Api, { store }: ApiDeps) {
           if (!canSeeNetwork(p, n)) throw new ApiError("VG_NOT_FOUND", `No network ${n.id}`, [{ path: "id", value: n.id, expected: "an existing network" }]);
           requireTenant(p, n.tenant, "change another tenant's network", "id");
           if (n.shared || patch.shared !== undefined) requireAdmin(p, "change shared networks or sharing");
-        if (patch.widestPair !== undefined) requireAdmin(p, "change a network's widest allowed pair");
+          if (patch.widestPair !== undefined) requireAdmin(p, "change a network's widest allowed pair");
         },
       }), 200);
     })

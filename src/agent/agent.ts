@@ -14,6 +14,7 @@ import { serveLifecycle, type LifecycleAnswer, type LifecycleRequest } from "./l
 import { AgentMetrics, serveMetrics } from "./metrics.ts";
 import { watchNftables } from "./nft-watch.ts";
 import { countStates, describeDrops, dropDeltas, findPort, type DropSample } from "./plan.ts";
+import { checkSecretFile } from "../host/secrets.ts";
 import { checkAgentPrivileges } from "./privileges.ts";
 import { Reconciler, type SyncReport } from "./reconciler.ts";
 import { hostRegistration, portReports } from "./report.ts";
@@ -74,6 +75,11 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
   const now = deps.now ?? Date.now;
   // Before anything else: a unit that grants too little stops here, naming what is missing.
   if (!deps.driver) await checkAgentPrivileges(config.driver.name, config.driver.settings);
+  // The token is the host's key to the controller: refused readable by group or others.
+  if (config.source.kind === "controller") {
+    const warning = await checkSecretFile(config.source.tokenFile, "The agent's token file", { warnOnly: config.source.allowInsecureTokenFile ?? false, flag: "source.controller.allowInsecureTokenFile: true" });
+    if (warning) log.warn({ file: config.source.tokenFile }, `INSECURE: ${warning}`);
+  }
   const driver = deps.driver ?? (await createDriver(config.driver.name, config.driver.settings));
   const facts = await driver.probe();
   log.info({ driver: driver.name, versions: facts.versions, notes: facts.notes }, `driver ${driver.name} ready`);

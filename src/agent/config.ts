@@ -50,6 +50,8 @@ const schema = z.strictObject({
         pollTimeoutMs: positiveMs(1000).default(30_000),
         retryMs: positiveMs(100).default(2_000),
         heartbeatMs: positiveMs(100).optional(),
+        /** Only warn (loudly) when group or others may read the token file; default: refuse to start. */
+        allowInsecureTokenFile: z.boolean().default(false),
       }),
     }),
   ], { message: "either { file: ports.yaml } or { controller: { url, tokenFile, host } }" }),
@@ -72,7 +74,7 @@ const schema = z.strictObject({
 
 export type SourceConfig =
   | Readonly<{ kind: "file"; file: string }>
-  | Readonly<{ kind: "controller"; url: string; tokenFile: string; host: string; pollTimeoutMs: number; retryMs: number; /** default 10000 */ heartbeatMs?: number }>;
+  | Readonly<{ kind: "controller"; url: string; tokenFile: string; host: string; pollTimeoutMs: number; retryMs: number; /** default 10000 */ heartbeatMs?: number; allowInsecureTokenFile?: boolean }>;
 
 export type AgentConfig = Readonly<{
   driver: Readonly<{ name: DriverName; settings: DriverSettings }>;

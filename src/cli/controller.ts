@@ -10,8 +10,9 @@ export function controllerCommand(command: Command): void {
   command
     .requiredOption("-c, --config <controller.yaml>", "the controller configuration (see docs/controller.md)")
     .option("--check", "validate the configuration and exit")
+    .option("--allow-insecure-files", "only warn (loudly) when the admin token file or the SQLite store is readable by group or others")
     .addHelpText("after", "\nExamples:\n  vifguard controller --config /etc/vifguard/controller.yaml\n  vifguard controller --config controller.yaml --check\n\nSeveral replicas may serve one PostgreSQL store (store: postgres://…).")
-    .action(async (flags: { config: string; check?: boolean }) => {
+    .action(async (flags: { config: string; check?: boolean; allowInsecureFiles?: boolean }) => {
       let text: string;
       try {
         text = await readFile(flags.config, "utf8");
@@ -23,7 +24,7 @@ export function controllerCommand(command: Command): void {
         console.log(`${flags.config}: valid (listen ${config.listen.host}:${config.listen.port}, store ${redact(config.store)})`);
         return;
       }
-      const controller = await startController(config);
+      const controller = await startController({ ...config, ...(flags.allowInsecureFiles && { allowInsecureFiles: true }) });
       await new Promise<void>((resolve) => {
         const stop = (): void => void controller.close().then(resolve, resolve);
         process.once("SIGTERM", stop);

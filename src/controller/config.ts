@@ -26,6 +26,8 @@ export type ControllerConfig = Readonly<{
   /** Per port: at most this many fixed addresses, and allowed pairs (413 VG_TOO_LARGE beyond). */
   maxAddressesPerPort: number;
   maxAllowedPairsPerPort: number;
+  /** Only warn (loudly) when the admin token file or the SQLite store grants group or others access; default false: refuse to start. */
+  allowInsecureFiles: boolean;
 }>;
 
 const LISTEN = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
@@ -41,6 +43,7 @@ const schema = z.strictObject({
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "silent"]).default("info"),
   maxAddressesPerPort: z.number().int().min(1).max(4096).default(DEFAULT_PORT_LIMITS.addresses),
   maxAllowedPairsPerPort: z.number().int().min(0).max(4096).default(DEFAULT_PORT_LIMITS.allowedPairs),
+  allowInsecureFiles: z.boolean().default(false),
 });
 
 export function parseControllerConfig(text: string, file: string): ControllerConfig {

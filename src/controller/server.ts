@@ -10,7 +10,8 @@ import { Authenticator } from "./auth.ts";
 import type { ControllerConfig } from "./config.ts";
 import { ControllerConfigError } from "./errors.ts";
 import { startHoldSweeper } from "./migration-hold.ts";
-import { redact } from "./store/open.ts";
+import { parseStoreUrl, redact } from "./store/open.ts";
+import { checkSecretFile } from "../host/secrets.ts";
 import { Store } from "./store/store.ts";
 import { RevisionWatch } from "./watch.ts";
 
@@ -32,6 +33,16 @@ export type RunningController = Readonly<{
 export async function startController(config: StartOptions & Readonly<{ store: string }>): Promise<RunningController> {
   const logger = config.logger ?? pino({ name: "vifguard-controller", level: config.logLevel ?? "info" }, pino.destination(2));
   const tokens = [...(config.bootstrapTokens ?? [])];
+  // The admin token and the store are the keys to every port: refuse them readable by others.
+  const location = parseStoreUrl(config.store);
+  const secrets: [string, string][] = [
+    ...(config.bootstrapTokenFile ? [[config.bootstrapTokenFile, "The admin token file"] as [string, string]] : []),
+    ...(location?.kind === "sqlite" ? [[location.file, "The SQLite store"] as [string, string]] : []),
+  ];
+  for (const [file, what] of secrets) {
+    const warning = await checkSecretFile(file, what, { warnOnly: config.allowInsecureFiles ?? false, flag: "--allow-insecure-files (allowInsecureFiles: true)" });
+    if (warning) logger.warn({ file }, `INSECURE: ${warning}`);
+  }
   if (config.bootstrapTokenFile) {
     let text: string;
     try {

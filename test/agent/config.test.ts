@@ -21,7 +21,7 @@ test("parseAgentConfig() fills defaults around a minimal file", () => {
 
 test("parseAgentConfig() reads a controller source", () => {
   const config = parseAgentConfig("source:\n  controller: { url: 'https://ctl:8443', tokenFile: /etc/vifguard/token, host: hv1 }\nlisten: '[::1]:9000'\n", "a.yaml");
-  assert.deepEqual(config.source, { kind: "controller", url: "https://ctl:8443", tokenFile: "/etc/vifguard/token", host: "hv1", pollTimeoutMs: 30000, retryMs: 2000 });
+  assert.deepEqual(config.source, { kind: "controller", url: "https://ctl:8443", tokenFile: "/etc/vifguard/token", host: "hv1", pollTimeoutMs: 30000, retryMs: 2000, allowInsecureTokenFile: false });
   assert.deepEqual(config.listen, { host: "::1", port: 9000 });
 });
 

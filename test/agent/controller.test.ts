@@ -79,7 +79,7 @@ type HostAgent = { agent: RunningAgent; driver: HostDriver; logs: Record<string,
 async function hostAgent(t: TestContext, lab: Lab, host: string, options: { guards?: readonly Guard[]; driver?: HostDriver; retryMs?: number } = {}): Promise<HostAgent> {
   const tokenFile = join(lab.dir, `${host}.token`);
   const created = await ok(lab.admin("POST", "/v1/tokens", { role: "agent", host }));
-  await writeFile(tokenFile, created.token as string);
+  await writeFile(tokenFile, created.token as string, { mode: 0o600 });
   const driver = options.driver ?? new HostDriver(host, lab.history, options.guards);
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({ write: (chunk: Buffer, _e, done) => (logs.push(JSON.parse(chunk.toString()) as Record<string, unknown>), done()) });
@@ -251,7 +251,7 @@ async function freePort(): Promise<number> {
 /** `vifguard controller` as a child process on `port`; resolves once it answers. */
 async function controllerProcess(t: TestContext, dir: string, db: string, port: number): Promise<ChildProcess> {
   const config = join(dir, "controller.yaml");
-  await writeFile(join(dir, "admin.token"), ADMIN);
+  await writeFile(join(dir, "admin.token"), ADMIN, { mode: 0o600 });
   await writeFile(config, `listen: 127.0.0.1:${port}\nstore: sqlite://${db}\nbootstrapTokenFile: ${join(dir, "admin.token")}\nwatchPollMs: 200\nlogLevel: warn\n`);
   const child = spawn(join(ROOT, "bin/vifguard"), ["controller", "--config", config], { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";

@@ -28,7 +28,7 @@ test("a listening controller serves the agent's controller source", async (t) =>
   assert.equal((await call("POST", "/v1/networks", { id: "public", tenant: "provider", shared: true })).status, 201);
   const agentToken = (await (await call("POST", "/v1/tokens", { role: "agent", host: "h1" })).json()) as { token: string };
   const tokenFile = join(dir, "agent.token");
-  writeFileSync(tokenFile, agentToken.token);
+  writeFileSync(tokenFile, agentToken.token, { mode: 0o600 });
 
   const source = new ControllerSource({ url: c.url, tokenFile, host: "h1", pollTimeoutMs: 5000, retryMs: 100 });
   const first = decodeDelivery(await source.fetch(5000));

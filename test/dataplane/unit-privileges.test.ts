@@ -178,7 +178,7 @@ test("unit privileges: the controller as vifguard-controller.service runs it: a 
   });
   const port = 20_000 + Math.floor(Math.random() * 20_000);
   const token = "unit-privileges-admin-token-0123456789";
-  await writeFile(join(credentials, "admin.token"), token);
+  await writeFile(join(credentials, "admin.token"), token, { mode: 0o600 });
   await writeFile(join(credentials, "controller.yaml"), [`listen: 127.0.0.1:${port}`, `store: sqlite://${join(state, "controller.db")}`, `bootstrapTokenFile: ${join(credentials, "admin.token")}`, "logLevel: info", ""].join("\n"));
   for (const path of [state, credentials, join(credentials, "admin.token"), join(credentials, "controller.yaml")]) await chown(path, id, id);
   await chmod(state, 0o700);

@@ -1,6 +1,7 @@
 // Opens the store named by a URL: `sqlite:///var/lib/vifguard-controller/controller.db` (better-sqlite3, the
 // default) or `postgres://user@host:5432/db` (pg); migrates it; on PostgreSQL also follows the
 // revision channel (LISTEN/NOTIFY). Effects: files, sockets.
+import { closeSync, openSync } from "node:fs";
 import Database from "better-sqlite3";
 import { Kysely, Migrator, PostgresDialect, SqliteDialect } from "kysely";
 import pg from "pg";
@@ -58,6 +59,8 @@ export async function openDatabase(url: string): Promise<OpenedDatabase> {
 }
 
 function openSqlite(file: string): OpenedDatabase {
+  // A new store is created 0600 (SQLite gives its -wal and -shm files the same mode).
+  if (file !== ":memory:") closeSync(openSync(file, "a", 0o600));
   const database = new Database(file);
   // WAL with synchronous=FULL: a committed write survives a crash or power loss.
   database.pragma("journal_mode = WAL");

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import type { TestContext } from "node:test";
 import { hashToken } from "../../src/controller/auth.ts";
-import { ADMIN, client, controllerOn, FULL_GUARDS, token, type Answer, type Backend } from "./helpers.ts";
+import { ADMIN, client, controllerOn, FULL_GUARDS, token, validatorOf, type Answer, type Backend } from "./helpers.ts";
 
 const MAC = (n: number): string => `52:54:00:00:00:${n.toString(16).padStart(2, "0")}`;
 
@@ -371,6 +371,60 @@ export async function apiSuite(t: TestContext, backend: Backend): Promise<void> 
     // Timestamps are ISO 8601 in UTC (format date-time in the document).
     assert.match((await admin("GET", "/v1/tokens")).body[0].createdAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
     assert.equal((await alice("DELETE", "/v1/ports/alice-doc")).status, 204);
+  });
+
+  await t.test("every operation of the document gives its answers as documented: success, 401, 404, 413", async () => {
+    const validator = await validatorOf(c);
+    const anonymous = client(c, undefined);
+    // Minimal valid bodies and queries, by operationId, for the calls below.
+    const bodies: Record<string, unknown> = {
+      updatePort: {}, updateNetwork: {}, addAllowedPair: { ip: "10.9.9.9" }, reportHostStatus: { ports: [] },
+      registerHost: { driver: "ovs", version: "3", capabilities: { guards: [] } },
+    };
+    const queries: Record<string, string> = { removeAllowedPairs: "?ip=10.9.9.9" };
+    for (const { method, template, operationId, responses, hasBody } of validator.operationList) {
+      if (operationId === "getOpenApiDocument") continue;
+      const path = template.replace(/\{[^}]+\}/g, "nope-0");
+      const body = hasBody ? (bodies[operationId] ?? {}) : undefined;
+      // Without a token: 401 on every operation (the body is not looked at).
+      assert.equal((await anonymous(method, path, body)).status, 401, operationId);
+      // A body over the limit: 413 wherever there is a body.
+      if (hasBody) assert.equal((await admin(method, path, `"${"x".repeat(1 << 20)}"`)).status, 413, operationId);
+      // An id that does not exist: 404 where the document says so.
+      if (template.includes("{") && responses.includes("404")) assert.equal((await admin(method, `${path}${queries[operationId] ?? ""}`, body)).status, 404, operationId);
+    }
+    // The successes the other tests do not reach.
+    assert.equal((await admin("GET", "/v1/config")).status, 200);
+    assert.equal((await admin("GET", "/v1/hosts")).status, 200);
+    assert.equal((await alice("GET", "/v1/networks/alice-net")).status, 200);
+    assert.deepEqual((await alice("GET", "/v1/ports/alice-0/allowed")).body.map((a: { ip: string }) => a.ip), ["10.0.1.0/24"]);
+    assert.equal((await agent1("POST", "/v1/hosts/h1/heartbeat")).status, 404, "h1 never registered");
+    assert.equal((await agent1("PUT", "/v1/hosts/h1", { driver: "nftables", version: "0.1.0", capabilities: { guards: FULL_GUARDS } })).status, 200);
+    assert.equal((await agent1("POST", "/v1/hosts/h1/heartbeat")).status, 200);
+    const batch = await admin("POST", "/v1/ports/batch", { ports: [
+      { id: "sweep-0", tenant: "carol", network: "rev-net", device: "vnet40", mac: MAC(0x70) },
+      { id: "sweep-1", tenant: "carol", network: "rev-net", device: "vnet41", mac: MAC(0x71), protection: null },
+    ] });
+    assert.equal(batch.status, 201);
+    assert.equal((await admin("POST", "/v1/networks", { id: "rev-net", tenant: "carol" })).status, 409, "a taken id");
+    assert.equal((await admin("DELETE", "/v1/networks/rev-net")).status, 409, "a network with ports");
+    assert.equal((await admin("POST", "/v1/networks", { id: "sweep-net", tenant: "carol" })).status, 201);
+    assert.equal((await admin("DELETE", "/v1/networks/sweep-net")).status, 204);
+    assert.equal((await admin("PUT", "/v1/hosts/sweep-h", { driver: "ovs", version: "3", capabilities: { guards: [] } })).status, 200);
+    assert.equal((await admin("DELETE", "/v1/hosts/sweep-h")).status, 204);
+    // Refusals the other tests do not reach: each status with its error body.
+    const refusals: [typeof admin, string, string, unknown, number][] = [
+      [eve, "DELETE", "/v1/tokens/nope", undefined, 403], [eve, "GET", "/v1/tokens", undefined, 403],
+      [eve, "GET", "/v1/hosts/h1", undefined, 403], [eve, "DELETE", "/v1/hosts/h1", undefined, 403],
+      [eve, "POST", "/v1/hosts/h1/heartbeat", undefined, 403], [alice, "DELETE", "/v1/networks/public", undefined, 403],
+      [eve, "POST", "/v1/ports/batch", { ports: [{ id: "eve-x", network: "alice-net", device: "vnet42", mac: MAC(0x72) }] }, 403],
+      [admin, "POST", "/v1/ports", { id: "x", tenant: "carol", network: "nope", device: "vnet43", mac: MAC(0x73) }, 404],
+      [admin, "POST", "/v1/ports/batch", { ports: [{ id: "x", tenant: "carol", network: "nope", device: "vnet43", mac: MAC(0x73) }] }, 404],
+      [admin, "POST", "/v1/ports/batch", { ports: "x" }, 400], [alice, "PATCH", "/v1/ports/alice-0", { ips: "x" }, 400],
+      [alice, "PATCH", "/v1/networks/alice-net", { shared: "x" }, 400], [admin, "PUT", "/v1/hosts/bad!", { driver: "ovs", version: "3", capabilities: { guards: [] } }, 400],
+      [admin, "GET", "/v1/hosts/bad!", undefined, 400], [admin, "DELETE", "/v1/hosts/bad!", undefined, 400], [admin, "POST", "/v1/hosts/bad!/heartbeat", undefined, 400],
+    ];
+    for (const [who, method, path, body, status] of refusals) assert.equal((await who(method, path, body)).status, status, `${method} ${path}`);
   });
 
   await t.test("the OpenAPI 3.1 document is served without a token", async () => {

@@ -59,9 +59,9 @@ export class OpenApiValidator {
     this.#operations.sort((a, b) => a.names.length - b.names.length);
   }
 
-  /** The operations of the document as "METHOD template". */
-  get operations(): string[] {
-    return this.#operations.map((o) => `${o.method} ${o.template}`);
+  /** The operations of the document, with the statuses each declares. */
+  get operationList(): { method: string; template: string; operationId: string; responses: string[]; hasBody: boolean }[] {
+    return this.#operations.map((o) => ({ method: o.method, template: o.template, operationId: String(o.op.operationId), responses: Object.keys(o.op.responses as Json), hasBody: o.op.requestBody !== undefined }));
   }
 
   #validator(pointer: string): ValidateFunction {

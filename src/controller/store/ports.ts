@@ -168,6 +168,7 @@ export class Ports {
         }
       });
       if (issues.length > 0) throw new ApiError("VG_INVALID", "The request is not valid; nothing was stored", issues);
+      await yieldTurn();
       const ids = ports.map((p) => p.id);
       const taken = new Set<string>();
       for (let i = 0; i < ids.length; i += 500) {
@@ -188,7 +189,10 @@ export class Ports {
         const chunk = entries.slice(i, i + 200);
         await trx.insertInto("port").values(chunk.map((e) => portRow(e.port, { host: e.host, migratingFrom: null, boundRevision: revision, readySinceMs: null }, revision))).execute();
         const claims = chunk.flatMap((e) => claimRows(e.port));
-        for (let j = 0; j < claims.length; j += 300) await trx.insertInto("claim").values(claims.slice(j, j + 300)).execute();
+        for (let j = 0; j < claims.length; j += 300) {
+          await trx.insertInto("claim").values(claims.slice(j, j + 300)).execute();
+          await yieldTurn();
+        }
       }
       touch(entries.flatMap((e) => (e.host === null ? [] : [e.host])));
       const views: PortView[] = [];
@@ -219,6 +223,7 @@ export class Ports {
       const limits = overLimits(this.core, input, "");
       if (limits.length > 0) throw tooLarge(limits);
       const port = checkPort(input, network);
+      await yieldTurn();
       const before = placement(row);
       const after = patch.host === undefined ? before : moveTo(before, patch.host, revision);
       await checkClaims(trx, [{ port, at: "" }], new Set([id]), access);
@@ -227,7 +232,10 @@ export class Ports {
       await trx.updateTable("port").set(portRow(port, after, revision)).where("id", "=", id).execute();
       await trx.deleteFrom("claim").where("port", "=", id).execute();
       const claims = claimRows(port); // chunked as on creation: SQLite takes at most 32,766 parameters
-      for (let j = 0; j < claims.length; j += 300) await trx.insertInto("claim").values(claims.slice(j, j + 300)).execute();
+      for (let j = 0; j < claims.length; j += 300) {
+        await trx.insertInto("claim").values(claims.slice(j, j + 300)).execute();
+        await yieldTurn();
+      }
       touch([...placementHosts(before), ...placementHosts(after)]);
       return (await this.get(id, trx))!;
     });
@@ -301,6 +309,13 @@ async function networksFor(trx: Trx, ids: readonly string[], path: (i: number) =
   return networks;
 }
 
+/**
+ * Lets the event loop run (timers, sockets, other requests' parsing) between the steps of a large
+ * write: on SQLite every query is synchronous and awaiting it yields nothing, so a port with 512
+ * claims would otherwise hold the loop for the whole transaction.
+ */
+const yieldTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /** Fresh claims checked per query: with the stored lengths' starts, a few hundred parameters. */
 const CLAIM_BATCH = 128;
 
@@ -341,6 +356,7 @@ async function checkClaims(trx: Trx, entries: readonly { port: Port; at: string 
         .where("network", "=", network).where("kind", "=", "ip").where("family", "=", family).where("tenant", "<>", tenant)
         .where((eb) => eb.or([...ranges.map(({ lo, hi }) => eb.and([eb("lo", ">=", lo), eb("lo", "<=", hi)])), ...(starts.length > 0 ? [eb("lo", "in", starts)] : [])]))
         .execute();
+      await yieldTurn();
       for (const row of rows) {
         if (replacing.has(row.port) || !ranges.some(({ lo, hi }) => row.lo <= hi && row.hi >= lo)) continue;
         const prefix = parsePrefix(row.text);

@@ -128,26 +128,27 @@ function checkSemantics(raw: Raw, file: string): PortFile {
       const pairMac = pair.mac === undefined ? mac : macAt(pair.mac, `${at}.allowed[${j}].mac`, issues);
       if (parsed.ok) pairs.push({ path: `${at}.allowed[${j}].ip`, prefix: parsed.prefix, mac: pairMac });
     });
+    // The port's own claims: the addresses and pairs written, and the link-local derived from each
+    // of its MACs (when the MAC itself is valid; an invalid one is reported above).
+    const macPaths = new Map<Mac, string>(mac ? [[mac, `${at}.mac`]] : []);
+    p.allowed.forEach((pair, j) => {
+      const pairMac = pairs.find((x) => x.path === `${at}.allowed[${j}].ip`)?.mac;
+      if (pair.mac !== undefined && pairMac && !macPaths.has(pairMac)) macPaths.set(pairMac, `${at}.allowed[${j}].mac`);
+    });
+    const derived = [...macPaths].map(([m, path]) => ({ path, prefix: eui64LinkLocal(m) }));
+    const written = [...ips.map((prefix, j) => ({ path: `${at}.ips[${j}]`, prefix, pair: false })), ...pairs.map((x) => ({ ...x, pair: true }))];
+    const refused = new Set<string>();
+    for (const claim of written) {
+      const expected = claimProblem(claim.prefix, claim.pair, network, derived.map((d) => d.prefix));
+      if (expected) {
+        issues.push({ path: claim.path, value: claim.prefix.text, expected });
+        refused.add(claim.path);
+      }
+    }
+    for (const claim of [...written.filter((c) => !refused.has(c.path)), ...derived]) {
+      claims.push({ port: p.id, tenant, network: p.network, order: i, path: claim.path, prefix: claim.prefix });
+    }
     if (mac) {
-      // The port's own claims: the addresses and pairs written, and the link-local derived from each of its MACs.
-      const macPaths = new Map<Mac, string>([[mac, `${at}.mac`]]);
-      p.allowed.forEach((pair, j) => {
-        const pairMac = pairs.find((x) => x.path === `${at}.allowed[${j}].ip`)?.mac;
-        if (pair.mac !== undefined && pairMac && !macPaths.has(pairMac)) macPaths.set(pairMac, `${at}.allowed[${j}].mac`);
-      });
-      const derived = [...macPaths].map(([m, path]) => ({ path, prefix: eui64LinkLocal(m) }));
-      const written = [...ips.map((prefix, j) => ({ path: `${at}.ips[${j}]`, prefix, pair: false })), ...pairs.map((x) => ({ ...x, pair: true }))];
-      const refused = new Set<string>();
-      for (const claim of written) {
-        const expected = claimProblem(claim.prefix, claim.pair, network, derived.map((d) => d.prefix));
-        if (expected) {
-          issues.push({ path: claim.path, value: claim.prefix.text, expected });
-          refused.add(claim.path);
-        }
-      }
-      for (const claim of [...written.filter((c) => !refused.has(c.path)), ...derived]) {
-        claims.push({ port: p.id, tenant, network: p.network, order: i, path: claim.path, prefix: claim.prefix });
-      }
       pairs.forEach((x) => x.mac && allowed.push({ ip: x.prefix, mac: x.mac }));
       ports.push({ id: p.id, tenant, network: p.network, device: p.device, mac, ips, allowed, protection: p.protection });
     }

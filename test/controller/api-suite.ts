@@ -417,7 +417,7 @@ export async function apiSuite(t: TestContext, backend: Backend): Promise<void> 
       [eve, "DELETE", "/v1/tokens/nope", undefined, 403], [eve, "GET", "/v1/tokens", undefined, 403],
       [eve, "GET", "/v1/hosts/h1", undefined, 403], [eve, "DELETE", "/v1/hosts/h1", undefined, 403],
       [eve, "POST", "/v1/hosts/h1/heartbeat", undefined, 403], [alice, "DELETE", "/v1/networks/public", undefined, 403],
-      [eve, "POST", "/v1/ports/batch", { ports: [{ id: "eve-x", network: "alice-net", device: "vnet42", mac: MAC(0x72) }] }, 403],
+      [eve, "POST", "/v1/ports/batch", { ports: [{ id: "eve-x", tenant: "alice", network: "public", device: "vnet42", mac: MAC(0x72) }] }, 403],
       [admin, "POST", "/v1/ports", { id: "x", tenant: "carol", network: "nope", device: "vnet43", mac: MAC(0x73) }, 404],
       [admin, "POST", "/v1/ports/batch", { ports: [{ id: "x", tenant: "carol", network: "nope", device: "vnet43", mac: MAC(0x73) }] }, 404],
       [admin, "POST", "/v1/ports/batch", { ports: "x" }, 400], [alice, "PATCH", "/v1/ports/alice-0", { ips: "x" }, 400],

@@ -1,7 +1,8 @@
-// A lab for the agent's dataplane tests (test/dataplane/agent*.test.ts): a per-run "hypervisor"
-// network namespace with a Linux bridge, guests in their own namespaces behind veth pairs named
-// vnetN on the host side, the real agent as a child process (bin/vifguard agent), scapy to send
-// and capture frames. Everything is named per run and removed in t.after(), even on failure.
+// A lab for the agent's dataplane tests (test/dataplane/agent*.test.ts), on the one lab
+// (src/conformance/lab/): a per-run "hypervisor" network namespace with a Linux bridge, guests in
+// their own namespaces behind veth pairs named vnetN on the host side, the real agent as a child
+// process (bin/vifguard agent), the lab's scripts to send and capture frames. Everything is named
+// per run and removed in t.after(), even on failure.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile, rename } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -17,66 +18,15 @@ import { parsePortFile } from "../../src/model/port-file.ts";
 import { portPolicies } from "../../src/policy/port-policy.ts";
 import { portFile, type PortSpec } from "./fixture.ts";
 import { requireRoot } from "../support/needs-root.ts";
+import { Lab } from "../../src/conformance/lab/lab.ts";
+import * as f from "../../src/policy/frame-builder.ts";
 
-export const PYTHON = "/usr/bin/python3"; // the one with scapy
 const ROOT = new URL("../../", import.meta.url).pathname;
 
 /** Skips (with the reason) unless root; under CI=true a missing prerequisite fails instead. */
 export function needsRoot(t: TestContext): boolean {
   return requireRoot(t, "creates network namespaces, a bridge, nftables tables and runs the agent");
 }
-
-// Sends frames (hex, cycled) `count` times, `gapMs` apart (count 0: until killed); prints how many it sent.
-const SEND = `
-import sys, json, time, signal
-from scapy.all import conf
-a = json.loads(sys.stdin.read())
-s = conf.L2socket(iface=a["iface"])
-frames = [bytes.fromhex(h) for h in a["frames"]]
-n = 0
-stop = False
-def done(*_):
-    global stop
-    stop = True
-signal.signal(signal.SIGTERM, done)
-t0 = time.time()
-while not stop and (a["count"] == 0 or n < a["count"]):
-    s.send(frames[n % len(frames)])
-    n += 1
-    if a["gapMs"]:
-        d = t0 + n * a["gapMs"] / 1000 - time.time()
-        if d > 0: time.sleep(d)
-print(n, flush=True)
-`;
-
-// Counts frames carrying each marker (hex) seen on iface until SIGTERM or timeout; prints JSON {marker: n}.
-const SNIFF = `
-import sys, json, signal
-from scapy.all import AsyncSniffer
-import time
-a = json.loads(sys.argv[1])
-marks = {m: bytes.fromhex(m) for m in a["markers"]}
-counts = {m: 0 for m in marks}
-def seen(p):
-    raw = bytes(p)
-    for m, b in marks.items():
-        if b in raw: counts[m] += 1
-stop = False
-def done(*_):
-    global stop
-    stop = True
-signal.signal(signal.SIGTERM, done)
-sn = AsyncSniffer(iface=a["iface"], prn=seen, store=False)
-sn.start()
-time.sleep(0.5)
-print("ready", flush=True)
-t0 = time.time()
-while not stop and time.time() - t0 < a["timeout"]:
-    time.sleep(0.05)
-time.sleep(0.3)
-sn.stop()
-print(json.dumps(counts), flush=True)
-`;
 
 /** Skips (with the reason) while the build has no nftables driver; under CI=true that fails instead. */
 export async function needsNftables(t: TestContext): Promise<boolean> {
@@ -105,12 +55,13 @@ export class AgentLab {
   readonly guests = new Map<string, Guest>();
   driver!: Driver;
   agent: AgentProcess | undefined;
-  private readonly namespaces: string[] = [];
+  readonly lab: Lab;
   private readonly children = new Set<ChildProcess>();
 
   private constructor(id: string, dir: string) {
     this.id = id;
-    this.hostNetns = `${id}-hv`;
+    this.lab = new Lab("", id);
+    this.hostNetns = this.lab.ns("hv");
     this.prefix = `vgt${id.replace(/[^a-z0-9]/g, "")}`;
     this.dir = dir;
     this.file = join(dir, "ports.yaml");
@@ -124,33 +75,18 @@ export class AgentLab {
     const dir = await mkdtemp(join(tmpdir(), `vg-${id}-`));
     const lab = new AgentLab(id, dir);
     t.after(() => lab.cleanup());
-    await lab.addNetns(lab.hostNetns);
-    await run("ip", ["link", "add", "br0", "type", "bridge"], { netns: lab.hostNetns });
-    await run("ip", ["link", "set", "br0", "up"], { netns: lab.hostNetns });
     // br_netfilter (if loaded) trims bridged IP frames to their IP length, cutting off the tests' markers.
-    for (const family of ["iptables", "ip6tables", "arptables"]) {
-      await run("sysctl", ["-qw", `net.bridge.bridge-nf-call-${family}=0`], { netns: lab.hostNetns, allowFailure: true });
-    }
+    await lab.lab.netns("hv");
+    await lab.lab.bridge(lab.hostNetns, "br0", { noBrNetfilter: true });
     lab.driver = await createDriver("nftables", { netns: lab.hostNetns, prefix: lab.prefix });
     return lab;
   }
 
-  private async addNetns(name: string): Promise<void> {
-    await run("ip", ["netns", "add", name]);
-    this.namespaces.push(name);
-  }
-
-  /** A guest: its own namespace, eth0 (MAC, IP/24) ↔ `device` on the lab's bridge. */
+  /** A guest: its own namespace, eth0 (MAC, IP/24; IPv6 off: no kernel chatter) ↔ `device` on the lab's bridge. */
   async addGuest(spec: PortSpec): Promise<Guest> {
-    const netns = `${this.id}-${spec.device}`;
-    await this.addNetns(netns);
+    const netns = this.lab.ns(spec.device);
     const ip = spec.ips[0]!;
-    await run("ip", ["link", "add", spec.device, "type", "veth", "peer", "name", "eth0", "netns", netns], { netns: this.hostNetns });
-    await run("sysctl", ["-qw", "net.ipv6.conf.all.disable_ipv6=1"], { netns }); // no kernel chatter in captures
-    await run("ip", ["link", "set", "eth0", "address", spec.mac, "up"], { netns });
-    await run("ip", ["addr", "add", `${ip}/24`, "dev", "eth0"], { netns });
-    await run("ip", ["link", "set", "lo", "up"], { netns });
-    await run("ip", ["link", "set", spec.device, "master", "br0", "up"], { netns: this.hostNetns });
+    await this.lab.guest({ netns, mac: spec.mac, ipv4: `${ip}/24`, noIpv6: true, device: spec.device, hostNetns: this.hostNetns, bridge: "br0" });
     const guest = { port: spec.id, netns, device: spec.device, mac: spec.mac, ip };
     this.guests.set(spec.id, guest);
     return guest;
@@ -255,40 +191,35 @@ export class AgentLab {
 
   /** Sends frames from a guest; `count` 0 streams until stop(). */
   stream(from: string, frames: readonly Uint8Array[], count: number, gapMs: number): { done: Promise<number>; stop(): void } {
-    const guest = this.guests.get(from)!;
-    const child = spawn("ip", ["netns", "exec", guest.netns, PYTHON, "-c", SEND], { stdio: ["pipe", "pipe", "pipe"] });
-    this.children.add(child);
-    let out = "";
-    child.stdout!.setEncoding("utf8").on("data", (c: string) => (out += c));
-    child.stdin!.end(JSON.stringify({ iface: "eth0", frames: frames.map(hex), count, gapMs }));
-    const done = new Promise<number>((resolve) => child.once("exit", () => (this.children.delete(child), resolve(Number(out.trim()) || 0))));
-    return { done, stop: () => void child.kill("SIGTERM") };
+    const running = this.lab.stream(this.guests.get(from)!.netns, frames, { count, gapMs });
+    return { done: running.done.then((r) => r.sent), stop: () => void running.stop() };
   }
 
-  /** Captures at a guest; resolves `ready` once capturing, and `counts` per marker after stop() or timeoutS. */
-  sniff(at: string, markers: readonly Uint8Array[], timeoutS: number): { ready: Promise<void>; counts: Promise<Record<string, number>>; stop(): void } {
-    const guest = this.guests.get(at)!;
-    const child = spawn("ip", ["netns", "exec", guest.netns, PYTHON, "-c", SNIFF, JSON.stringify({ iface: "eth0", markers: markers.map(hex), timeout: timeoutS })], { stdio: ["ignore", "pipe", "pipe"] });
-    this.children.add(child);
-    let out = "";
-    let resolveReady!: () => void;
-    const ready = new Promise<void>((r) => (resolveReady = r));
-    child.stdout!.setEncoding("utf8").on("data", (c: string) => {
-      out += c;
-      if (out.includes("ready")) resolveReady();
+  /**
+   * Captures at a guest until stop() or timeoutS; `counts` resolves per marker (hex). stop(from)
+   * first sends a control frame from that guest (a broadcast ARP request from its own MAC and IP),
+   * and `counts` fails if it never arrives: a count of 0 then means dropped, not not-yet-arrived.
+   */
+  sniff(at: string, markers: readonly Uint8Array[], timeoutS: number): { ready: Promise<void>; counts: Promise<Record<string, number>>; stop(controlFrom?: string): void } {
+    const control = marker();
+    const running = this.lab.capture(this.guests.get(at)!.netns, { match: [...markers, control].map((m) => ["contains", m] as const), timeoutS, until: markers.length });
+    let controlSent = false;
+    const counts = running.done.then(({ counts }) => {
+      if (controlSent && counts[markers.length] === 0) throw new Error(`the control frame never reached ${at}: its counts of 0 cannot be told from frames still on their way`);
+      return Object.fromEntries(markers.map((m, i) => [hex(m), counts[i]!]));
     });
-    const counts = new Promise<Record<string, number>>((resolve, reject) =>
-      child.once("exit", () => {
-        this.children.delete(child);
-        resolveReady();
-        try {
-          resolve(JSON.parse(out.trim().split("\n").at(-1)!) as Record<string, number>);
-        } catch {
-          reject(new Error(`sniffer output: ${out}`));
-        }
-      }),
-    );
-    return { ready, counts, stop: () => void child.kill("SIGTERM") };
+    counts.catch(() => undefined);
+    return {
+      ready: running.ready,
+      counts,
+      stop: (controlFrom) => {
+        if (controlFrom === undefined) return void running.stop();
+        controlSent = true;
+        const g = this.guests.get(controlFrom)!;
+        const frame = f.withTrailer(f.ether("ff:ff:ff:ff:ff:ff", g.mac, 0x0806, f.arp({ op: 1, sha: g.mac, spa: g.ip, tpa: g.ip.replace(/\.\d+$/, ".253") })), control);
+        void this.lab.send(g.netns, [frame], 0).catch(() => running.stop());
+      },
+    };
   }
 
   /** ping from one guest to an address; resolves with the number of replies. */
@@ -306,7 +237,7 @@ export class AgentLab {
       this.agent.child.kill("SIGKILL");
       await this.agent.exited;
     }
-    for (const ns of this.namespaces.reverse()) await run("ip", ["netns", "del", ns], { allowFailure: true });
+    await this.lab.cleanup();
     await rm(this.dir, { recursive: true, force: true });
   }
 }

@@ -1,15 +1,20 @@
-// By hand: node --import tsx bench/controller-scale.ts [--ports 100000] [--agents 1000] [--changes 200] [--store URL] [--write]
-// Starts the controller in a child process (so its RSS is its own) on a temp SQLite file (or
-// --store), creates the ports through POST /v1/ports/batch, then runs N in-process agents that
-// long-poll GET /v1/hosts/{host}/desired over HTTP. Measures the time from an API change to the
-// agent of that port's host holding it (sequential changes), the fan-out of a global change to
-// every agent, and the controller's RSS. --write puts the table in bench/RESULTS.md "## controller".
+// By hand (as root for PostgreSQL): node --import tsx bench/controller-scale.ts [--ports 100000] [--agents 1000]
+//   [--changes 200] [--stores sqlite,postgres] [--replicas 2] [--store URL] [--write]
+// For each store, side by side in one run: starts the controller in child processes (so their RSS is
+// their own): one on a temp SQLite file; --replicas on one throwaway PostgreSQL server (started like
+// the tests start it: test/controller/helpers.ts); or one on --store URL. Creates the ports through
+// POST /v1/ports/batch, then runs N in-process agents that long-poll GET /v1/hosts/{host}/desired over
+// HTTP, agent h on replica h mod replicas. Measures the time from an API change (sent to the replicas
+// in turn, so half the changes reach their agent through the other replica) to the agent of that
+// port's host holding it, the fan-out of a global change to every agent, write throughput and the
+// controllers' RSS. --write puts the table in bench/RESULTS.md "## controller".
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startController } from "../src/controller/server.ts";
+import { postgresUnavailable, startThrowawayPostgres } from "../test/controller/helpers.ts";
 
 const ADMIN = "bench-admin-token-0123456789abcdef";
 const { values: args } = parseArgs({
@@ -20,6 +25,8 @@ const { values: args } = parseArgs({
     changes: { type: "string", default: "200" },
     networks: { type: "string", default: "100" },
     store: { type: "string" },
+    stores: { type: "string", default: "sqlite,postgres" },
+    replicas: { type: "string", default: "2" },
     write: { type: "boolean", default: false },
   },
 });
@@ -43,23 +50,70 @@ function pct(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
+type Row = Record<string, string | number>;
+
 async function main(): Promise<void> {
+  const rows: Row[] = [];
+  const stores = args.store ? [args.store] : args.stores.split(",");
+  for (const name of stores) {
+    if (name === "sqlite") {
+      const dir = mkdtempSync(join(tmpdir(), "vg-bench-controller-"));
+      try {
+        rows.push(await measure(`sqlite://${join(dir, "controller.db")}`, 1));
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    } else if (name === "postgres") {
+      const why = postgresUnavailable();
+      if (why) throw new Error(`PostgreSQL: ${why}`);
+      const server = await startThrowawayPostgres();
+      try {
+        rows.push(await measure(server.url, Number(args.replicas)));
+      } finally {
+        server.stop();
+      }
+    } else {
+      rows.push(await measure(name, 1));
+    }
+  }
+  const table = [
+    "| store | replicas | ports | agents | create (batches of 1,000) | agents' first sets | one change: API call p50 | change → agent p50 / p99 / max | … through the other replica p50 / p99 | global change → all agents p50 / p99 / max | controller RSS per replica: after create / agents waiting / peak |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ...rows.map(
+      (r) =>
+        `| ${r.store} | ${r.replicas} | ${r.ports} | ${r.agents} | ${r.setup} | ${r.start} | ${r.api} ms | ${r.p50} / ${r.p99} / ${r.max} ms | ${r.x50} / ${r.x99} ms | ${r.f50} / ${r.f99} / ${r.fmax} ms | ${r.rssIdle} / ${r.rssWaiting} / ${r.peak} MB |`,
+    ),
+  ].join("\n");
+  console.log(table);
+  if (args.write) writeResults(table, Number(args.changes));
+  process.exit(0); // the agents' pending long-polls
+}
+
+async function startReplica(store: string): Promise<{ url: string; child: ReturnType<typeof spawn> }> {
+  const child = spawn(process.execPath, ["--import", "tsx", import.meta.filename, "--serve", store], { stdio: ["ignore", "pipe", "inherit"] });
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout!.setEncoding("utf8").once("data", (d: string) => resolve(d.trim()));
+    child.once("exit", (code) => reject(new Error(`controller exited ${code}`)));
+  });
+  return { url, child };
+}
+
+async function measure(store: string, nReplicas: number): Promise<Row> {
   const nPorts = Number(args.ports);
   const nAgents = Number(args.agents);
   const nChanges = Number(args.changes);
   const nNetworks = Number(args.networks);
-  const dir = mkdtempSync(join(tmpdir(), "vg-bench-controller-"));
-  const store = args.store ?? `sqlite://${join(dir, "controller.db")}`;
-  const child = spawn(process.execPath, ["--import", "tsx", import.meta.filename, "--serve", store], { stdio: ["ignore", "pipe", "inherit"] });
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout.setEncoding("utf8").once("data", (d: string) => resolve(d.trim()));
-    child.once("exit", (code) => reject(new Error(`controller exited ${code}`)));
-  });
-  const call = async (method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> => { // eslint-disable-line @typescript-eslint/no-explicit-any
-    const res = await fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const replicas: { url: string; child: ReturnType<typeof spawn> }[] = [];
+  // One after the other: the first migrates the store.
+  for (let r = 0; r < nReplicas; r++) replicas.push(await startReplica(store));
+  const url = replicas[0]!.url;
+  const rss = (what: "rss" | "peak"): string => replicas.map((r) => rssMb(r.child.pid!)[what].toFixed(0)).join(" + ");
+  const call = async (method: string, path: string, body?: unknown, base = url): Promise<{ status: number; json: any }> => { // eslint-disable-line @typescript-eslint/no-explicit-any
+    const res = await fetch(`${base}${path}`, { method, headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
     const text = await res.text();
     return { status: res.status, json: text ? JSON.parse(text) : undefined };
   };
+  const agentsStop: (() => void)[] = [];
   try {
     // --- setup: networks, ports in batches ---
     const t0 = performance.now();
@@ -74,8 +128,8 @@ async function main(): Promise<void> {
       if (res.status !== 201) throw new Error(`batch at ${i}: ${res.status} ${JSON.stringify(res.json).slice(0, 300)}`);
     }
     const setupS = (performance.now() - t0) / 1000;
-    const afterSetup = rssMb(child.pid!);
-    console.log(`setup: ${nPorts} ports in ${setupS.toFixed(1)} s; controller RSS ${afterSetup.rss.toFixed(0)} MB`);
+    const afterSetup = rss("rss");
+    console.log(`${store}: ${nPorts} ports in ${setupS.toFixed(1)} s; controller RSS ${afterSetup} MB`);
 
     // --- agents ---
     type Agent = { host: string; revision: number; seen: Map<number, number>; ports: number; stop: boolean; waiters: ((rev: number) => void)[] };
@@ -86,7 +140,7 @@ async function main(): Promise<void> {
       let since: number | undefined;
       while (!a.stop) {
         const q = since === undefined ? "" : `?since=${since}&timeoutMs=30000`;
-        const res = await fetch(`${url}/v1/hosts/${a.host}/desired${q}`, { headers: { authorization: `Bearer ${tokens[h]}` } }).catch(() => undefined);
+        const res = await fetch(`${replicas[h % nReplicas]!.url}/v1/hosts/${a.host}/desired${q}`, { headers: { authorization: `Bearer ${tokens[h]}` } }).catch(() => undefined);
         if (!res) continue;
         if (res.status === 204) continue;
         const body = (await res.json()) as { revision: number; ports: unknown[] };
@@ -100,8 +154,9 @@ async function main(): Promise<void> {
     while (agents.some((a) => a.revision === 0)) await new Promise((r) => setTimeout(r, 50));
     const startS = (performance.now() - tStart) / 1000;
     await new Promise((r) => setTimeout(r, 300)); // every agent is waiting now
-    const waiting = rssMb(child.pid!);
-    console.log(`agents: ${nAgents} initial desired sets (${agents[0]!.ports} ports each) in ${startS.toFixed(1)} s; controller RSS ${waiting.rss.toFixed(0)} MB`);
+    agentsStop.push(() => agents.forEach((a) => (a.stop = true)));
+    const waiting = rss("rss");
+    console.log(`agents: ${nAgents} initial desired sets (${agents[0]!.ports} ports each) in ${startS.toFixed(1)} s; controller RSS ${waiting} MB`);
 
     // --- sequential changes: API call → the port's host agent holds the new revision ---
     const seenBy = (a: Agent, revision: number): Promise<number> =>
@@ -110,16 +165,23 @@ async function main(): Promise<void> {
         a.waiters.push(check);
       });
     const latencies: number[] = [];
+    const crossing: number[] = []; // the agent polls another replica than the one written to
+    const apiCalls: number[] = [];
     for (let k = 0; k < nChanges; k++) {
       const j = Math.floor(Math.random() * nPorts);
       const agent = agents[j % nAgents]!;
+      const writer = k % nReplicas;
       const t = performance.now();
-      const res = await call("POST", `/v1/ports/p${j}/allowed`, { ip: `172.${16 + (k >> 16)}.${(k >> 8) & 0xff}.${k & 0xff}` });
+      const res = await call("POST", `/v1/ports/p${j}/allowed`, { ip: `172.${16 + (k >> 16)}.${(k >> 8) & 0xff}.${k & 0xff}` }, replicas[writer]!.url);
       if (res.status !== 201) throw new Error(`change ${k}: ${res.status} ${JSON.stringify(res.json).slice(0, 300)}`);
+      apiCalls.push(performance.now() - t);
       const at = await seenBy(agent, res.json.revision as number);
       latencies.push(at - t);
+      if ((j % nAgents) % nReplicas !== writer) crossing.push(at - t);
     }
     latencies.sort((x, y) => x - y);
+    crossing.sort((x, y) => x - y);
+    apiCalls.sort((x, y) => x - y);
 
     // --- fan-out: the global switch wakes every agent ---
     const fanouts: number[] = [];
@@ -130,31 +192,28 @@ async function main(): Promise<void> {
       fanouts.push(...ats.map((at) => at - t));
     }
     fanouts.sort((x, y) => x - y);
-    const end = rssMb(child.pid!);
+    const peak = rss("peak");
     for (const a of agents) a.stop = true;
 
-    const row = {
-      ports: nPorts, agents: nAgents, store: store.startsWith("postgres") ? "PostgreSQL" : "SQLite",
+    const row: Row = {
+      ports: nPorts, agents: nAgents, store: store.startsWith("postgres") ? "PostgreSQL" : "SQLite", replicas: nReplicas,
       setup: `${setupS.toFixed(1)} s (${Math.round(nPorts / setupS)} ports/s)`,
       start: `${startS.toFixed(1)} s`,
+      api: pct(apiCalls, 50).toFixed(1),
       p50: pct(latencies, 50).toFixed(1), p99: pct(latencies, 99).toFixed(1), max: latencies.at(-1)!.toFixed(1),
+      x50: crossing.length ? pct(crossing, 50).toFixed(1) : "–", x99: crossing.length ? pct(crossing, 99).toFixed(1) : "–",
       f50: pct(fanouts, 50).toFixed(0), f99: pct(fanouts, 99).toFixed(0), fmax: fanouts.at(-1)!.toFixed(0),
-      rssIdle: afterSetup.rss.toFixed(0), rssWaiting: waiting.rss.toFixed(0), peak: end.peak.toFixed(0),
+      rssIdle: afterSetup, rssWaiting: waiting, peak,
     };
     console.log(row);
-    const table = [
-      "| store | ports | agents | create (batches of 1,000) | agents' first sets | change → agent p50 / p99 / max | global change → all agents p50 / p99 / max | controller RSS: after create / agents waiting / peak |",
-      "|---|---:|---:|---:|---:|---:|---:|---:|",
-      `| ${row.store} | ${row.ports} | ${row.agents} | ${row.setup} | ${row.start} | ${row.p50} / ${row.p99} / ${row.max} ms | ${row.f50} / ${row.f99} / ${row.fmax} ms | ${row.rssIdle} / ${row.rssWaiting} / ${row.peak} MB |`,
-    ].join("\n");
-    console.log(table);
-    if (args.write) writeResults(table, nChanges);
+    return row;
   } finally {
-    child.kill("SIGTERM");
-    await new Promise((r) => child.once("exit", r));
-    rmSync(dir, { recursive: true, force: true });
+    for (const stop of agentsStop) stop();
+    for (const r of replicas) {
+      r.child.kill("SIGTERM");
+      await new Promise((resolve) => r.child.once("exit", resolve));
+    }
   }
-  process.exit(0); // the agents' pending long-polls
 }
 
 function mac(i: number): string {
@@ -167,11 +226,14 @@ function writeResults(table: string, nChanges: number): void {
   const section = [
     "## controller",
     "",
-    "`node --import tsx bench/controller-scale.ts --write` (2 cores, Node 20). The controller runs alone in a child process",
-    "(RSS is its own); the agents are in the bench process and long-poll `GET /v1/hosts/{host}/desired` over HTTP,",
-    `one connection each. Each host holds 100 ports (1 IPv4 + 1 IPv6 each) on 100 networks. ${nChanges} sequential changes, each`,
-    "`POST /v1/ports/{id}/allowed` on a random port, timed from sending the request to the agent of that port's host",
-    "holding an answer at (or after) the change's revision. The global change is `PATCH /v1/config` (off, then on): every",
+    "`node --import tsx bench/controller-scale.ts --write` (as root, 2 cores, Node 20; SQLite and PostgreSQL side by side in",
+    "one run). Each controller replica runs alone in a child process (RSS is its own): one on a SQLite file, two on one",
+    "throwaway PostgreSQL 15 server (fsync off, started like the tests start it). The agents are in the bench process and",
+    "long-poll `GET /v1/hosts/{host}/desired` over HTTP, one connection each, agent h on replica h mod 2. Each host holds",
+    `100 ports (1 IPv4 + 1 IPv6 each) on 100 networks. ${nChanges} sequential changes, each \`POST /v1/ports/{id}/allowed\` on a random`,
+    "port, sent to the replicas in turn and timed from sending the request to the agent of that port's host holding an",
+    "answer at (or after) the change's revision (\"through the other replica\": the agent polls the replica not written to,",
+    "which learns of the change by LISTEN/NOTIFY). The global change is `PATCH /v1/config` (off, then on): every",
     "agent gets its full set again.",
     "",
     table,

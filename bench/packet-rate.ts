@@ -240,7 +240,10 @@ async function main(): Promise<void> {
           }
           if (mode === "yardstick") await yardstickOff();
           if (mode === "nftables") await nft.removeAll();
-          if (mode === "ovs") await ovs.removeAll();
+          if (mode === "ovs") {
+            await ovs.removeAll(); // with tableBase 0 that takes table 0's NORMAL flow too: put it back
+            await sandbox.ofctl("add-flow", ovsBridge, "priority=0,actions=NORMAL");
+          }
           if (mode === "ovs-normal" || mode === "ovs") await toLinux();
         }
       }

@@ -74,6 +74,41 @@ export function postgresUnavailable(): string | undefined {
   return undefined;
 }
 
+/** A throwaway PostgreSQL server (initdb into a temp dir owned by postgres, pg_ctl on a free port). */
+export type ThrowawayPostgres = Readonly<{ url: string; stop(): void }>;
+
+/** Starts one (the tests and bench/controller-scale.ts); stop() stops it and removes its directory. */
+export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
+  const dir = mkdtempSync(join(tmpdir(), "vg-pg-"));
+  const uid = Number(execFileSync("id", ["-u", "postgres"], { encoding: "utf8" }).trim());
+  const gid = Number(execFileSync("id", ["-g", "postgres"], { encoding: "utf8" }).trim());
+  chownSync(dir, uid, gid);
+  const data = join(dir, "data");
+  const port = await freePort();
+  const asPostgres = (bin: string, args: string[]): void => {
+    const r = spawnSync(runuser()!, ["-u", "postgres", "--", bin, ...args], { encoding: "utf8", cwd: dir });
+    if (r.status !== 0) throw new Error(`${bin} ${args.join(" ")} failed (${r.status}): ${r.error?.message ?? ""}${r.stderr}${r.stdout}`);
+  };
+  const stop = (): void => {
+    if (existsSync(join(data, "postmaster.pid"))) {
+      spawnSync(runuser()!, ["-u", "postgres", "--", pgBin("pg_ctl")!, "-D", data, "-m", "immediate", "-w", "stop"], { encoding: "utf8", cwd: dir });
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    asPostgres(pgBin("initdb")!, ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"]);
+    asPostgres(pgBin("pg_ctl")!, ["-D", data, "-l", join(dir, "pg.log"), "-o", `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, "-w", "start"]);
+    const admin = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${port}/postgres` });
+    await admin.connect();
+    await admin.query("create database vifguard");
+    await admin.end();
+  } catch (error) {
+    stop();
+    throw error;
+  }
+  return { url: `postgres://postgres@127.0.0.1:${port}/vifguard`, stop };
+}
+
 /**
  * Starts a throwaway PostgreSQL server for this test (stopped in t.after(), even on failure) and
  * returns a URL to a fresh database; skips the test with the reason if it cannot (fails under CI=true).
@@ -85,29 +120,9 @@ export async function postgresBackend(t: TestContext): Promise<Backend | undefin
     t.skip(why);
     return undefined;
   }
-  const dir = mkdtempSync(join(tmpdir(), "vg-pg-"));
-  const uid = Number(execFileSync("id", ["-u", "postgres"], { encoding: "utf8" }).trim());
-  const gid = Number(execFileSync("id", ["-g", "postgres"], { encoding: "utf8" }).trim());
-  chownSync(dir, uid, gid);
-  const data = join(dir, "data");
-  const port = await freePort();
-  const asPostgres = (bin: string, args: string[]): void => {
-    const r = spawnSync(runuser()!, ["-u", "postgres", "--", bin, ...args], { encoding: "utf8", cwd: dir });
-    if (r.status !== 0) throw new Error(`${bin} ${args.join(" ")} failed (${r.status}): ${r.error?.message ?? ""}${r.stderr}${r.stdout}`);
-  };
-  cleanup(t, () => {
-    if (existsSync(join(data, "postmaster.pid"))) {
-      spawnSync(runuser()!, ["-u", "postgres", "--", pgBin("pg_ctl")!, "-D", data, "-m", "immediate", "-w", "stop"], { encoding: "utf8", cwd: dir });
-    }
-    rmSync(dir, { recursive: true, force: true });
-  });
-  asPostgres(pgBin("initdb")!, ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"]);
-  asPostgres(pgBin("pg_ctl")!, ["-D", data, "-l", join(dir, "pg.log"), "-o", `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, "-w", "start"]);
-  const admin = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${port}/postgres` });
-  await admin.connect();
-  await admin.query("create database vifguard");
-  await admin.end();
-  return { name: "postgres", url: `postgres://postgres@127.0.0.1:${port}/vifguard` };
+  const server = await startThrowawayPostgres();
+  cleanup(t, () => server.stop());
+  return { name: "postgres", url: server.url };
 }
 
 export async function controllerOn(t: TestContext, backend: Backend, options: Partial<StartOptions> = {}): Promise<RunningController> {

@@ -13,7 +13,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { planChanges } from "../src/agent/plan.ts";
+import { planSync } from "../src/agent/converge.ts";
 import { createLibvirtDriver, ensureLibvirtd } from "../src/drivers/libvirt/index.ts";
 import { createNftablesDriver } from "../src/drivers/nftables/index.ts";
 import { run } from "../src/host/run.ts";
@@ -122,10 +122,10 @@ async function bench(n: number): Promise<Record<string, number>> {
 
     step("nftables: install, packet rate, one port, removeAll");
     let t0 = performance.now();
-    await nft.apply(planChanges(nft.compile(lab.policies), await nft.observe()));
+    await nft.apply((await planSync(nft, lab.policies)).changes);
     out.nftInstallMs = ms(t0);
     out.nftPps = await packetRate(lab);
-    const nftPlan = planChanges(nft.compile(withChangedPort(lab.policies)), await nft.observe());
+    const nftPlan = (await planSync(nft, withChangedPort(lab.policies))).changes;
     out.nftOnePortMs = Math.round((await nft.apply(nftPlan)).durationMs);
     t0 = performance.now();
     await nft.removeAll();
@@ -134,7 +134,7 @@ async function bench(n: number): Promise<Record<string, number>> {
 
     step("vifguard libvirt: install (one virsh session for every port)");
     t0 = performance.now();
-    await libvirt.apply(planChanges(libvirt.compile(lab.policies), await libvirt.observe()));
+    await libvirt.apply((await planSync(libvirt, lab.policies)).changes);
     out.vifguardInstallMs = ms(t0);
     step("vifguard libvirt: packet rate, observe, one port, removeAll");
     out.vifguardPps = await packetRate(lab);
@@ -142,7 +142,7 @@ async function bench(n: number): Promise<Record<string, number>> {
     await libvirt.observe();
     out.vifguardObserveMs = ms(t0);
     t0 = performance.now();
-    await libvirt.apply(planChanges(libvirt.compile(withChangedPort(lab.policies)), await libvirt.observe()));
+    await libvirt.apply((await planSync(libvirt, withChangedPort(lab.policies))).changes);
     out.vifguardOnePortMs = ms(t0);
     t0 = performance.now();
     await libvirt.removeAll();

@@ -64,7 +64,7 @@ async function main(): Promise<void> {
 
     // 1. N ports from scratch, interleaved rounds.
     const install = new Map<number, number[]>(sizes.map((n) => [n, []]));
-    const compiled = new Map(sizes.map((n) => [n, [...driver.compile(policiesFor(n)).values()]]));
+    const compiled = new Map(sizes.map((n) => [n, [...driver.compile(policiesFor(n), []).values()]]));
     for (let r = 0; r < rounds; r++) {
       for (const n of sizes) {
         await driver.removeAll();
@@ -78,8 +78,8 @@ async function main(): Promise<void> {
     await driver.removeAll();
     await driver.apply({ add: compiled.get(big)!, remove: [] });
     await driver.observe(); // as the agent does: apply() then works from what observe() read
-    const extra = [...driver.compile(policiesFor(big + 1)).values()].find((u) => u.key === `d${big}`)!;
-    const changed = [...driver.compile(policiesFor(big, "x")).values()].find((u) => u.key === "d5")!;
+    const extra = [...driver.compile(policiesFor(big + 1), []).values()].find((u) => u.key === `d${big}`)!;
+    const changed = [...driver.compile(policiesFor(big, "x"), []).values()].find((u) => u.key === "d5")!;
     const original = compiled.get(big)!.find((u) => u.key === "d5")!;
     const one = { add: [] as number[], change: [] as number[], remove: [] as number[] };
     for (let r = 0; r < 20; r++) {
@@ -96,7 +96,7 @@ async function main(): Promise<void> {
 
     // 3. Packet rate a → b through the bridge: 1,000 ports installed (a and b among them) vs no table,
     // and vs a table of empty base chains on the same hooks (what any bridge-family filter costs).
-    const thousand = compiled.get(1000) ?? [...driver.compile(policiesFor(1000)).values()];
+    const thousand = compiled.get(1000) ?? [...driver.compile(policiesFor(1000), []).values()];
     const modes = ["none", "hooks", "filtered"] as const;
     const payloads = [18, 1400] as const; // 60- and 1,442-byte frames
     const rate = new Map(payloads.map((p) => [p, { none: [] as number[], hooks: [] as number[], filtered: [] as number[] }]));
@@ -130,7 +130,7 @@ async function main(): Promise<void> {
       "|---:|---:|",
       ...sizes.map((n) => `| ${n} | ${median(install.get(n)!).toFixed(0)} ms |`),
       "",
-      `With ${big} ports installed (${observed.size} units), one-port transactions (median of 20, apply() incl. writing the file and spawning nft):`,
+      `With ${big} ports installed (${observed.units.size} units), one-port transactions (median of 20, apply() incl. writing the file and spawning nft):`,
       "",
       "| add one port | change one port | remove one port | observe() | counters() |",
       "|---:|---:|---:|---:|---:|",

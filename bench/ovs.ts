@@ -49,7 +49,7 @@ async function nftables(policies: readonly PortPolicy[]): Promise<{ install: num
   const driver = createNftablesDriver({ netns });
   try {
     await driver.probe();
-    const units = driver.compile(policies);
+    const units = driver.compile(policies, []); // nftables rules need no device
     const t0 = performance.now();
     await driver.apply({ add: [...units.values()], remove: [] });
     const install = ms(t0);
@@ -57,7 +57,7 @@ async function nftables(policies: readonly PortPolicy[]): Promise<{ install: num
     const updates: number[] = [];
     for (const [k, changed] of updatesFor(policies).entries()) {
       const port = policies[(k * 7919) % policies.length]!.port;
-      const unit = [...driver.compile(changed).values()].find((u) => u.port === port)!; // nftables keys units by device
+      const unit = [...driver.compile(changed, []).values()].find((u) => u.port === port)!; // nftables keys units by device
       updates.push((await driver.apply({ add: [unit], remove: [] })).durationMs);
     }
     return { install, update: median(updates) };
@@ -78,11 +78,10 @@ for (const n of sizes) {
     const bridge = `${sandbox.prefix}-br`;
     await sandbox.addBridge(bridge);
     const policies = policiesFor(n);
-    // Ports need not exist for flows: feed compile() the ofports directly (port i → ofport i+1).
+    // Ports need not exist for flows: feed compile() the devices directly (port i → ofport i+1).
     const driver = createOvsDriver({ bridge, runDir: sandbox.runDir });
-    const ofports = new Map(policies.map((p, i) => [p.device, i + 1]));
-    Object.defineProperty(driver, "ofports", { value: ofports, writable: true });
-    const units = driver.compile(policies);
+    const devices = policies.map((p, i) => ({ name: p.device, ofport: i + 1 }));
+    const units = driver.compile(policies, devices);
     const flows = [...units.values()].reduce((s, u) => s + u.text.split("\n").filter(Boolean).length, 0);
     // Install in bundles of at most 1,000 ports (each bundle atomic), as an agent's first sync would.
     let t0 = performance.now();
@@ -91,12 +90,11 @@ for (const n of sizes) {
     const install = ms(t0);
     const updates: number[] = [];
     for (const [k, changed] of updatesFor(policies).entries()) {
-      const unit = driver.compile(changed).get(policies[(k * 7919) % n]!.port)!;
+      const unit = driver.compile(changed, devices).get(policies[(k * 7919) % n]!.port)!;
       t0 = performance.now();
       await driver.apply({ add: [unit], remove: [] });
       updates.push(ms(t0));
     }
-    Object.defineProperty(driver, "refreshPorts", { value: async () => ofports });
     t0 = performance.now();
     const observed = await driver.observe();
     const observe = ms(t0);
@@ -107,7 +105,7 @@ for (const n of sizes) {
     t0 = performance.now();
     await sandbox.appctl("ofproto/trace", bridge, `in_port=${n},udp,dl_src=${last.macs[0]},nw_src=10.0.0.1`);
     const trace = ms(t0);
-    const drift = planChanges(driver.compile(policies), observed).add.length;
+    const drift = planChanges(driver.compile(policies, devices), observed.units).add.length;
     const nft = await nftables(policies);
     const ratio = (a: number, b: number): string => `${(a / b).toFixed(1)}×`;
     rows.push(

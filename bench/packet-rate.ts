@@ -187,10 +187,10 @@ async function main(): Promise<void> {
       await sleep(200);
     }
     async function ovsOn(n: number): Promise<void> {
-      const real = await ovs.refreshPorts();
-      const ofports = new Map(Array.from({ length: n }, (_, i) => [dev(i), real.get(dev(i)) ?? 1000 + i] as const));
-      Object.defineProperty(ovs, "ofports", { value: ofports, writable: true });
-      const units = [...ovs.compile(policiesFor(n)).values()];
+      // Ports beyond the two real ones need not exist for flows: give them made-up OpenFlow port numbers.
+      const real = new Map((await ovs.observe()).devices.map((d) => [d.name, d.ofport]));
+      const devices = Array.from({ length: n }, (_, i) => ({ name: dev(i), ofport: real.get(dev(i)) ?? 1000 + i }));
+      const units = [...ovs.compile(policiesFor(n), devices).values()];
       for (let i = 0; i < units.length; i += 1000) await ovs.apply({ add: units.slice(i, i + 1000), remove: [] });
     }
 
@@ -222,7 +222,7 @@ async function main(): Promise<void> {
       for (const n of sizes) {
         for (const mode of order) {
           if (mode === "yardstick") await yardstickOn(n);
-          if (mode === "nftables") await nft.apply({ add: [...nft.compile(policiesFor(n)).values()], remove: [] });
+          if (mode === "nftables") await nft.apply({ add: [...nft.compile(policiesFor(n), []).values()], remove: [] });
           if (mode === "ovs-normal" || mode === "ovs") await toOvs();
           if (mode === "ovs") await ovsOn(n);
           // b speaks first: a bridge that has not learnt b's MAC floods every frame to all N ports.

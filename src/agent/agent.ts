@@ -12,7 +12,6 @@ import { ControllerLink } from "./controller-link.ts";
 import { decodeDelivery, type Delivery } from "./desired.ts";
 import { serveLifecycle, type LifecycleAnswer, type LifecycleRequest } from "./lifecycle.ts";
 import { AgentMetrics, serveMetrics } from "./metrics.ts";
-import { watchNftables } from "./nft-watch.ts";
 import { countStates, describeDrops, dropDeltas, findPort, type DropSample } from "./plan.ts";
 import { checkSecretFile } from "../host/secrets.ts";
 import { checkAgentPrivileges } from "./privileges.ts";
@@ -205,16 +204,9 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
       reconciler.sync("change").catch(() => undefined);
     }, config.reconcile.debounceMs);
   };
-  // The driver's own change feed; for nftables without one, the agent follows `nft monitor` itself.
-  const feed = driver.watchChanges
-    ? driver.watchChanges.bind(driver)
-    : driver.name === "nftables" && !deps.driver
-      ? (f: () => void) => watchNftables({ prefix: config.driver.settings.prefix ?? "vifguard", ...(config.driver.settings.netns && { netns: config.driver.settings.netns }) }, f)
-      : undefined;
-  const watch = config.reconcile.watch && feed
-    ? await feed(onChange).catch((e: Error) => (log.warn({ err: e }, `cannot follow dataplane changes (${e.message}); relying on the periodic check`), undefined))
+  const watch = config.reconcile.watch
+    ? await driver.watchChanges(onChange).catch((e: Error) => (log.warn({ err: e }, `cannot follow dataplane changes (${e.message}); relying on the periodic check`), undefined))
     : undefined;
-  if (config.reconcile.watch && !feed) log.info({ driver: driver.name }, `driver ${driver.name} has no change feed: drift is found by the periodic check every ${config.reconcile.intervalMs} ms`);
   const periodic = setInterval(() => void reconciler.sync("periodic").catch(() => undefined), config.reconcile.intervalMs);
 
   // Drops: a rate-limited event per port when its counters rise.
@@ -272,6 +264,12 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
           await saveUnplugged();
           const report = await reconciler.sync(request.op);
           const state = report.states.get(policy.port);
+          // Hooks plug before the device exists (libvirt's prepare, a migration's destination): a
+          // port whose dataplane needs its device gets its rules at the first sync after it appears
+          // (the driver's change feed starts that sync). Nothing can carry traffic on it before.
+          if (state === "awaiting-device") {
+            return { ok: true, message: `${policy.port} (${policy.device}): awaiting its device; its rules go in as soon as it appears`, data: { port: policy.port, device: policy.device, level: policy.level, state } };
+          }
           if (state !== "enforced") return { ok: false, code: "VG_APPLY_FAILED", message: `${request.op} ${policy.port}: rules not installed (state ${state ?? "unknown"})` };
           if (request.op === "migrate-in" && link && request.waitReady !== false) {
             // The rules are in place here; now wait until the controller has recorded it (the source then removes the port).

@@ -1,9 +1,25 @@
 // The difference between what is wanted and what is installed, as a change set. Pure.
 import type { ChangeSet, UnitMap } from "../drivers/contract.ts";
 
+/**
+ * Adds every wanted unit not installed as wanted (missing, different, or installed without effect
+ * while its device was missing); removes every installed unit nobody wants, and what a vanished
+ * device left behind (a unit now awaiting its device: its OpenFlow port number or device name may be
+ * given to another device). A unit awaiting its device adds nothing.
+ */
 export function planChanges(desired: UnitMap, installed: UnitMap): ChangeSet {
-  const add = [...desired.values()].filter((u) => installed.get(u.key)?.digest !== u.digest);
-  const remove = [...installed.keys()].filter((key) => !desired.has(key)).sort();
+  const add = [...desired.values()].filter((u) => {
+    if (u.awaitingDevice) return false;
+    const have = installed.get(u.key);
+    return !have || have.awaitingDevice === true || have.digest !== u.digest;
+  });
+  const remove = [...installed.values()]
+    .filter((have) => {
+      const want = desired.get(have.key);
+      return !want || (want.awaitingDevice === true && have.awaitingDevice !== true);
+    })
+    .map((u) => u.key)
+    .sort();
   return { add, remove };
 }
 
@@ -24,9 +40,15 @@ export function splitChanges(changes: ChangeSet, size: number): ChangeSet[] {
  * `converged` maps key → digest as of the last successful sync; empty after a (re)start.
  */
 export function countDrift(changes: ChangeSet, desired: UnitMap, converged: ReadonlyMap<string, string>): number {
+  // converged holds installed units only (never one awaiting its device: see convergedDigests).
   const readded = changes.add.filter((u) => converged.get(u.key) === u.digest).length;
   const strays = changes.remove.filter((key) => !converged.has(key) && !desired.has(key)).length;
   return readded + (converged.size > 0 ? strays : 0);
+}
+
+/** What a successful sync leaves installed, key → digest (for the next countDrift): units awaiting their device are not. */
+export function convergedDigests(desired: UnitMap): Map<string, string> {
+  return new Map([...desired.values()].filter((u) => !u.awaitingDevice).map((u) => [u.key, u.digest]));
 }
 
 /** Does `device` match `pattern` ("vnet*": a trailing '*' matches any rest, as nft ifname wildcards do)? */
@@ -34,9 +56,13 @@ export function matchesDevice(pattern: string, device: string): boolean {
   return pattern.endsWith("*") ? device.startsWith(pattern.slice(0, -1)) : device === pattern;
 }
 
-export type PortState = "enforced" | "pending" | "unplugged";
+export type PortState = "enforced" | "pending" | "awaiting-device" | "unplugged";
+export const PORT_STATES: readonly PortState[] = ["enforced", "pending", "awaiting-device", "unplugged"];
 
-/** The state of each port the source names: enforced (its unit is installed as wanted), pending, or unplugged. */
+/**
+ * The state of each port the source names: enforced (its unit is installed as wanted), awaiting-device
+ * (its device is not there yet, so nothing can be installed), pending (anything else), or unplugged.
+ */
 export function portStates(ports: readonly string[], desired: UnitMap, installed: UnitMap, unplugged: ReadonlySet<string>): Map<string, PortState> {
   const byPort = new Map<string, string>();
   for (const unit of desired.values()) byPort.set(unit.port, unit.key);
@@ -46,7 +72,8 @@ export function portStates(ports: readonly string[], desired: UnitMap, installed
     else {
       const key = byPort.get(port);
       const wanted = key === undefined ? undefined : desired.get(key);
-      states.set(port, wanted && installed.get(wanted.key)?.digest === wanted.digest ? "enforced" : "pending");
+      const have = wanted && installed.get(wanted.key);
+      states.set(port, wanted?.awaitingDevice ? "awaiting-device" : have && !have.awaitingDevice && have.digest === wanted!.digest ? "enforced" : "pending");
     }
   }
   return states;
@@ -54,7 +81,7 @@ export function portStates(ports: readonly string[], desired: UnitMap, installed
 
 /** Counts of ports per state, every state present. */
 export function countStates(states: ReadonlyMap<string, PortState>): Record<PortState, number> {
-  const counts: Record<PortState, number> = { enforced: 0, pending: 0, unplugged: 0 };
+  const counts: Record<PortState, number> = { enforced: 0, pending: 0, "awaiting-device": 0, unplugged: 0 };
   for (const state of states.values()) counts[state]++;
   return counts;
 }

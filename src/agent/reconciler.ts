@@ -1,11 +1,11 @@
-// Makes the dataplane match the desired state: compile, observe, apply the difference (plan.ts decides).
+// Makes the dataplane match the desired state: observe, compile, apply the difference (plan.ts decides).
 // Effects only through the driver. Never flushes: before any desired state is known it keeps
 // whatever is installed, and it only ever removes units the desired state no longer names.
 // Runs are serialized; requests made during a run share one follow-up run.
-import type { Driver, Unit, UnitMap } from "../drivers/contract.ts";
+import type { Device, Driver, Unit } from "../drivers/contract.ts";
 import { FAIL_CLOSED_KEY } from "../drivers/contract.ts";
 import type { PortPolicy } from "../policy/port-policy.ts";
-import { countDrift, countStates, planChanges, portStates, splitChanges, type PortState } from "./plan.ts";
+import { convergedDigests, countDrift, countStates, planChanges, portStates, splitChanges, type PortState } from "./plan.ts";
 
 export type SyncReport = Readonly<{
   reason: string;
@@ -146,9 +146,9 @@ export class Reconciler {
     return run;
   }
 
-  /** The units wanted now: every plugged port's, plus the fail-closed unit (when on). */
-  private wanted(): Map<string, Unit> {
-    const desired = new Map(this.driver.compile(this.policies.filter((p) => !this.unpluggedPorts.has(p.port))));
+  /** The units wanted now, given the devices there are: every plugged port's, plus the fail-closed unit (when on). */
+  private wanted(policies: readonly PortPolicy[], devices: readonly Device[]): Map<string, Unit> {
+    const desired = new Map(this.driver.compile(policies.filter((p) => !this.unpluggedPorts.has(p.port)), devices));
     if (this.failClosed && this.failClosedOn) desired.set(FAIL_CLOSED_KEY, this.failClosed);
     return desired;
   }
@@ -159,14 +159,15 @@ export class Reconciler {
       // What this run applies; setDesired() during the run is for the next one.
       const revision = this.revision;
       const policies = this.policies;
-      const desired = this.wanted();
-      const installed: UnitMap = await this.driver.observe();
+      // Observe first: compile() depends on the devices it finds (and on nothing the driver holds).
+      const { units: installed, devices } = await this.driver.observe();
+      const desired = this.wanted(policies, devices);
       // Knowing nothing yet (no source, nothing saved) is no reason to take protection away.
       if (!this.known) for (const [key, unit] of installed) if (!desired.has(key)) desired.set(key, unit);
       const changes = planChanges(desired, installed);
       const drift = countDrift(changes, desired, this.converged);
       for (const batch of splitChanges(changes, this.batchSize)) await this.driver.apply(batch);
-      this.converged = new Map([...desired.values()].map((u) => [u.key, u.digest]));
+      this.converged = convergedDigests(desired);
       this.lastStates = portStates(policies.map((p) => p.port), desired, desired, this.unpluggedPorts);
       this.lastOk = true;
       const report: SyncReport = { reason, revision, policies, added: changes.add.length, removed: changes.remove.length, drift, durationMs: performance.now() - started, states: this.lastStates };

@@ -9,6 +9,6 @@ export function registerRemove(command: Command): void {
       const driver = await driverFromFlags(flags);
       const before = await driver.observe();
       await driver.removeAll();
-      console.log(`removed vifguard's ${driver.name} rules (${before.size} ports were installed)`);
+      console.log(`removed vifguard's ${driver.name} rules (${before.units.size} ports were installed)`);
     });
 }

@@ -8,8 +8,12 @@ export type PortStatus = Readonly<{
   port: string;
   device: string;
   level: string;
-  /** installed and equal to the desired rules; drifted: installed but different; missing: not installed. */
-  state: "in-sync" | "drifted" | "missing" | "orphan";
+  /**
+   * in-sync: installed and equal to the desired rules; drifted: installed but different; missing: not
+   * installed; awaiting-device: its device is not there yet, so nothing can be installed; orphan:
+   * installed for a port not in the port file.
+   */
+  state: "in-sync" | "drifted" | "missing" | "awaiting-device" | "orphan";
   enforced: readonly Guard[];
   missing: readonly Guard[];
   limitations: readonly string[];
@@ -24,7 +28,7 @@ export function portStatusRows(policies: readonly PortPolicy[], desired: UnitMap
     const unit = unitOfPort.get(policy.port);
     if (unit) desiredKeys.add(unit.key);
     const have = unit && installed.get(unit.key);
-    const state = !unit || !have ? (policy.level === "off" && !unit ? "in-sync" : "missing") : have.digest === unit.digest ? "in-sync" : "drifted";
+    const state = unit?.awaitingDevice ? "awaiting-device" : !unit || !have ? (policy.level === "off" && !unit ? "in-sync" : "missing") : have.digest === unit.digest && !have.awaitingDevice ? "in-sync" : "drifted";
     const drops: Partial<Record<Guard, number>> = {};
     for (const c of counters) if (c.port === policy.port && c.packets > 0) drops[c.reason] = (drops[c.reason] ?? 0) + c.packets;
     rows.push({

@@ -47,9 +47,9 @@ export function registerStatus(command: Command): void {
       if (flags.controller) return controllerStatus(flags);
       const policies = portPolicies(await desiredState(flags));
       const driver = await driverFromFlags(flags);
-      const desired = driver.compile(policies);
-      const [installed, counters] = await Promise.all([driver.observe(), driver.counters()]);
-      const rows = portStatusRows(policies, desired, installed, counters, driver.capabilities);
+      const [observed, counters] = await Promise.all([driver.observe(), driver.counters()]);
+      const desired = driver.compile(policies, observed.devices);
+      const rows = portStatusRows(policies, desired, observed.units, counters, driver.capabilities);
       console.log(flags.json ? JSON.stringify(rows, null, 2) : renderStatus(rows, driver.name));
     });
 }

@@ -1,7 +1,7 @@
 // The conformance kit: applies the sandbox's policy through a driver, sends every case of the attack
 // table as real frames, and compares where each frame arrived with what the reference evaluator
 // says; then runs the legitimate flows. Effects.
-import { planChanges } from "../agent/plan.ts";
+import { converge } from "../agent/converge.ts";
 import type { Driver } from "../drivers/contract.ts";
 import { evaluate, type Decision } from "../policy/evaluate.ts";
 import type { Guard } from "../policy/guards.ts";
@@ -76,9 +76,7 @@ export type RunOptions = Readonly<{ driver: Driver; sandbox: Sandbox; log?: (lin
 
 /** Installs the sandbox's ports with `driver` (which must act on the sandbox's bridge). */
 export async function installSandboxPolicy(driver: Driver, sandbox: Sandbox): Promise<number> {
-  const desired = driver.compile(sandbox.policies());
-  const report = await driver.apply(planChanges(desired, await driver.observe()));
-  return report.durationMs;
+  return (await converge(driver, sandbox.policies())).durationMs;
 }
 
 export async function runConformance(options: RunOptions): Promise<ConformanceReport> {

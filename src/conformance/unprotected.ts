@@ -11,7 +11,8 @@ export function unprotectedDriver(): Driver {
     probe: () => Promise.resolve({ driver: "nftables", versions: {}, notes: ["unprotected: installs nothing"] }),
     compile: (): UnitMap => new Map(),
     apply: () => Promise.resolve({ added: [], removed: [], durationMs: 0 }),
-    observe: () => Promise.resolve(new Map()),
+    observe: () => Promise.resolve({ units: new Map(), devices: [] }),
+    watchChanges: () => Promise.resolve({ close: () => undefined }),
     counters: () => Promise.resolve([]),
     removeAll: () => Promise.resolve(),
   };

@@ -483,7 +483,7 @@ export class MigrationLab {
     const samples: { source: boolean; destination: boolean; at: number }[] = [];
     const sampler = (async () => {
       while (sampling) {
-        const [source, destination] = await Promise.all([from, to].map(async (h) => [...(await this.drivers.get(h)!.observe()).values()].some((u) => u.port === ALICE.id)));
+        const [source, destination] = await Promise.all([from, to].map(async (h) => [...(await this.drivers.get(h)!.observe()).units.values()].some((u) => u.port === ALICE.id)));
         samples.push({ source: source!, destination: destination!, at: performance.now() });
         await sleep(10);
       }

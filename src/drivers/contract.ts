@@ -22,9 +22,38 @@ export interface Capabilities {
   readonly atomicBatch: boolean;
 }
 
-/** One port's compiled rules: `key` names the port in the dataplane, `digest` identifies its content. */
-export type Unit = Readonly<{ key: string; port: string; digest: string; text: string }>;
+/**
+ * One port's compiled rules: `key` names the port in the dataplane, `digest` identifies its content.
+ * `awaitingDevice`: the port's device is not there (yet), and the dataplane cannot hold its rules
+ * without it (an OpenFlow port number, a libvirt binding's instantiation); `digest` and `text` are
+ * then empty. compile() marks such a unit; planning installs nothing for it and removes what a
+ * vanished device left, status and metrics show the port as `awaiting-device`, and it is never drift.
+ * observe() marks an installed unit the same way when the dataplane holds it but it has no effect
+ * because its device was missing (a libvirt binding without rules): it is replaced once the device is there.
+ */
+export type Unit = Readonly<{ key: string; port: string; digest: string; text: string; awaitingDevice?: true }>;
 export type UnitMap = ReadonlyMap<string, Unit>;
+
+/**
+ * A network device of the host as a driver observes it: the facts compile() may depend on besides
+ * the policies. `mac` lets a port meet its device by MAC (a libvirt or Xen tap carries the guest's
+ * MAC with first octet fe).
+ */
+export type Device = Readonly<{
+  /** The interface name on the host (vnet0, tap…, vif1.0): what a port file's `device` names. */
+  name: string;
+  /** Lower-case, colon-separated; absent when the host does not report one. */
+  mac?: string;
+  /** The kernel's interface index, when the device is a kernel interface the driver can see. */
+  ifindex?: number;
+  /** Open vSwitch: the device's OpenFlow port number on the bridge. */
+  ofport?: number;
+  /** Open vSwitch: external_ids:iface-id (OpenStack, OVN, libvirt's virtualport), which a port file may name instead of the name. */
+  ifaceId?: string;
+}>;
+
+/** What observe() finds: the units of ours installed now, and the devices the driver can see. */
+export type Observed = Readonly<{ units: UnitMap; devices: readonly Device[] }>;
 
 /** What apply() does: install or replace `add` (make before break), remove the units keyed `remove`. */
 export type ChangeSet = Readonly<{ add: readonly Unit[]; remove: readonly string[] }>;
@@ -41,12 +70,15 @@ export interface Driver {
   readonly capabilities: Capabilities;
   /** Is the dataplane there and usable? Resolves with versions, or rejects with DriverUnavailableError. */
   probe(): Promise<HostFacts>;
-  /** Pure and deterministic: one unit per port. */
-  compile(policies: readonly PortPolicy[]): UnitMap;
+  /**
+   * Pure and deterministic: one unit per port, from the policies and the devices observe() found
+   * (a port whose device the dataplane needs and cannot see gets an `awaitingDevice` unit).
+   */
+  compile(policies: readonly PortPolicy[], devices: readonly Device[]): UnitMap;
   /** Idempotent; atomic per batch when capabilities.atomicBatch. */
   apply(changes: ChangeSet): Promise<ApplyReport>;
-  /** What of ours is installed now: keys and digests (text may be empty). */
-  observe(): Promise<UnitMap>;
+  /** What of ours is installed now (keys and digests; text may be empty), and the devices compile() needs. */
+  observe(): Promise<Observed>;
   counters(): Promise<DropCounter[]>;
   /** Takes away everything of vifguard's this driver installed. */
   removeAll(): Promise<void>;
@@ -60,11 +92,14 @@ export interface Driver {
    */
   compileFailClosed?(devices: readonly string[]): Unit;
   /**
-   * Calls `onChange` soon after the dataplane objects vifguard owns, or what compile() reads from the
-   * host, may have changed (e.g. `nft monitor`; OVS: an interface's OpenFlow port number, refreshed
-   * before the call), so the agent repairs drift before its periodic check. Resolves once following.
+   * The change feed (required): calls `onChange` soon after the dataplane objects vifguard owns, or
+   * the devices compile() depends on, may have changed (nftables: `nft monitor`; OVS: an OVSDB
+   * monitor of the Interface table; libvirt: `ip monitor link`), so the agent syncs before its
+   * periodic check. A spurious call costs one sync that finds nothing to do. A dataplane without
+   * any feed resolves with a watch that never calls (the periodic check then finds everything).
+   * Resolves once following; rejects if it cannot follow.
    */
-  watchChanges?(onChange: () => void): Promise<DriverWatch>;
+  watchChanges(onChange: () => void): Promise<DriverWatch>;
   /** Ends long-lived helper processes (e.g. nftables' `nft -i`); the installed rules stay. */
   close?(): void;
 }

@@ -1,5 +1,5 @@
-// Long-running host commands whose output is followed line by line (nft monitor): effects.
-// The companion of run.ts for commands that do not end; used by the agent's drift detection.
+// Long-running host commands whose output is followed line by line (nft monitor, ip monitor): effects.
+// The companion of run.ts for commands that do not end; the drivers' change feeds use it.
 import { spawn } from "node:child_process";
 
 export type Followed = Readonly<{
@@ -35,4 +35,33 @@ export function follow(command: string, args: readonly string[], options: Readon
     });
   });
   return { close: () => void child.stdin.end(), exited };
+}
+
+/**
+ * A driver's change feed from a monitor command (`nft monitor`, `ip monitor link`): calls `onChange`
+ * for each output line that `matters`, and when the command exits (events may have been missed),
+ * restarting it after `restartMs`, until close().
+ */
+export function followChanges(command: string, args: readonly string[], options: Readonly<{ netns?: string; restartMs?: number }>, matters: (line: string) => boolean, onChange: () => void): Readonly<{ close(): void }> {
+  let current: Followed | undefined;
+  let closed = false;
+  let timer: NodeJS.Timeout | undefined;
+  const start = (): void => {
+    current = follow(command, args, { ...(options.netns && { netns: options.netns }) }, (line) => {
+      if (matters(line)) onChange();
+    });
+    void current.exited.then(() => {
+      if (closed) return;
+      onChange();
+      timer = setTimeout(() => !closed && start(), options.restartMs ?? 1_000);
+    });
+  };
+  start();
+  return {
+    close: () => {
+      closed = true;
+      clearTimeout(timer);
+      current?.close();
+    },
+  };
 }

@@ -120,11 +120,36 @@ test("agent: repairs drift reported by the driver's change feed and counts it", 
 
 test("agent: the periodic check repairs drift without a change feed", async (t) => {
   const driver = new FakeDriver();
-  (driver as { watchChanges?: unknown }).watchChanges = undefined;
+  driver.watchChanges = () => Promise.resolve({ close: () => undefined }); // a feed that never calls
   const lab = await startLab(t, [ALICE], { driver, intervalMs: 200 });
   driver.installed.delete("alice-0");
   assert.ok(await until(() => driver.installed.has("alice-0"), 2_000));
   void lab;
+});
+
+test("agent: a port awaiting its device is no drift over 20 syncs, shows as awaiting-device, and is installed at the first sync after the device appears", async (t) => {
+  const driver = new FakeDriver();
+  driver.needsDevices = true;
+  driver.devices = [{ name: ALICE.device, mac: "fe:54:00:00:00:01" }];
+  const started = await startLab(t, [ALICE, EVE], { driver });
+  const drifts: number[] = [];
+  for (let i = 0; i < 20; i++) drifts.push((await started.agent.reconciler.sync("periodic")).drift);
+  assert.deepEqual(drifts, Array(20).fill(0));
+  assert.deepEqual(installedKeys(driver), [FAIL_CLOSED_KEY, "alice-0"].sort());
+  assert.ok(!started.logs.some((l) => /repaired drift/.test(String(l.msg))), "no 'repaired drift' log");
+  const status = await requestLifecycle(started.socket, { op: "status" }, 5_000);
+  assert.deepEqual(status.ok && (status.data as { states: unknown }).states, { "alice-0": "enforced", "eve-0": "awaiting-device" });
+  const text = await (await fetch(`http://127.0.0.1:${started.agent.httpPort}/metrics`)).text();
+  assert.match(text, /^vifguard_ports\{state="awaiting-device"\} 1$/m);
+  assert.match(text, /^vifguard_drift_repairs_total 0$/m);
+  const plug = await requestLifecycle(started.socket, { op: "plug", port: "eve-0" }, 5_000);
+  assert.equal(plug.ok, true, "a hook that plugs before the device exists is not an error");
+  assert.match(plug.ok ? plug.message : "", /awaiting its device/);
+
+  driver.devices.push({ name: EVE.device, mac: "fe:54:00:00:00:02" });
+  const next = await started.agent.reconciler.sync("periodic");
+  assert.deepEqual([next.added, next.drift, next.states.get("eve-0")], [1, 0, "enforced"]);
+  assert.ok(driver.installed.has("eve-0"));
 });
 
 test("agent: unplug removes the port's rules, plug brings them back; the socket is 0600", async (t) => {

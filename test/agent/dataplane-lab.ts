@@ -158,14 +158,14 @@ export class AgentLab {
 
   /** What the desired state of `ports` compiles to, with the fail-closed unit. */
   desiredUnits(ports: readonly PortSpec[], failClosed = true): UnitMap {
-    const units = new Map(this.driver.compile(portPolicies(parsePortFile(portFile(ports), "lab"))));
+    const units = new Map(this.driver.compile(portPolicies(parsePortFile(portFile(ports), "lab")), [])); // nftables: rules need no device
     if (failClosed && this.driver.compileFailClosed) units.set(FAIL_CLOSED_KEY, this.driver.compileFailClosed(["vnet*", "tap*", "vif*"]));
     return units;
   }
 
   /** Does the dataplane match `ports` exactly? */
   async converged(ports: readonly PortSpec[]): Promise<boolean> {
-    const changes = planChanges(this.desiredUnits(ports), await this.driver.observe());
+    const changes = planChanges(this.desiredUnits(ports), (await this.driver.observe()).units);
     return changes.add.length === 0 && changes.remove.length === 0;
   }
 

@@ -1,7 +1,7 @@
 // An in-memory driver for the agent's unit tests: units live in a Map, every apply() is recorded,
 // failures and drift can be injected.
 import { createHash } from "node:crypto";
-import type { ApplyReport, ChangeSet, Driver, DriverWatch, DropCounter, HostFacts, Unit, UnitMap } from "../../src/drivers/contract.ts";
+import type { ApplyReport, ChangeSet, Device, Driver, DriverWatch, DropCounter, HostFacts, Observed, Unit, UnitMap } from "../../src/drivers/contract.ts";
 import { FAIL_CLOSED_KEY } from "../../src/drivers/contract.ts";
 import { GUARDS } from "../../src/policy/guards.ts";
 import type { PortPolicy } from "../../src/policy/port-policy.ts";
@@ -16,15 +16,21 @@ export class FakeDriver implements Driver {
   drops: DropCounter[] = [];
   failNextApply: Error | undefined;
   observeCount = 0;
+  /** The host's devices, as observe() reports them. */
+  devices: Device[] = [];
+  /** Like OVS and libvirt: a port whose device is not among `devices` awaits it (default: like nftables, rules need no device). */
+  needsDevices = false;
   private listeners = new Set<() => void>();
 
   async probe(): Promise<HostFacts> {
     return { driver: "nftables", versions: { fake: "1" }, notes: [] };
   }
 
-  compile(policies: readonly PortPolicy[]): UnitMap {
+  compile(policies: readonly PortPolicy[], devices: readonly Device[]): UnitMap {
+    const present = new Set(devices.map((d) => d.name));
     return new Map(
       policies.map((p) => {
+        if (this.needsDevices && !present.has(p.device)) return [p.port, { key: p.port, port: p.port, digest: "", text: "", awaitingDevice: true }];
         const text = JSON.stringify({ device: p.device, level: p.level, macs: p.macs, bindings: p.bindings.map((b) => `${b.mac} ${b.prefix.text}`) });
         return [p.port, { key: p.port, port: p.port, digest: digestOf(text), text }];
       }),
@@ -48,9 +54,9 @@ export class FakeDriver implements Driver {
     return { added: changes.add.map((u) => u.key), removed: [...changes.remove], durationMs: 0 };
   }
 
-  async observe(): Promise<UnitMap> {
+  async observe(): Promise<Observed> {
     this.observeCount++;
-    return new Map([...this.installed].map(([k, u]) => [k, { ...u, text: "" }]));
+    return { units: new Map([...this.installed].map(([k, u]) => [k, { ...u, text: "" }])), devices: [...this.devices] };
   }
 
   async counters(): Promise<DropCounter[]> {

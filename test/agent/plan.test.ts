@@ -1,15 +1,42 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Unit } from "../../src/drivers/contract.ts";
-import { countDrift, describeDrops, dropDeltas, findPort, matchesDevice, planChanges, portStates, splitChanges } from "../../src/agent/plan.ts";
+import { convergedDigests, countDrift, countStates, describeDrops, dropDeltas, findPort, matchesDevice, planChanges, portStates, splitChanges } from "../../src/agent/plan.ts";
 
 const unit = (key: string, digest: string): Unit => ({ key, port: key, digest, text: "" });
 const map = (...units: Unit[]) => new Map(units.map((u) => [u.key, u]));
+const awaiting = (key: string, digest = ""): Unit => ({ key, port: key, digest, text: "", awaitingDevice: true });
 
 test("planChanges() adds changed and new units and removes gone ones, leaving equal ones alone", () => {
   const changes = planChanges(map(unit("a", "1"), unit("b", "2"), unit("c", "3")), map(unit("a", "1"), unit("b", "old"), unit("z", "9")));
   assert.deepEqual(changes.add.map((u) => u.key), ["b", "c"]);
   assert.deepEqual(changes.remove, ["z"]);
+});
+
+test("planChanges() installs nothing for a unit awaiting its device, and removes what its vanished device left", () => {
+  assert.deepEqual(planChanges(map(awaiting("a")), map()), { add: [], remove: [] }, "nothing to add while the device is missing");
+  assert.deepEqual(planChanges(map(awaiting("a")), map(unit("a", "1"))), { add: [], remove: ["a"] }, "rules for a device that is gone go");
+  assert.deepEqual(planChanges(map(awaiting("a")), map(awaiting("a", "1"))), { add: [], remove: [] }, "an inert binding that awaits the same device stays");
+  const ready = unit("a", "1");
+  assert.deepEqual(planChanges(map(ready), map(awaiting("a", "1"))), { add: [ready], remove: [] }, "installed without effect (device was missing): re-created once it is there");
+});
+
+test("an absent device is never drift: twenty syncs plan nothing, and the first sync after it appears installs it", () => {
+  let installed = map();
+  let converged = new Map<string, string>();
+  const drifts: number[] = [];
+  for (let sync = 0; sync < 20; sync++) {
+    const desired = map(awaiting("a"), unit("b", "2"));
+    const changes = planChanges(desired, installed);
+    drifts.push(countDrift(changes, desired, converged));
+    installed = map(...[...installed.values()].filter((u) => !changes.remove.includes(u.key)), ...changes.add);
+    converged = convergedDigests(desired);
+  }
+  assert.deepEqual(drifts, Array(20).fill(0));
+  const desired = map(unit("a", "1"), unit("b", "2"));
+  const changes = planChanges(desired, installed);
+  assert.deepEqual(changes.add.map((u) => u.key), ["a"]);
+  assert.equal(countDrift(changes, desired, converged), 0);
 });
 
 test("splitChanges() makes bounded batches, removals first", () => {
@@ -33,6 +60,12 @@ test("matchesDevice() knows nft's trailing-star wildcard", () => {
   assert.ok(!matchesDevice("vnet*", "tap0"));
   assert.ok(matchesDevice("eth0", "eth0"));
   assert.ok(!matchesDevice("eth0", "eth01"));
+});
+
+test("portStates() shows a port waiting for its device as awaiting-device, and countStates() counts it", () => {
+  const states = portStates(["a", "b"], map(awaiting("a"), unit("b", "1")), map(unit("b", "1")), new Set());
+  assert.deepEqual(Object.fromEntries(states), { a: "awaiting-device", b: "enforced" });
+  assert.deepEqual(countStates(states), { enforced: 1, pending: 0, "awaiting-device": 1, unplugged: 0 });
 });
 
 test("portStates() tells enforced, pending and unplugged ports apart", () => {

@@ -48,13 +48,13 @@ test("agent dataplane: kill -9 in the middle of applying 1,000 ports, restart: c
   await lab.writePorts(target);
   let installedAtKill = 0;
   await waitFor(async () => {
-    installedAtKill = (await lab.driver.observe()).size;
+    installedAtKill = (await lab.driver.observe()).units.size;
     return installedAtKill > BASE.length + 1 + 20; // the first of the 1,000 landed
   }, 60_000, "the first of the 1,000 ports", 5);
   lab.agent!.child.kill("SIGKILL");
   const killedAt = performance.now();
   await lab.agent!.exited;
-  const afterKill = (await lab.driver.observe()).size;
+  const afterKill = (await lab.driver.observe()).units.size;
   t.diagnostic(`killed -9 with ${installedAtKill}-${afterKill} of ${target.length + 1} units installed`);
   assert.ok(afterKill < target.length + 1, "killed in the middle: not everything was installed yet");
 

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { test, type TestContext } from "node:test";
 import { planChanges } from "../../src/agent/plan.ts";
+import { planSync } from "../../src/agent/converge.ts";
 import { createLibvirtDriver, ensureLibvirtd, restartLibvirtd, type LibvirtDriver } from "../../src/drivers/libvirt/index.ts";
 import { run } from "../../src/host/run.ts";
 import { evaluate } from "../../src/policy/evaluate.ts";
@@ -68,7 +69,7 @@ async function startLab(t: TestContext): Promise<Lab> {
   const guests: string[] = [];
   t.after(async () => {
     await driver.removeAll().catch((error: unknown) => t.diagnostic(`removeAll failed: ${String(error)}`));
-    const left = (await driver.observe()).size;
+    const left = (await driver.observe()).units.size;
     if (left > 0) t.diagnostic(`${left} bindings left after removeAll`);
     for (const g of guests) await run("ip", ["netns", "del", g], { allowFailure: true });
     for (const p of policies) await run("ip", ["link", "del", p.device], { allowFailure: true });
@@ -89,7 +90,7 @@ async function startLab(t: TestContext): Promise<Lab> {
     await run("ip", ["link", "set", p.device, "master", bridge, "up"]);
   }
   await driver.probe();
-  await driver.apply(planChanges(driver.compile(policies), await driver.observe()));
+  await driver.apply((await planSync(driver, policies)).changes);
   const byPort = new Map(policies.map((p) => [p.port, p]));
   return { prefix, bridge, driver, policies, guest: (port) => `${byPort.get(port)!.device}-g`, device: (port) => byPort.get(port)!.device };
 }
@@ -245,30 +246,37 @@ test("libvirt dataplane: unplug removes the port's binding and chains; removeAll
   if (!needsRootAndLibvirt(t)) return;
   const lab = await startLab(t);
   const rest = lab.policies.filter((p) => p.port !== "eve-0");
-  const report = await lab.driver.apply(planChanges(lab.driver.compile(rest), await lab.driver.observe()));
+  const report = await lab.driver.apply((await planSync(lab.driver, rest)).changes);
   assert.deepEqual(report.removed, ["eve-0"]);
   assert.deepEqual(await leftovers(lab, ["eve-0"]), []);
-  assert.deepEqual([...(await lab.driver.observe()).keys()].sort(), rest.map((p) => p.port).sort());
+  assert.deepEqual([...(await lab.driver.observe()).units.keys()].sort(), rest.map((p) => p.port).sort());
   await lab.driver.removeAll();
   assert.deepEqual(await leftovers(lab, lab.policies.map((p) => p.port)), []);
-  assert.equal((await lab.driver.observe()).size, 0);
+  assert.equal((await lab.driver.observe()).units.size, 0);
   const filters = (await run("virsh", ["-q", "-c", "nwfilter:///system", "nwfilter-list"])).stdout;
   assert.doesNotMatch(filters, new RegExp(`\\s${lab.prefix}-`), "no filter of this run's prefix remains");
 });
 
-test("libvirt dataplane: a binding made before its device exists is reported and re-created", async (t) => {
+test("libvirt dataplane: a binding made before its device exists awaits it, and is re-created once it is there", async (t) => {
   if (!needsRootAndLibvirt(t)) return;
   const lab = await startLab(t);
   const eve = lab.policies.filter((p) => p.port === "eve-0");
+  const device = lab.device("eve-0");
   await lab.driver.apply({ add: [], remove: ["eve-0"] });
-  await run("ip", ["link", "del", lab.device("eve-0")]);
-  await lab.driver.apply(planChanges(lab.driver.compile(eve), new Map()));
-  assert.equal((await lab.driver.observe()).get("eve-0")?.digest, "not-instantiated", "libvirt keeps the binding but made no rules");
-  await run("ip", ["link", "add", lab.device("eve-0"), "type", "veth", "peer", "name", `${lab.device("eve-0")}p`]);
-  const plan = planChanges(lab.driver.compile(eve), await lab.driver.observe());
+  await run("ip", ["link", "del", device]);
+  // As an older agent did: create the binding although the device is missing.
+  await lab.driver.apply(planChanges(lab.driver.compile(eve, [{ name: device }]), new Map()));
+  const held = (await lab.driver.observe()).units.get("eve-0");
+  assert.equal(held?.awaitingDevice, true, "libvirt keeps the binding but made no rules: it awaits its device");
+  const waiting = await planSync(lab.driver, eve);
+  assert.equal(waiting.desired.get("eve-0")?.awaitingDevice, true, "compile() sees the device is missing");
+  assert.deepEqual(waiting.changes, { add: [], remove: [] }, "nothing to do while the device is missing");
+  await run("ip", ["link", "add", device, "type", "veth", "peer", "name", `${device}p`]);
+  const plan = (await planSync(lab.driver, eve)).changes;
   assert.deepEqual(plan.add.map((u) => u.key), ["eve-0"]);
   await lab.driver.apply(plan);
-  assert.deepEqual(planChanges(lab.driver.compile(eve), await lab.driver.observe()), { add: [], remove: [] });
+  assert.equal((await lab.driver.observe()).units.get("eve-0")?.awaitingDevice, undefined, "the re-created binding has its rules");
+  assert.deepEqual((await planSync(lab.driver, eve)).changes, { add: [], remove: [] });
 });
 
 test("libvirt dataplane: a libvirtd restart under a spoof stream leaks nothing and keeps every binding", async (t) => {
@@ -288,7 +296,7 @@ test("libvirt dataplane: a libvirtd restart under a spoof stream leaks nothing a
   const leaked = counts[hex(spoof)] ?? 0;
   t.diagnostic(`libvirtd restart took ${up.toFixed(0)} ms; ${leaked} of ${sent / 2} spoofed frames reached Bob; ${counts[hex(legit)]} of ${sent / 2} legitimate ones`);
   assert.equal(leaked, 0);
-  assert.deepEqual(planChanges(lab.driver.compile(lab.policies), await lab.driver.observe()), { add: [], remove: [] });
+  assert.deepEqual((await planSync(lab.driver, lab.policies)).changes, { add: [], remove: [] });
 });
 
 // A changed port is its own filter redefined in place (libvirt builds the new chains, then swaps
@@ -307,7 +315,7 @@ test("libvirt dataplane: changing a port under a spoof stream redefines its filt
   for (let i = 0; i < 6; i++) {
     const extra = i % 2 === 0 ? [{ family: 4 as const, bytes: Uint8Array.from([10, 0, 0, 50]), length: 32, text: "10.0.0.50" }] : [];
     const changed = lab.policies.map((p) => (p.port === "eve-0" ? { ...p, bindings: [...p.bindings, ...extra.map((prefix) => ({ mac: p.macs[0]!, prefix }))] } : p));
-    const report = await lab.driver.apply(planChanges(lab.driver.compile(changed), await lab.driver.observe()));
+    const report = await lab.driver.apply((await planSync(lab.driver, changed)).changes);
     timings.push(report.durationMs);
   }
   const outlasted = streaming;
@@ -320,5 +328,5 @@ test("libvirt dataplane: changing a port under a spoof stream redefines its filt
   assert.ok(outlasted, "the spoof stream outlasted the changes");
   assert.equal(leaked, 0, "no spoofed frame gets through while a port changes");
   assert.ok(delivered >= 0.99 * (sent / 2), "the port's legitimate traffic keeps flowing (old chains until the new ones are in)");
-  assert.deepEqual(planChanges(lab.driver.compile(lab.policies), await lab.driver.observe()), { add: [], remove: [] }, "observe() reads the last change back (the 6th took the extra address away again)");
+  assert.deepEqual((await planSync(lab.driver, lab.policies)).changes, { add: [], remove: [] }, "observe() reads the last change back (the 6th took the extra address away again)");
 });

@@ -206,15 +206,15 @@ test("nftables dataplane: frames from a VM meet the reference evaluator, one-por
 
   const full = policies("full");
   const [, eveFull, bobFull] = full as [PortPolicy, PortPolicy, PortPolicy];
-  const desired = driver.compile(full);
+  const desired = driver.compile(full, []);
 
   await t.test("apply() installs all ports in one transaction and observe() gives back the same digests", async () => {
     const report = await driver.apply({ add: [...desired.values()], remove: [] });
     t.diagnostic(`3 ports from scratch (with the skeleton): ${report.durationMs.toFixed(1)} ms, nft ${driver.lastTransactionMs.toFixed(1)} ms`);
-    assert.deepEqual(planChanges(desired, await driver.observe()), { add: [], remove: [] });
+    assert.deepEqual(planChanges(desired, (await driver.observe()).units), { add: [], remove: [] });
     const again = await driver.apply({ add: [...desired.values()], remove: [] }); // idempotent
     assert.deepEqual(again.added, ["vnet0", "vnet1", "vnet2"]);
-    assert.deepEqual(planChanges(desired, await driver.observe()), { add: [], remove: [] });
+    assert.deepEqual(planChanges(desired, (await driver.observe()).units), { add: [], remove: [] });
   });
 
   await t.test("level full: every frame from Eve is delivered or dropped, with the reason, as evaluate() says", async () => {
@@ -224,15 +224,15 @@ test("nftables dataplane: frames from a VM meet the reference evaluator, one-por
 
   await t.test("a one-port change (Eve to level mac) is one transaction that touches only her elements", async () => {
     const before = await lab.nft(["-j", "list", "table", "bridge", lab.prefix]);
-    const eveMac = driver.compile(policies("mac")).get("vnet1")!;
-    const changes = planChanges(new Map([...desired, ["vnet1", eveMac]]), await driver.observe());
+    const eveMac = driver.compile(policies("mac"), []).get("vnet1")!;
+    const changes = planChanges(new Map([...desired, ["vnet1", eveMac]]), (await driver.observe()).units);
     assert.deepEqual(changes.add.map((u) => u.key), ["vnet1"]);
     const report = await driver.apply(changes);
     t.diagnostic(`one-port change: ${report.durationMs.toFixed(1)} ms (nft ${driver.lastTransactionMs.toFixed(1)} ms)`);
     const after = await lab.nft(["-j", "list", "table", "bridge", lab.prefix]);
     assert.deepEqual(withoutDevice(after, "vnet1"), withoutDevice(before, "vnet1"));
     assert.notEqual(after, before);
-    assert.equal((await driver.observe()).get("vnet1")?.digest, eveMac.digest);
+    assert.equal((await driver.observe()).units.get("vnet1")?.digest, eveMac.digest);
   });
 
   await t.test("level mac: only the MAC side is checked, tagged frames pass unread", async () => {
@@ -245,7 +245,7 @@ test("nftables dataplane: frames from a VM meet the reference evaluator, one-por
     await lab.addGuest("mallory", "vnet9", "52:54:00:00:00:09");
     const unit = driver.compileFailClosed(["vnet*", "tap*"]);
     await driver.apply({ add: [unit], remove: [] });
-    assert.equal((await driver.observe()).get(FAIL_CLOSED_KEY)?.digest, unit.digest);
+    assert.equal((await driver.observe()).units.get(FAIL_CLOSED_KEY)?.digest, unit.digest);
     const fromMallory = e4("52:54:00:00:00:09", BOB, f.icmp4Echo("10.0.0.9", "10.0.0.3", new Uint8Array(31)));
     const fromEve = e4(EVE, BOB, f.icmp4Echo("10.0.0.2", "10.0.0.3", new Uint8Array(32)));
     const capture = lab.capture("bob", control());
@@ -255,16 +255,16 @@ test("nftables dataplane: frames from a VM meet the reference evaluator, one-por
     const seen = new Set(await capture.stop());
     assert.deepEqual([seen.has(hex(fromMallory)), seen.has(hex(fromEve))], [false, true]);
     await driver.apply({ add: [], remove: [FAIL_CLOSED_KEY] });
-    assert.equal((await driver.observe()).has(FAIL_CLOSED_KEY), false);
+    assert.equal((await driver.observe()).units.has(FAIL_CLOSED_KEY), false);
   });
 
   await t.test("a flushed table is found (digests change) and repaired by re-applying", async () => {
     await lab.nft(["flush", "table", "bridge", lab.prefix]);
-    const wanted = driver.compile(policies("mac"));
-    const changes = planChanges(wanted, await driver.observe());
+    const wanted = driver.compile(policies("mac"), []);
+    const changes = planChanges(wanted, (await driver.observe()).units);
     assert.deepEqual(changes.add.map((u) => u.key).sort(), ["vnet0", "vnet1", "vnet2"]);
     await driver.apply(changes);
-    assert.deepEqual(planChanges(wanted, await driver.observe()), { add: [], remove: [] });
+    assert.deepEqual(planChanges(wanted, (await driver.observe()).units), { add: [], remove: [] });
   });
 
   await t.test("removing a port deletes its elements; removeAll() leaves nothing", async () => {
@@ -275,6 +275,6 @@ test("nftables dataplane: frames from a VM meet the reference evaluator, one-por
     await driver.removeAll();
     await driver.removeAll();
     assert.equal((await lab.nft(["list", "ruleset"])).trim(), "");
-    assert.equal((await driver.observe()).size, 0);
+    assert.equal((await driver.observe()).units.size, 0);
   });
 });

@@ -10,7 +10,7 @@ import { test, type TestContext } from "node:test";
 import { pino } from "pino";
 import { startAgent } from "../../src/agent/agent.ts";
 import { validateAgentConfig } from "../../src/agent/config.ts";
-import { planChanges } from "../../src/agent/plan.ts";
+import { planSync } from "../../src/agent/converge.ts";
 import { createOvsDriver } from "../../src/drivers/ovs/index.ts";
 import { sandboxPrefix, startOvsSandbox, type OvsSandbox } from "../../src/drivers/ovs/sandbox.ts";
 import { parsePortFile } from "../../src/model/port-file.ts";
@@ -68,7 +68,7 @@ test("OVS agent: a port re-created with another ofport gets its flows again thro
   const { ovs, bridge, specs, addPort, driver, policies, logs } = await ovsAgentLab(t, "vgoa");
   const [alice, eve, bob] = specs;
   const converged = async (): Promise<boolean> => {
-    const plan = planChanges(driver.compile(policies), await driver.observe());
+    const plan = (await planSync(driver, policies)).changes;
     return plan.add.length === 0 && plan.remove.length === 0;
   };
   assert.ok(await until(converged, 10_000), "the first sync installs every port");
@@ -84,7 +84,7 @@ test("OVS agent: a port re-created with another ofport gets its flows again thro
   const eveFlows = async (): Promise<string> => (await ovs.ofctl("-O", "OpenFlow15", "--no-names", "dump-flows", bridge)).stdout.split("\n").filter((l) => /in_port=(2|17)\b/.test(l)).join("\n");
   assert.ok(await until(async () => /in_port=17\b/.test(await eveFlows()) && !/in_port=2\b/.test(await eveFlows()), 5_000), `Eve's flows follow her new ofport:\n${await eveFlows()}`);
   const ms = performance.now() - started;
-  assert.equal(driver.portNumbers.get(eve.device), 17);
+  assert.equal((await driver.observe()).devices.find((d) => d.name === eve.device)?.ofport, 17);
   assert.ok(await converged(), "the agent's plan is empty again");
   t.diagnostic(`flows re-installed for ofport 17 ${ms.toFixed(0)} ms after the interface was deleted (periodic check: 60 s)`);
   assert.ok(logs.some((l) => l.reason === "change"), "the sync came from the change feed");
@@ -110,5 +110,5 @@ test("OVS agent: after an ovsdb-server restart the change feed reconnects and st
   const started = performance.now();
   assert.ok(await until(async () => /in_port=18\b/.test(await eveFlows()) && !/in_port=2\b/.test(await eveFlows()), 10_000), `Eve's flows follow her new ofport after the restart:\n${await eveFlows()}`);
   t.diagnostic(`flows for ofport 18 ${(performance.now() - started).toFixed(0)} ms after the port was re-created behind a restarted ovsdb-server (periodic check: 60 s)`);
-  assert.equal(driver.portNumbers.get(eve.device), 18);
+  assert.equal((await driver.observe()).devices.find((d) => d.name === eve.device)?.ofport, 18);
 });

@@ -6,7 +6,7 @@ import { test } from "node:test";
 import { OVS_LIMITATIONS, createOvsDriver } from "../../src/drivers/ovs/index.ts";
 import { guardOfKind } from "../../src/drivers/ovs/compile.ts";
 import { sandboxPrefix, startOvsSandbox, type OvsSandbox } from "../../src/drivers/ovs/sandbox.ts";
-import { planChanges } from "../../src/agent/plan.ts";
+import { planSync } from "../../src/agent/converge.ts";
 import { evaluate, type Direction } from "../../src/policy/evaluate.ts";
 import * as f from "../../src/policy/frame-builder.ts";
 import type { PortPolicy } from "../../src/policy/port-policy.ts";
@@ -140,7 +140,7 @@ test("ofproto/trace of the compiled flows agrees with evaluate()", async (t) => 
   await sandbox.vsctl("add-port", bridge, `${prefix}-u`, "--", "set", "interface", `${prefix}-u`, "type=internal", "ofport_request=9");
   const driver = createOvsDriver({ bridge, runDir: sandbox.runDir, tableBase: 0 });
   await driver.probe();
-  await driver.apply(planChanges(driver.compile(policies), await driver.observe()));
+  await driver.apply((await planSync(driver, policies)).changes);
   const magic = driver.layout.magic;
   const byPort = new Map<string, PortPolicy>(policies.map((p) => [p.port, p]));
 
@@ -182,10 +182,9 @@ test("ofproto/trace of the compiled flows agrees with evaluate()", async (t) => 
   });
 
   await t.test("a re-applied plan is empty, and observe() names every port with compile()'s digest", async () => {
-    const wanted = driver.compile(policies);
-    const installed = await driver.observe();
-    assert.deepEqual(planChanges(wanted, installed), { add: [], remove: [] });
-    assert.deepEqual([...installed.keys()].sort(), [...wanted.keys()].sort());
+    const { desired: wanted, observed, changes } = await planSync(driver, policies);
+    assert.deepEqual(changes, { add: [], remove: [] });
+    assert.deepEqual([...observed.units.keys()].sort(), [...wanted.keys()].sort());
   });
 
   await t.test("counters() counts the drops of each port per reason", async () => {
@@ -210,7 +209,7 @@ test("pass=table: the to-vm table drops unicast not for the port the operator's 
   for (const [i, p] of policies.entries()) await sandbox.vsctl("add-port", bridge, p.device, "--", "set", "interface", p.device, "type=internal", `ofport_request=${i + 1}`);
   const driver = createOvsDriver({ bridge, runDir: sandbox.runDir, tableBase: 20, pass: { table: 30 }, portRegister: 7 });
   await driver.probe();
-  await driver.apply(planChanges(driver.compile(policies), await driver.observe()));
+  await driver.apply((await planSync(driver, policies)).changes);
   // The operator's pipeline: table 0 enters vifguard; table 30 "forwards" everything to Eve (port 2)
   // through vifguard's to-vm table 24.
   await sandbox.ofctl("-O", "OpenFlow15", "add-flow", bridge, "table=0,priority=0,actions=goto_table:20");

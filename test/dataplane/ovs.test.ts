@@ -4,7 +4,7 @@
 // Needs root (skips otherwise; fails under CI=true).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { planChanges } from "../../src/agent/plan.ts";
+import { planSync } from "../../src/agent/converge.ts";
 import { createOvsDriver, type OvsDriver } from "../../src/drivers/ovs/index.ts";
 import { sandboxPrefix, startOvsSandbox, type OvsSandbox } from "../../src/drivers/ovs/sandbox.ts";
 import { run } from "../../src/host/run.ts";
@@ -75,7 +75,7 @@ async function startLab(prefix: string, t: { after: (fn: () => Promise<void>) =>
   }
   const driver = createOvsDriver({ bridge, runDir: sandbox.runDir, tableBase: 0 });
   await driver.probe();
-  await driver.apply(planChanges(driver.compile(policies), await driver.observe()));
+  await driver.apply((await planSync(driver, policies)).changes);
   return { sandbox, bridge, driver, policies, guest: (port) => `${policies.find((p) => p.port === port)!.device}-g` };
 }
 
@@ -160,7 +160,7 @@ test("OVS dataplane: replacing ports' flows under load loses none of the legitim
   for (let i = 0; i < 40; i++) {
     const extra = i % 2 === 0 ? ["10.0.0.50"] : [];
     const changed = lab.policies.map((p) => (p.port === "bob-0" ? p : { ...p, bindings: [...p.bindings, ...extra.map((ip) => ({ mac: p.macs[0]!, prefix: { family: 4 as const, bytes: Uint8Array.from(ip.split(".").map(Number)), length: 32, text: ip } }))] }));
-    const plan = planChanges(lab.driver.compile(changed), await lab.driver.observe());
+    const plan = (await planSync(lab.driver, changed)).changes;
     const report = await lab.driver.apply(plan);
     timings.push(report.durationMs);
     await settle(100);
@@ -184,8 +184,8 @@ test("OVS dataplane: ovs-vswitchd restart under a spoof stream (flows lost; re-a
   const t0 = performance.now();
   await lab.sandbox.restartSwitch();
   const up = performance.now();
-  const installed = await lab.driver.observe();
-  const plan = planChanges(lab.driver.compile(lab.policies), installed);
+  const { observed, changes: plan } = await planSync(lab.driver, lab.policies);
+  const installed = observed.units;
   await lab.driver.apply(plan);
   const reapplied = performance.now();
   const sent = await stream;
@@ -193,8 +193,7 @@ test("OVS dataplane: ovs-vswitchd restart under a spoof stream (flows lost; re-a
   t.diagnostic(`restart: vswitchd back after ${(up - t0).toFixed(0)} ms; observe() found ${installed.size} units (flows are not persisted); re-apply of ${plan.add.length} ports took ${(reapplied - up).toFixed(0)} ms; ${leaked} of ${sent} spoofed frames reached Bob (fail_mode standalone: NORMAL until re-apply)`);
   assert.equal(installed.size, 0, "ovs-vswitchd forgets OpenFlow flows on restart");
   assert.equal(plan.add.length, lab.policies.length, "the plan re-adds every port");
-  const after = await lab.driver.observe();
-  assert.deepEqual(planChanges(lab.driver.compile(lab.policies), after), { add: [], remove: [] });
+  assert.deepEqual((await planSync(lab.driver, lab.policies)).changes, { add: [], remove: [] });
 });
 
 test("OVS dataplane: with fail_mode=secure a restart leaks no spoofed frame", async (t) => {
@@ -207,7 +206,7 @@ test("OVS dataplane: with fail_mode=secure a restart leaks no spoofed frame", as
   const stream = send(lab, "eve-0", [f.withTrailer(f.ether(BOB_MAC, EVE_MAC, 0x0800, f.icmp4Echo("10.0.0.1", "10.0.0.3")), spoof)], 4000, 2);
   await settle(1500);
   await lab.sandbox.restartSwitch();
-  await lab.driver.apply(planChanges(lab.driver.compile(lab.policies), await lab.driver.observe()));
+  await lab.driver.apply((await planSync(lab.driver, lab.policies)).changes);
   const sent = await stream;
   const leaked = (await atBob)[hex(spoof)] ?? 0;
   t.diagnostic(`fail_mode=secure restart: ${leaked} of ${sent} spoofed frames reached Bob`);
@@ -226,22 +225,22 @@ test("OVS: watchChanges() sees a port re-created with another ofport, and the ne
   await sandbox.vsctl("add-port", bridge, device, "--", "set", "interface", device, "type=internal", "ofport_request=5");
   const driver = createOvsDriver({ bridge, runDir: sandbox.runDir });
   await driver.probe();
-  await driver.apply(planChanges(driver.compile(policies), await driver.observe()));
+  await driver.apply((await planSync(driver, policies)).changes);
   let changes = 0;
   let moved!: () => void;
   const changed = new Promise<void>((resolve) => (moved = resolve));
   const watch = await driver.watchChanges(() => {
     changes++;
-    if (driver.portNumbers.get(device) === 17) moved();
+    void driver.observe().then((o) => o.devices.find((d) => d.name === device)?.ofport === 17 && moved());
   });
   t.after(() => watch.close());
   await sandbox.vsctl("del-port", bridge, device);
   await sandbox.vsctl("add-port", bridge, device, "--", "set", "interface", device, "type=internal", "ofport_request=17");
   await changed;
-  const plan = planChanges(driver.compile(policies), await driver.observe());
+  const plan = (await planSync(driver, policies)).changes;
   assert.deepEqual(plan.add.map((u) => u.key), ["eve-0"]);
   assert.match(plan.add[0]!.text, /in_port=17,/);
   await driver.apply(plan);
-  assert.deepEqual(planChanges(driver.compile(policies), await driver.observe()), { add: [], remove: [] });
+  assert.deepEqual((await planSync(driver, policies)).changes, { add: [], remove: [] });
   assert.ok(changes >= 1);
 });

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 import { requestLifecycle } from "../../src/agent/lifecycle.ts";
-import { planChanges } from "../../src/agent/plan.ts";
+import { planSync } from "../../src/agent/converge.ts";
 import { createOvsDriver } from "../../src/drivers/ovs/index.ts";
 import { sandboxPrefix, startOvsSandbox } from "../../src/drivers/ovs/sandbox.ts";
 import { run } from "../../src/host/run.ts";
@@ -138,7 +138,7 @@ test("unit privileges: the agent as vifguard-agent.service runs it applies a por
   const driver = createOvsDriver({ bridge, runDir: ovs.runDir });
   const policies = portPolicies(parsePortFile(portFile(specs), file));
   const converged = async (): Promise<boolean> => {
-    const plan = planChanges(driver.compile(policies), await driver.observe());
+    const plan = (await planSync(driver, policies)).changes;
     return plan.add.length === 0 && plan.remove.length === 0;
   };
   await waitFor(converged, 20_000, "the port file applied through OVS");

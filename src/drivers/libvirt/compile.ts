@@ -29,7 +29,7 @@
 // to-vm), so they run before the bridge learns a source MAC. Each custom chain is named for the
 // guard its drops enforce, so counters need no rule comments: see chainGuard().
 import { createHash } from "node:crypto";
-import type { Unit, UnitMap } from "../contract.ts";
+import type { Device, Unit, UnitMap } from "../contract.ts";
 import type { Guard } from "../../policy/guards.ts";
 import type { Binding, PortPolicy } from "../../policy/port-policy.ts";
 import { formatAddress } from "../../model/ip.ts";
@@ -285,10 +285,16 @@ export function unitDigest(policy: PortPolicy, prefix: string): string {
   return createHash("sha256").update(body).digest("hex").slice(0, 16);
 }
 
-/** One unit per port, keyed by port id; text is the port's filter followed by its binding. Sorted by key. */
-export function compileLibvirt(policies: readonly PortPolicy[], prefix = DEFAULT_PREFIX): UnitMap {
+/** One unit per port, keyed by port id; text is the port's filter followed by its binding; a port whose device is not among `devices` awaits it. Sorted by key. */
+export function compileLibvirt(policies: readonly PortPolicy[], devices: readonly Device[], prefix = DEFAULT_PREFIX): UnitMap {
+  const present = new Set(devices.map((d) => d.name));
   const units = new Map<string, Unit>();
   for (const p of [...policies].sort((a, b) => (a.port < b.port ? -1 : a.port > b.port ? 1 : 0))) {
+    // libvirt makes a binding's rules when it is created, and never later: wait for the device.
+    if (!present.has(p.device)) {
+      units.set(p.port, { key: p.port, port: p.port, digest: "", text: "", awaitingDevice: true });
+      continue;
+    }
     const digest = unitDigest(p, prefix);
     units.set(p.port, { key: p.port, port: p.port, digest, text: portFilterXml(p, prefix, digest) + bindingXml(p, prefix) });
   }

@@ -4,8 +4,10 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { ApplyReport, Capabilities, ChangeSet, Driver, DriverOptions, DropCounter, HostFacts, Limitation, Unit, UnitMap } from "../contract.ts";
+import type { ApplyReport, Capabilities, ChangeSet, Device, Driver, DriverOptions, DriverWatch, DropCounter, HostFacts, Limitation, Observed, Unit, UnitMap } from "../contract.ts";
 import { ApplyError, DriverUnavailableError } from "../../errors.ts";
+import { followChanges } from "../../host/follow.ts";
+import { readLinks } from "../../host/links.ts";
 import { CommandError, run } from "../../host/run.ts";
 import { GUARDS, type Guard } from "../../policy/guards.ts";
 import type { PortPolicy } from "../../policy/port-policy.ts";
@@ -60,9 +62,6 @@ export const LIBVIRT_LIMITATIONS: readonly Limitation[] = [
 export const LIBVIRT_GUARDS: ReadonlySet<Guard> = new Set(GUARDS.filter((g) => g !== "nd-spoof"));
 
 export const LIBVIRT_CAPABILITIES: Capabilities = { guards: LIBVIRT_GUARDS, limitations: LIBVIRT_LIMITATIONS, atomicBatch: false };
-
-/** The digest observe() reports for a binding libvirt holds but never turned into rules (its device was missing when it was created). */
-export const NOT_INSTANTIATED = "not-instantiated";
 
 /**
  * Lists ebtables rules. ebtables-nft fails a listing now and then while libvirt changes the same
@@ -123,8 +122,8 @@ export class LibvirtDriver implements Driver {
     }
   }
 
-  compile(policies: readonly PortPolicy[]): UnitMap {
-    return compileLibvirt(policies, this.prefix);
+  compile(policies: readonly PortPolicy[], devices: readonly Device[]): UnitMap {
+    return compileLibvirt(policies, devices, this.prefix);
   }
 
   /** Defines (or redefines in place, same uuid) every shared filter that differs from what libvirt has. */
@@ -220,11 +219,23 @@ export class LibvirtDriver implements Driver {
     return { added: changes.add.map((u) => u.key), removed: [...changes.remove], durationMs: performance.now() - started };
   }
 
-  async observe(): Promise<UnitMap> {
+  async observe(): Promise<Observed> {
+    const [bindings, devices] = await Promise.all([this.bindings(), readLinks()]);
     const units = new Map<string, Unit>();
-    // A binding without rules is reported as not what anyone wants, so the next apply re-creates it.
-    for (const b of await this.bindings()) units.set(b.key, { key: b.key, port: b.key, digest: b.instantiated ? b.digest : NOT_INSTANTIATED, text: "" });
-    return units;
+    // A binding libvirt holds without rules (its device was missing when it was created) awaits its
+    // device: once the device is there, planning re-creates it.
+    for (const b of bindings) units.set(b.key, { key: b.key, port: b.key, digest: b.digest, text: "", ...(!b.instantiated && { awaitingDevice: true as const }) });
+    return { units, devices };
+  }
+
+  /**
+   * The change feed: `ip monitor link` in the root namespace, so a port's device that appears (a
+   * VM started) gets its binding at the sync that follows, and one that goes loses it. Restarted if
+   * it exits (reporting a change, as events may have been missed). Changes to libvirt's filters and
+   * bindings are found by the periodic check.
+   */
+  watchChanges(onChange: () => void): Promise<DriverWatch> {
+    return Promise.resolve(followChanges("ip", ["-o", "monitor", "link"], {}, () => true, onChange));
   }
 
   async counters(): Promise<DropCounter[]> {

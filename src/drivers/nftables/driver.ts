@@ -3,8 +3,9 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FAIL_CLOSED_KEY, type ApplyReport, type Capabilities, type ChangeSet, type Driver, type DriverOptions, type DropCounter, type HostFacts, type Limitation, type Unit, type UnitMap } from "../contract.ts";
+import { FAIL_CLOSED_KEY, type ApplyReport, type Capabilities, type ChangeSet, type Device, type Driver, type DriverOptions, type DriverWatch, type DropCounter, type HostFacts, type Limitation, type Observed, type Unit, type UnitMap } from "../contract.ts";
 import { ApplyError, DriverUnavailableError } from "../../errors.ts";
+import { readLinks } from "../../host/links.ts";
 import { CommandError, run, type RunOptions } from "../../host/run.ts";
 import { GUARDS } from "../../policy/guards.ts";
 import type { PortPolicy } from "../../policy/port-policy.ts";
@@ -12,6 +13,7 @@ import { compileFailClosed, compileNftables, layoutFor, type NftLayout } from ".
 import { dropCounters, observedUnits, parseListing, type Listing } from "./listing.ts";
 import { ND_WALK_END, NOTHING_INSTALLED, renderRemoveAll, renderSkeleton, renderTransaction, SKELETON, type Installed, type Transaction } from "./render.ts";
 import { NftSession } from "./session.ts";
+import { watchNftables } from "./watch.ts";
 
 /** What nft 1.0.6 on Linux 6.x cannot express exactly; each checked with real frames (test/dataplane/nftables.test.ts). */
 export const NFT_LIMITATIONS: readonly Limitation[] = [
@@ -132,7 +134,8 @@ export class NftablesDriver implements Driver {
     }
   }
 
-  compile(policies: readonly PortPolicy[]): UnitMap {
+  /** Rules match devices by name, so they go in before a device exists: `devices` changes nothing here. */
+  compile(policies: readonly PortPolicy[], _devices: readonly Device[]): UnitMap {
     return compileNftables(policies, this.layout, SKELETON.version);
   }
 
@@ -166,12 +169,17 @@ export class NftablesDriver implements Driver {
     });
   }
 
-  observe(): Promise<UnitMap> {
+  observe(): Promise<Observed> {
     return this.serial(async () => {
-      const listing = await this.list();
+      const [listing, devices] = await Promise.all([this.list(), readLinks(this.options.netns)]);
       this.installed = listing.installed;
-      return observedUnits(listing.installed, this.layout);
+      return { units: observedUnits(listing.installed, this.layout), devices };
     });
+  }
+
+  /** The change feed: `nft monitor` events that name vifguard's table. */
+  watchChanges(onChange: () => void): Promise<DriverWatch> {
+    return Promise.resolve(watchNftables({ table: this.layout.table, ...(this.options.netns && { netns: this.options.netns }) }, onChange));
   }
 
   counters(): Promise<DropCounter[]> {

@@ -1,4 +1,4 @@
-// PortPolicy[] + each port's OpenFlow port number → OpenFlow flows, one unit per port. Pure.
+// PortPolicy[] + the bridge's devices (each port's OpenFlow port number) → OpenFlow flows, one unit per port. Pure.
 //
 // Tables, relative to `tableBase` (the operator sends every frame of the bridge there):
 //   +0 classify  in_port of a protected port → +1; anything else → pass
@@ -16,7 +16,7 @@
 // plus add in one bundle; the classify flow carries `note:` with the key and the digest, so observe()
 // rebuilds {key, digest} from a flow dump alone.
 import { createHash } from "node:crypto";
-import type { Unit, UnitMap } from "../contract.ts";
+import type { Device, Unit, UnitMap } from "../contract.ts";
 import { GUARDS, type Guard } from "../../policy/guards.ts";
 import type { Binding, PortPolicy } from "../../policy/port-policy.ts";
 import type { Mac } from "../../model/mac.ts";
@@ -254,21 +254,32 @@ function flowLine(flow: Flow, layout: OvsLayout, hash48: string): string {
   return `table=${flow.table},priority=${flow.priority},cookie=${cookieOf(layout, hash48, flow.kind)},${flow.match} actions=${flow.actions}`;
 }
 
-/** The unit of a port whose interface is not on the bridge: no flows, a digest that never matches. */
-export const ABSENT_DIGEST = "absent";
+/**
+ * device → ofport for compile(): each device under its name and under its external_ids:iface-id
+ * (OpenStack, OVN and libvirt's `<virtualport type='openvswitch'>` set it), so a port file may name
+ * either. Devices without an ofport are left out. Pure.
+ */
+export function ofportMap(devices: readonly Device[]): Map<string, number> {
+  const map = new Map<string, number>();
+  for (const d of devices) if (d.ofport !== undefined && d.ifaceId && !map.has(d.ifaceId)) map.set(d.ifaceId, d.ofport);
+  for (const d of devices) if (d.ofport !== undefined) map.set(d.name, d.ofport); // a name wins over an iface-id
+  return map;
+}
 
 /**
- * Compiles every policy into one unit per port. `ofports` maps a port's device (or iface-id) to its
- * OpenFlow port number; a port missing there gets an empty unit (apply() removes its old flows).
+ * Compiles every policy into one unit per port. A port meets its interface on the bridge by the
+ * interface's name or external_ids:iface-id (`devices`, from observe()); a port whose interface is
+ * not on the bridge, or has no OpenFlow port number yet, gets a unit awaiting its device.
  */
-export function compileOvs(policies: readonly PortPolicy[], ofports: ReadonlyMap<string, number>, layout: OvsLayout): UnitMap {
+export function compileOvs(policies: readonly PortPolicy[], devices: readonly Device[], layout: OvsLayout): UnitMap {
   const shared = sharedMacs(policies);
+  const ofports = ofportMap(devices);
   const units = new Map<string, Unit>();
   for (const p of [...policies].sort((a, b) => (a.port < b.port ? -1 : a.port > b.port ? 1 : 0))) {
     const key = p.port;
     const ofport = ofports.get(p.device);
     if (ofport === undefined) {
-      units.set(key, { key, port: p.port, digest: ABSENT_DIGEST, text: "" });
+      units.set(key, { key, port: p.port, digest: "", text: "", awaitingDevice: true });
       continue;
     }
     const hash48 = keyHash(key);

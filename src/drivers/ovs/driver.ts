@@ -1,13 +1,14 @@
 // The Open vSwitch driver: installs, observes and counts vifguard's OpenFlow flows with ovs-ofctl
-// bundles, and follows interfaces' OpenFlow port numbers in OVSDB. Effects (through host/run).
+// bundles; observes the bridge's interfaces (OpenFlow port numbers, iface-ids, MACs) in OVSDB and
+// follows their changes. Effects (through host/run). It holds no device state: compile() is given it.
 import { join } from "node:path";
-import type { ApplyReport, Capabilities, ChangeSet, Driver, DriverOptions, DriverWatch, DropCounter, HostFacts, Limitation, Unit, UnitMap } from "../contract.ts";
+import type { ApplyReport, Capabilities, ChangeSet, Device, Driver, DriverOptions, DriverWatch, DropCounter, HostFacts, Limitation, Observed, Unit, UnitMap } from "../contract.ts";
 import { ApplyError, DriverUnavailableError } from "../../errors.ts";
 import { CommandError, run, type RunOptions } from "../../host/run.ts";
 import { GUARDS } from "../../policy/guards.ts";
 import type { PortPolicy } from "../../policy/port-policy.ts";
 import { allCookieMask, CLASSIFY, compileOvs, guardOfKind, magicFor, parseNote, TABLE_COUNT, type OvsLayout, type PassAction } from "./compile.ts";
-import { ofportMap, readInterfaces, watchInterfaces, type InterfaceWatch } from "./ovsdb.ts";
+import { interfaceDevices, readInterfaces, watchInterfaces, type InterfaceWatch, type OvsInterface } from "./ovsdb.ts";
 import { renderChanges, renderRemoveAll } from "./render.ts";
 
 /** Reconnecting the OVSDB monitor after it ended: first delay, doubled per failure up to max. */
@@ -86,8 +87,9 @@ export function parseDump(text: string): DumpedFlow[] {
 /** The system's OVSDB socket (Debian's openvswitch-switch). */
 const DEFAULT_DB_SOCKET = "/var/run/openvswitch/db.sock";
 
-function sameNumbers(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>): boolean {
-  return a.size === b.size && [...a].every(([name, ofport]) => b.get(name) === ofport);
+/** What compile() reads of an interface row: its name, OpenFlow port number and iface-id. */
+function rowFacts(i: OvsInterface): string {
+  return JSON.stringify([i.name, i.ofport, i.externalIds["iface-id"] ?? null]);
 }
 
 export class OvsDriver implements Driver {
@@ -96,9 +98,6 @@ export class OvsDriver implements Driver {
   readonly layout: OvsLayout;
   readonly bridge: string;
   private readonly options: OvsDriverOptions;
-  private ofports: ReadonlyMap<string, number> = new Map();
-  private readsStarted = 0;
-  private readApplied = 0;
 
   constructor(options: OvsDriverOptions) {
     this.options = options;
@@ -126,51 +125,44 @@ export class OvsDriver implements Driver {
     return this.options.dbSocket ?? (this.options.runDir ? join(this.options.runDir, "db.sock") : undefined);
   }
 
-  /**
-   * Re-reads the interfaces of the bridge; compile() uses their ofports. Reads overlap (the change
-   * feed's and observe()'s): a read that started earlier never replaces the result of a later one.
-   */
-  async refreshPorts(): Promise<ReadonlyMap<string, number>> {
-    const read = ++this.readsStarted;
+  /** The bridge's interfaces as device facts, from OVSDB. */
+  async devices(): Promise<Device[]> {
     const db = this.dbSocket;
-    const interfaces = await readInterfaces({ env: this.env, ...(db && { db: `unix:${db}` }), ...(this.options.netns && { netns: this.options.netns }) }, this.bridge);
-    if (read > this.readApplied) {
-      this.readApplied = read;
-      this.ofports = ofportMap(interfaces);
-    }
-    return this.ofports;
-  }
-
-  /** The device → ofport map compile() uses now. */
-  get portNumbers(): ReadonlyMap<string, number> {
-    return this.ofports;
+    return interfaceDevices(await readInterfaces({ env: this.env, ...(db && { db: `unix:${db}` }), ...(this.options.netns && { netns: this.options.netns }) }, this.bridge));
   }
 
   /**
-   * The agent's change feed. compile() needs each port's OpenFlow port number, and an interface
-   * re-created (a VM restarted, a VIF re-plugged) usually gets another: its flows then match a port
-   * that is gone. An OVSDB monitor of the Interface table re-reads the port map on every change and
-   * calls `onChange` when the map differs, after updating it, so the compile() of the sync that
-   * follows uses the new numbers. (Flows outlive a deleted port: one re-added under its old number
-   * needs nothing. Interfaces of other bridges change nothing here.)
+   * The change feed. compile() needs each port's OpenFlow port number, and an interface created,
+   * deleted or re-created (a VM started, stopped or restarted, a VIF re-plugged) gets or loses one:
+   * an OVSDB monitor of the Interface table calls `onChange` when a row's name, ofport or iface-id
+   * changes, so the sync that follows observes the new numbers. (Interfaces of other bridges cause
+   * a sync that finds nothing to do.) Changes to vifguard's flows are found by the periodic check.
    */
   async watchChanges(onChange: () => void): Promise<DriverWatch> {
     const db = this.dbSocket ?? DEFAULT_DB_SOCKET;
-    const changed = (): void => {
-      const before = this.ofports;
-      const done = (): void => {
-        if (!sameNumbers(before, this.ofports)) onChange();
-      };
-      void this.refreshPorts().then(done, onChange); // a failed read: the sync reports the problem
+    // ovsdb-server restarts (upgrades, crashes) end the monitor: reconnect with backoff. A
+    // reconnected monitor's first rows are compared with the last rows seen, as any later update.
+    const seen = new Map<string, string>();
+    const changed = (rows: OvsInterface[]): void => {
+      let differs = false;
+      for (const row of rows) {
+        const facts = row.ofport < 0 ? undefined : rowFacts(row); // deleted, or no OpenFlow port yet
+        if (seen.get(row.name) !== facts) differs = true;
+        if (facts === undefined) seen.delete(row.name);
+        else seen.set(row.name, facts);
+      }
+      if (differs && !first) onChange();
     };
-    // ovsdb-server restarts (upgrades, crashes) end the monitor: reconnect with backoff, and let the
-    // new monitor's first rows, compared with the map we had, tell whether anything moved meanwhile.
+    let first = true;
     let closed = false;
     let retryMs = WATCH_RETRY_MS.first;
     let timer: NodeJS.Timeout | undefined;
     const connect = (): InterfaceWatch => {
       const watch = watchInterfaces(db, changed);
-      watch.ready.then(() => (retryMs = WATCH_RETRY_MS.first), () => undefined);
+      watch.ready.then(() => {
+        retryMs = WATCH_RETRY_MS.first;
+        first = false;
+      }, () => undefined);
       void watch.ended.then(() => {
         if (closed) return;
         timer = setTimeout(() => {
@@ -204,11 +196,11 @@ export class OvsDriver implements Driver {
       if (show.code !== 0) {
         throw new DriverUnavailableError("ovs", `bridge ${this.bridge} does not answer OpenFlow 1.5 (does it exist, and do its protocols include OpenFlow15?): ${show.stderr.trim()}`);
       }
-      await this.refreshPorts();
+      const devices = await this.devices();
       return {
         driver: "ovs",
         versions: { "ovs-ofctl": version.replace(/^.*\)\s*/, "") },
-        notes: [`bridge ${this.bridge}, tables ${this.layout.tableBase}–${this.layout.tableBase + TABLE_COUNT - 1}, pass ${this.layout.pass === "normal" ? "NORMAL" : `table ${this.layout.pass.table}`}, ${this.ofports.size} port names known`],
+        notes: [`bridge ${this.bridge}, tables ${this.layout.tableBase}–${this.layout.tableBase + TABLE_COUNT - 1}, pass ${this.layout.pass === "normal" ? "NORMAL" : `table ${this.layout.pass.table}`}, ${devices.length} interfaces`],
       };
     } catch (error) {
       if (error instanceof DriverUnavailableError) throw error;
@@ -216,8 +208,8 @@ export class OvsDriver implements Driver {
     }
   }
 
-  compile(policies: readonly PortPolicy[]): UnitMap {
-    return compileOvs(policies, this.ofports, this.layout);
+  compile(policies: readonly PortPolicy[], devices: readonly Device[]): UnitMap {
+    return compileOvs(policies, devices, this.layout);
   }
 
   async apply(changes: ChangeSet): Promise<ApplyReport> {
@@ -256,14 +248,14 @@ export class OvsDriver implements Driver {
     return parseDump(stdout).filter((f) => tables.has(f.table));
   }
 
-  async observe(): Promise<UnitMap> {
-    await this.refreshPorts();
+  async observe(): Promise<Observed> {
+    const [devices, flows] = await Promise.all([this.devices(), this.dump(this.layout.tableBase + CLASSIFY)]);
     const units = new Map<string, Unit>();
-    for (const flow of await this.dump(this.layout.tableBase + CLASSIFY)) {
+    for (const flow of flows) {
       const note = flow.note && parseNote(flow.note);
       if (note) units.set(note.key, { key: note.key, port: note.key, digest: note.digest, text: "" });
     }
-    return units;
+    return { units, devices };
   }
 
   async counters(): Promise<DropCounter[]> {

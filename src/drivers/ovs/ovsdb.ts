@@ -2,10 +2,11 @@
 // Reads with `ovs-vsctl --format=json`; follows changes (a VIF re-created on reboot gets a new
 // ofport) with a small OVSDB JSON-RPC monitor over the database's unix socket (RFC 7047).
 import { connect, type Socket } from "node:net";
+import type { Device } from "../contract.ts";
 import { run, type RunOptions } from "../../host/run.ts";
 
-/** One interface on the bridge: its name, OpenFlow port (-1 when not yet assigned) and external_ids. */
-export type OvsInterface = Readonly<{ name: string; ofport: number; externalIds: Readonly<Record<string, string>> }>;
+/** One interface on the bridge: its name, OpenFlow port (-1 when not yet assigned), external_ids and MAC (mac_in_use). */
+export type OvsInterface = Readonly<{ name: string; ofport: number; externalIds: Readonly<Record<string, string>>; mac?: string }>;
 
 export type OvsdbAccess = Readonly<{ env: Readonly<Record<string, string>>; db?: string; netns?: string }>;
 
@@ -21,6 +22,10 @@ function ofportOf(value: unknown): number {
   return typeof value === "number" ? value : -1; // ["set", []] while unassigned
 }
 
+function macOf(value: unknown): string | undefined {
+  return typeof value === "string" && /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(value) ? value.toLowerCase() : undefined; // ["set", []] while unknown
+}
+
 async function vsctl(access: OvsdbAccess, args: readonly string[]): Promise<string> {
   const options: RunOptions = { env: access.env, ...(access.netns && { netns: access.netns }) };
   const db = access.db ? [`--db=${access.db}`] : [];
@@ -29,30 +34,25 @@ async function vsctl(access: OvsdbAccess, args: readonly string[]): Promise<stri
 
 /** The interfaces of `bridge`, read in one ovs-vsctl call. */
 export async function readInterfaces(access: OvsdbAccess, bridge: string): Promise<OvsInterface[]> {
-  const out = await vsctl(access, ["--format=json", "--columns=name,ofport,external_ids", "list", "Interface", "--", "list-ifaces", bridge]);
+  const out = await vsctl(access, ["--format=json", "--columns=name,ofport,external_ids,mac_in_use", "list", "Interface", "--", "list-ifaces", bridge]);
   const [json = "", ...rest] = out.split("\n");
   const onBridge = new Set(rest.map((s) => s.trim()).filter(Boolean));
   const table = JSON.parse(json) as { headings: string[]; data: unknown[][] };
   return table.data
-    .map((row) => ({ name: String(row[0]), ofport: ofportOf(row[1]), externalIds: mapOf(row[2]) }))
+    .map((row): OvsInterface => {
+      const mac = macOf(row[3]);
+      return { name: String(row[0]), ofport: ofportOf(row[1]), externalIds: mapOf(row[2]), ...(mac && { mac }) };
+    })
     .filter((i) => onBridge.has(i.name))
     .sort((a, b) => (a.name < b.name ? -1 : 1));
 }
 
-/**
- * device → ofport for compile(): each interface under its name and under its external_ids:iface-id
- * (OpenStack, OVN and libvirt's `<virtualport type='openvswitch'>` set it), so a port file may name
- * either. Interfaces without a usable ofport are left out.
- */
-export function ofportMap(interfaces: readonly OvsInterface[]): Map<string, number> {
-  const map = new Map<string, number>();
-  for (const i of interfaces) {
-    if (i.ofport <= 0) continue;
+/** The bridge's interfaces as device facts (an ofport only once OVS assigned one). Pure. */
+export function interfaceDevices(interfaces: readonly OvsInterface[]): Device[] {
+  return interfaces.map((i) => {
     const ifaceId = i.externalIds["iface-id"];
-    if (ifaceId && !map.has(ifaceId)) map.set(ifaceId, i.ofport);
-  }
-  for (const i of interfaces) if (i.ofport > 0) map.set(i.name, i.ofport); // a name wins over an iface-id
-  return map;
+    return { name: i.name, ...(i.mac && { mac: i.mac }), ...(i.ofport > 0 && { ofport: i.ofport }), ...(ifaceId && { ifaceId }) };
+  });
 }
 
 /** Splits a byte stream of concatenated JSON values into the values. */
@@ -90,7 +90,7 @@ function jsonSplitter(onValue: (value: unknown) => void): (chunk: string) => voi
 export type InterfaceWatch = Readonly<{ close(): void; ready: Promise<void>; ended: Promise<void> }>;
 
 /**
- * Calls `onChange` with every Interface row (name, ofport, external_ids) whenever one is added,
+ * Calls `onChange` with every Interface row (name, ofport, external_ids, mac_in_use) whenever one is added,
  * modified or deleted (deleted rows come with ofport -1). The first call carries the initial rows.
  */
 export function watchInterfaces(socketPath: string, onChange: (changed: OvsInterface[]) => void): InterfaceWatch {
@@ -111,10 +111,12 @@ export function watchInterfaces(socketPath: string, onChange: (changed: OvsInter
         if (previous) changed.push({ ...previous, ofport: -1 });
         continue;
       }
-      const row = {
+      const mac = change.new.mac_in_use !== undefined ? macOf(change.new.mac_in_use) : previous?.mac;
+      const row: OvsInterface = {
         name: change.new.name !== undefined ? String(change.new.name) : (previous?.name ?? ""),
         ofport: change.new.ofport !== undefined ? ofportOf(change.new.ofport) : (previous?.ofport ?? -1),
         externalIds: change.new.external_ids !== undefined ? mapOf(change.new.external_ids) : (previous?.externalIds ?? {}),
+        ...(mac && { mac }),
       };
       rows.set(uuid, row);
       changed.push(row);
@@ -141,7 +143,7 @@ export function watchInterfaces(socketPath: string, onChange: (changed: OvsInter
   const ended = new Promise<void>((resolve) => socket.once("close", () => resolve()));
   void ended.then(() => rejectReady(new Error(`OVSDB connection to ${socketPath} closed`)));
   socket.on("connect", () => {
-    const columns = { Interface: { columns: ["name", "ofport", "external_ids"] } };
+    const columns = { Interface: { columns: ["name", "ofport", "external_ids", "mac_in_use"] } };
     socket.write(JSON.stringify({ id: "vg-monitor", method: "monitor", params: ["Open_vSwitch", "vg-monitor", columns] }));
   });
   return { ready, ended, close: () => socket.destroy() };

@@ -10,6 +10,7 @@ import { ApplyError } from "../../../src/errors.ts";
 import { CommandError, setRunner, type RunOptions } from "../../../src/host/run.ts";
 import { parsePortFile } from "../../../src/model/port-file.ts";
 import { portPolicies, type PortPolicy } from "../../../src/policy/port-policy.ts";
+import type { Device } from "../../../src/drivers/contract.ts";
 import { hasSchemas, schemaValidator } from "./schema.ts";
 
 const CASES = new URL("../../golden/cases/", import.meta.url);
@@ -19,6 +20,11 @@ after(() => validator?.close());
 
 function policiesOf(file: string): PortPolicy[] {
   return portPolicies(parsePortFile(readFileSync(new URL(file, CASES), "utf8"), file));
+}
+
+/** Every port's device is there (golden files show what gets installed). */
+function devicesOf(policies: readonly PortPolicy[]): Device[] {
+  return policies.map((p) => ({ name: p.device }));
 }
 
 function checkGolden(name: string, got: string): void {
@@ -32,6 +38,14 @@ function validates(kind: "nwfilter" | "nwfilterbinding", xml: string): void {
   const problem = validator.validate(kind, xml);
   assert.equal(problem, undefined, `${kind}.rng rejects:\n${xml}\n${problem}`);
 }
+
+test("compile() gives a port whose device is missing a unit awaiting it (libvirt instantiates a binding only at creation)", () => {
+  const policies = policiesOf("libvirt-levels.yaml");
+  const [first, ...rest] = policies;
+  const units = compileLibvirt(policies, devicesOf(rest));
+  assert.deepEqual({ ...units.get(first!.port)! }, { key: first!.port, port: first!.port, digest: "", text: "", awaitingDevice: true });
+  for (const p of rest) assert.equal(units.get(p.port)?.awaitingDevice, undefined);
+});
 
 test("the shared filter set matches its golden file and validates against nwfilter.rng", (t) => {
   if (!validator) t.diagnostic("xmllint or /usr/share/libvirt/schemas missing: schema validation skipped");
@@ -47,7 +61,7 @@ test("compile() matches the golden port filters and bindings of every case, each
     // A case that does not parse fails here: a golden test never skips what it cannot read.
     await t.test(file, () => {
       const policies = policiesOf(file);
-      const units = compileLibvirt(policies);
+      const units = compileLibvirt(policies, devicesOf(policies));
       const byPort = new Map(policies.map((p) => [p.port, p]));
       const text = [...units.values()].map((u) => `# unit ${u.key} digest ${u.digest}\n${u.text}# filterref\n${filterrefSnippet(byPort.get(u.port)!)}`).join("\n");
       checkGolden(file.replace(/\.yaml$/, ".golden"), text);
@@ -63,8 +77,8 @@ test("compile() matches the golden port filters and bindings of every case, each
 const alice = policiesOf("libvirt-levels.yaml");
 
 test("compile() is deterministic, sorted by port; the digest is stored in the port's filter, which its binding references", () => {
-  const a = compileLibvirt(alice);
-  const b = compileLibvirt([...alice].reverse());
+  const a = compileLibvirt(alice, devicesOf(alice));
+  const b = compileLibvirt([...alice].reverse(), devicesOf(alice));
   assert.deepEqual([...a.entries()], [...b.entries()]);
   assert.deepEqual([...a.keys()], [...a.keys()].sort());
   for (const u of a.values()) {
@@ -78,7 +92,7 @@ test("compile() is deterministic, sorted by port; the digest is stored in the po
 
 test("the digest changes with anything of the port, the device included", () => {
   const p = alice.find((x) => x.port === "alice-0")!;
-  const digest = (q: PortPolicy): string => compileLibvirt([q]).get(q.port)!.digest;
+  const digest = (q: PortPolicy): string => compileLibvirt([q], devicesOf([q])).get(q.port)!.digest;
   assert.notEqual(digest({ ...p, device: "vnet99" }), digest(p));
   assert.notEqual(digest({ ...p, level: "mac" }), digest(p));
   assert.notEqual(digest({ ...p, bindings: p.bindings.slice(1) }), digest(p));
@@ -134,7 +148,7 @@ test("filterrefSnippet() gives the domain <filterref> with the same parameters a
 
 test("the prefix names filters and owners, and owners get stable uuids", () => {
   const p = alice[0]!;
-  const units = compileLibvirt([p], "lab-");
+  const units = compileLibvirt([p], devicesOf([p]), "lab-");
   assert.match(units.get(p.port)!.text, /<filterref filter='lab-full'>/);
   assert.match(bindingXml(p, "lab-"), new RegExp(`<filterref filter='${portFilterName(p.port, "lab-")}'/>`));
   assert.equal(portFilterName(p.port, "lab-"), `lab-port-${p.port}`);
@@ -151,7 +165,7 @@ test("capabilities leave out nd-spoof and declare each partial guard", () => {
 });
 
 test("renderApply(): removals, an in-place redefinition for a bound port, delete right before create otherwise", () => {
-  const units = compileLibvirt(alice);
+  const units = compileLibvirt(alice, devicesOf(alice));
   const installed = [
     { key: "alice-0", device: "vnet0", filter: "vifguard-port-alice-0", digest: "old", instantiated: true },
     { key: "gone-0", device: "vnet7", filter: "vifguard-port-gone-0", digest: "x", instantiated: true },
@@ -230,7 +244,7 @@ test("canonicalFilter() ignores the uuid, attribute order and layout", () => {
 
 test("apply() runs one virsh session for the whole batch and reports ports whose binding did not land", async () => {
   const calls: { args: readonly string[]; input: string }[] = [];
-  const units = compileLibvirt(alice);
+  const units = compileLibvirt(alice, devicesOf(alice));
   const restore = setRunner(async (command, args, options?: RunOptions) => {
     calls.push({ args: [command, ...args], input: options?.input ?? "" });
     const input = options?.input ?? "";

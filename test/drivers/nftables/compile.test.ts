@@ -191,7 +191,7 @@ test("apply() writes one nft -f file per batch and retries once, after re-readin
   });
   try {
     const driver = new NftablesDriver({ prefix: "vgunit", session: false });
-    const units = [...driver.compile(pairs).values()];
+    const units = [...driver.compile(pairs, []).values()];
     const report = await driver.apply({ add: units, remove: [] });
     assert.deepEqual(report.added, ["vnet0", "vnet1"]);
     assert.deepEqual(calls.map((c) => c[1]), ["-j", "-f", "-j", "-f"]);

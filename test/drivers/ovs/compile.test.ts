@@ -10,6 +10,7 @@ import { ApplyError } from "../../../src/errors.ts";
 import { GUARDS } from "../../../src/policy/guards.ts";
 import { CommandError, setRunner } from "../../../src/host/run.ts";
 import { parsePortFile } from "../../../src/model/port-file.ts";
+import type { Device } from "../../../src/drivers/contract.ts";
 import { portPolicies, type PortPolicy } from "../../../src/policy/port-policy.ts";
 import { cloud } from "./fixture.ts";
 
@@ -19,13 +20,13 @@ const NORMAL: OvsLayout = { tableBase: 0, pass: "normal", magic: magicFor("vifgu
 const TABLE: OvsLayout = { tableBase: 20, pass: { table: 30 }, magic: magicFor("vifguard"), portRegister: 7 };
 
 /** Golden cases give each device the ofport of its position (1, 2, …); a device ending in "-gone" has none. */
-function ofportsOf(policies: readonly PortPolicy[]): Map<string, number> {
-  return new Map(policies.flatMap((p, i) => (p.device.endsWith("-gone") ? [] : [[p.device, i + 1] as const])));
+function devicesOf(policies: readonly PortPolicy[]): Device[] {
+  return policies.flatMap((p, i) => (p.device.endsWith("-gone") ? [] : [{ name: p.device, ofport: i + 1 }]));
 }
 
 function goldenText(policies: readonly PortPolicy[], layout: OvsLayout): string {
-  const units = compileOvs(policies, ofportsOf(policies), layout);
-  return [...units.values()].map((u) => `# unit ${u.key} digest ${u.digest}\n${u.text}`).join("\n");
+  const units = compileOvs(policies, devicesOf(policies), layout);
+  return [...units.values()].map((u) => (u.awaitingDevice ? `# unit ${u.key} awaiting its device\n` : `# unit ${u.key} digest ${u.digest}\n${u.text}`)).join("\n");
 }
 
 test("compile() matches the golden flows of every case", async (t) => {
@@ -44,7 +45,7 @@ test("compile() matches the golden flows of every case", async (t) => {
 });
 
 const policies = cloud("vgg");
-const ofports = ofportsOf(policies);
+const ofports = devicesOf(policies);
 
 test("compile() is deterministic and gives each port its own cookie", () => {
   const a = compileOvs(policies, ofports, NORMAL);
@@ -70,7 +71,7 @@ test("compile() sets each allowed MAC, binding and the EUI-64 link-local of Alic
 
 test("compile() changes the digest when the ofport changes (a re-created VIF)", () => {
   const before = compileOvs(policies, ofports, NORMAL).get("eve-0")!;
-  const after = compileOvs(policies, new Map([...ofports, ["vgg-e", 42]]), NORMAL).get("eve-0")!;
+  const after = compileOvs(policies, [...ofports.filter((d) => d.name !== "vgg-e"), { name: "vgg-e", ofport: 42 }], NORMAL).get("eve-0")!;
   assert.notEqual(before.digest, after.digest);
   assert.match(after.text, /in_port=42,/);
 });
@@ -103,12 +104,18 @@ test("renderChanges() deletes by cookie in vifguard's tables only, then adds", (
   assert.match(renderRemoveAll(TABLE), /^delete table=20,cookie=0x[0-9a-f]{2}00000000000000\/0xff00000000000000\n/);
 });
 
-test("a port whose device is not on the bridge compiles to an empty unit that only deletes", () => {
-  const units = compileOvs(policies, new Map(), NORMAL);
-  const unit = units.get("bob-0")!;
-  assert.equal(unit.text, "");
-  const bundle = renderChanges({ add: [unit], remove: [] }, NORMAL);
-  assert.doesNotMatch(bundle, /^add .*in_port/m);
+test("a port whose device is not on the bridge, or has no ofport yet, awaits its device", () => {
+  const units = compileOvs(policies, [{ name: "vgg-a", ofport: 1 }, { name: "vgg-e" }], NORMAL);
+  assert.deepEqual([...units.values()].filter((u) => !u.awaitingDevice).map((u) => u.key), ["alice-0"]);
+  assert.equal(units.get("eve-0")!.awaitingDevice, true, "an interface without an ofport");
+  assert.equal(units.get("bob-0")!.text, "");
+});
+
+test("a port meets its interface by name or by external_ids:iface-id, a name first", () => {
+  const byIfaceId = compileOvs(policies, [{ name: "tap1234", ofport: 9, ifaceId: "vgg-e" }], NORMAL).get("eve-0")!;
+  assert.match(byIfaceId.text, /in_port=9,/);
+  const both = compileOvs(policies, [{ name: "tap1234", ofport: 9, ifaceId: "vgg-e" }, { name: "vgg-e", ofport: 3 }], NORMAL).get("eve-0")!;
+  assert.match(both.text, /in_port=3,/);
 });
 
 test("parseDump() reads cookie, table, counters and note", () => {

@@ -1,0 +1,20 @@
+// The kernel's network interfaces of a namespace as device facts (`ip -j link show`): effects.
+import type { Device } from "../drivers/contract.ts";
+import { run } from "./run.ts";
+
+type IpLink = { ifindex?: unknown; ifname?: unknown; address?: unknown; link_type?: unknown };
+
+/** Parses `ip -j link show`: name, ifindex, and the MAC of Ethernet links. Pure. */
+export function parseLinks(json: string): Device[] {
+  const links = JSON.parse(json || "[]") as IpLink[];
+  return links.flatMap((l): Device[] => {
+    if (typeof l.ifname !== "string") return [];
+    const mac = l.link_type === "ether" && typeof l.address === "string" ? l.address.toLowerCase() : undefined;
+    return [{ name: l.ifname, ...(typeof l.ifindex === "number" && { ifindex: l.ifindex }), ...(mac && { mac }) }];
+  });
+}
+
+/** The interfaces of `netns` (default: the root namespace). */
+export async function readLinks(netns?: string): Promise<Device[]> {
+  return parseLinks((await run("ip", ["-j", "link", "show"], { ...(netns && { netns }), timeoutMs: 30_000 })).stdout);
+}

@@ -1,6 +1,9 @@
 // `vifguard status`: each port with its level, guards enforced and missing, sync state and drop counters.
 import { readFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
 import type { Command } from "commander";
+import { LifecycleError, requestLifecycle } from "../agent/lifecycle.ts";
+import { agentSocket } from "./agent-socket.ts";
 import { UsageError } from "../errors.ts";
 import { readPortFile } from "../host/files.ts";
 import { parsePortFile } from "../model/port-file.ts";
@@ -34,6 +37,17 @@ async function controllerStatus(flags: ControllerStatusFlags): Promise<void> {
   console.log(flags.json ? JSON.stringify(rows.map(([port, status]) => ({ ...port, status })), null, 2) : renderControllerStatus(flags.controller!, rows));
 }
 
+/** The running agent's view: its desired revision, source problems and each port's state. */
+async function agentStatus(socket: string, json: boolean): Promise<void> {
+  const answer = await requestLifecycle(socket, { op: "status", timeoutMs: 5_000 }, 10_000);
+  if (!answer.ok) throw new LifecycleError(answer.code, answer.message);
+  if (json) return console.log(JSON.stringify(answer.data, null, 2));
+  const data = answer.data as { revision: string | null; healthy: boolean; sourceProblem: string | null; states: Record<string, string> };
+  const lines = [`agent on ${socket}: ${answer.message}, desired revision ${data.revision ?? "none"}, ${data.healthy ? "healthy" : "NOT healthy"}${data.sourceProblem ? ` (source: ${data.sourceProblem})` : ""}`];
+  for (const [port, state] of Object.entries(data.states).sort(([a], [b]) => a.localeCompare(b))) lines.push(`  ${port.padEnd(24)} ${state}`);
+  console.log(lines.join("\n"));
+}
+
 export function registerStatus(command: Command): void {
   addControllerOptions(addDriverOptions(
     command
@@ -42,9 +56,14 @@ export function registerStatus(command: Command): void {
   ))
     .option("--network <id>", "with --controller: only this network's ports")
     .option("--host <name>", "with --controller: only the ports bound to this host")
-    .addHelpText("after", "\nExamples:\n  vifguard status --netns hv1\n  VIFGUARD_TOKEN=... vifguard status --controller http://127.0.0.1:8700 --network public\n")
-    .action(async (flags: DriverFlags & ControllerStatusFlags & { file?: string }) => {
+    .addHelpText("after", "\nExamples:\n  vifguard status                 # on an agent host: asks the running agent\n  vifguard status --netns hv1\n  VIFGUARD_TOKEN=... vifguard status --controller http://127.0.0.1:8700 --network public\n")
+    .option("--socket <path>", "ask the agent on this control socket (default, when no other option is given: the agent's, if one runs here)")
+    .action(async (flags: DriverFlags & ControllerStatusFlags & { file?: string; socket?: string }, self: Command) => {
       if (flags.controller) return controllerStatus(flags);
+      // On an agent host, plain `vifguard status` asks the running agent (it knows its driver, netns and prefix).
+      const chosen = self.options.some((o) => !["json", "socket"].includes(o.attributeName()) && self.getOptionValueSource(o.attributeName()) === "cli");
+      const socket = flags.socket ?? (chosen ? undefined : await agentSocket());
+      if (socket !== undefined && (flags.socket !== undefined || existsSync(socket))) return agentStatus(socket, flags.json === true);
       const policies = portPolicies(await desiredState(flags));
       const driver = await driverFromFlags(flags);
       const [observed, counters] = await Promise.all([driver.observe(), driver.counters()]);

@@ -20,16 +20,53 @@ async function recorder(dir: string): Promise<{ bin: string; calls: () => Promis
   return { bin, calls: async () => (await readFile(log, "utf8").catch(() => "")).trim().split("\n").filter(Boolean).map((l) => l.split(" --")[0]!) };
 }
 
-test("contrib/libvirt/qemu maps libvirt operations to port verbs by MAC, printing nothing on stdout", async (t) => {
+/** Runs the libvirt hook with its settings in a hooks.conf (libvirt filters the environment; only the file's path comes from env here). */
+async function qemuHook(dir: string, conf: string, operation: string): Promise<{ code: number; stdout: string }> {
+  const file = join(dir, "hooks.conf");
+  await writeFile(file, `STATE_DIR=${join(dir, "state")}\n${conf}\n`);
+  return run("sh", ["contrib/libvirt/qemu", "alice", operation, "begin", "-"], { input: DOMAIN_XML, env: { VIFGUARD_HOOKS_CONF: file }, allowFailure: true });
+}
+
+test("contrib/libvirt/qemu makes one call per event for all of the domain's MACs, printing nothing on stdout", async (t) => {
   for (const [operation, verb] of [["prepare", "plug"], ["start", "plug"], ["migrate", "migrate-in"], ["stopped", "unplug"], ["release", "unplug"], ["started", undefined]] as const) {
     await t.test(operation, async (t) => {
       const dir = await tempDir(t, "hook");
       const fake = await recorder(dir);
-      const result = await run("sh", ["contrib/libvirt/qemu", "alice", operation, "begin", "-"], { input: DOMAIN_XML, env: { VIFGUARD: fake.bin } });
+      const result = await qemuHook(dir, `VIFGUARD=${fake.bin}`, operation);
       assert.equal(result.stdout, "", "libvirt takes the migrate hook's stdout as the new domain XML");
-      assert.deepEqual(await fake.calls(), verb ? [`port ${verb} 52:54:00:00:00:01`, `port ${verb} 52:54:00:AA:00:02`] : []);
+      assert.deepEqual(await fake.calls(), verb ? [`port ${verb} 52:54:00:00:00:01 52:54:00:AA:00:02`] : []);
     });
   }
+});
+
+test("contrib/libvirt/qemu: start after a successful prepare returns at once; after a failed one it plugs again", async (t) => {
+  const dir = await tempDir(t, "hook");
+  const fake = await recorder(dir);
+  await qemuHook(dir, `VIFGUARD=${fake.bin}`, "prepare");
+  await qemuHook(dir, `VIFGUARD=${fake.bin}`, "start");
+  assert.deepEqual(await fake.calls(), ["port plug 52:54:00:00:00:01 52:54:00:AA:00:02"], "start made no call");
+  await qemuHook(dir, `VIFGUARD=${fake.bin}`, "start");
+  assert.equal((await fake.calls()).length, 2, "the marker is used once: a second start plugs");
+
+  const failing = join(dir, "failing");
+  await writeFile(failing, `#!/bin/sh\necho "$*" >> ${join(dir, "calls")}\necho "no agent" >&2\nexit 1\n`);
+  await chmod(failing, 0o755);
+  assert.equal((await qemuHook(dir, `VIFGUARD=${failing}`, "prepare")).code, 0, "not strict: the fail-closed rule keeps the device dark");
+  assert.equal((await qemuHook(dir, `VIFGUARD=${failing}\nSTRICT=1`, "start")).code, 1, "strict: a failed plug aborts the start");
+  assert.equal((await fake.calls()).length, 4, "start after a failed prepare plugged again");
+});
+
+test("contrib/libvirt/qemu passes --socket only when hooks.conf sets one (else vifguard reads the agent's config)", async (t) => {
+  const dir = await tempDir(t, "hook");
+  const log = join(dir, "argv");
+  const bin = join(dir, "vifguard");
+  await writeFile(bin, `#!/bin/sh\necho "$*" >> ${log}\n`);
+  await chmod(bin, 0o755);
+  await qemuHook(dir, `VIFGUARD=${bin}`, "stopped");
+  await qemuHook(dir, `VIFGUARD=${bin}\nSOCKET=/run/x/agent.sock`, "stopped");
+  const [without, withSocket] = (await readFile(log, "utf8")).trim().split("\n");
+  assert.doesNotMatch(without!, /--socket/);
+  assert.match(withSocket!, /--socket \/run\/x\/agent\.sock/);
 });
 
 test("contrib/xen/vif-vifguard plugs before the real script and unplugs after it", async (t) => {

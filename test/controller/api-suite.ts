@@ -418,6 +418,8 @@ export async function apiSuite(t: TestContext, backend: Backend): Promise<void> 
       [eve, "GET", "/v1/hosts/h1", undefined, 403], [eve, "DELETE", "/v1/hosts/h1", undefined, 403],
       [eve, "POST", "/v1/hosts/h1/heartbeat", undefined, 403], [alice, "DELETE", "/v1/networks/public", undefined, 403],
       [eve, "POST", "/v1/ports/batch", { ports: [{ id: "eve-x", tenant: "alice", network: "public", device: "vnet42", mac: MAC(0x72) }] }, 403],
+      // Another tenant's private network is "not found" to a tenant (issue 12).
+      [eve, "POST", "/v1/ports/batch", { ports: [{ id: "eve-x", network: "alice-net", device: "vnet42", mac: MAC(0x72) }] }, 404],
       [admin, "POST", "/v1/ports", { id: "x", tenant: "carol", network: "nope", device: "vnet43", mac: MAC(0x73) }, 404],
       [admin, "POST", "/v1/ports/batch", { ports: [{ id: "x", tenant: "carol", network: "nope", device: "vnet43", mac: MAC(0x73) }] }, 404],
       [admin, "POST", "/v1/ports/batch", { ports: "x" }, 400], [alice, "PATCH", "/v1/ports/alice-0", { ips: "x" }, 400],

@@ -52,3 +52,22 @@ test("the controller refuses to start with a readable admin token file or store,
   await warned.close();
   assert.ok(lines.some((l) => /INSECURE: The SQLite store .* mode 0644/.test(l)), lines.join("\n"));
 });
+
+test("the agent refuses a token file group or others can read, before it touches the dataplane", async (t) => {
+  const { startAgent } = await import("../../src/agent/agent.ts");
+  const { validateAgentConfig } = await import("../../src/agent/config.ts");
+  const { FakeDriver } = await import("../agent/fake-driver.ts");
+  const dir = tempDir(t);
+  const tokenFile = join(dir, "agent.token");
+  writeFileSync(tokenFile, "vg_agent-token-0123456789abcdef", { mode: 0o644 });
+  chmodSync(tokenFile, 0o644);
+  const config = (allow: boolean) => validateAgentConfig({
+    source: { controller: { url: "http://127.0.0.1:9", tokenFile, host: "h1", allowInsecureTokenFile: allow } },
+    stateDir: join(dir, "state"), controlSocket: join(dir, "agent.sock"), listen: false,
+  }, "test");
+  const driver = new FakeDriver();
+  await assert.rejects(startAgent(config(false), { driver, logger: pino({ level: "silent" }) }), (e: unknown) => e instanceof InsecureFileError && e.file === tokenFile);
+  assert.equal(driver.applied.length, 0, "nothing was applied");
+  const relaxed = config(true).source;
+  assert.ok(relaxed.kind === "controller" && relaxed.allowInsecureTokenFile, "allowInsecureTokenFile reaches the agent, which passes it as warnOnly (tested above)");
+});

@@ -16,6 +16,7 @@ import { follow, type Followed } from "../host/follow.ts";
 import { run } from "../host/run.ts";
 import * as f from "../policy/frame-builder.ts";
 import type { PortPolicy } from "../policy/port-policy.ts";
+import { controllerClient, succeed, type ControllerClient } from "../controller/client.ts";
 import { startController, type RunningController } from "../controller/server.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -191,7 +192,6 @@ export type MigrationFigures = Readonly<{
   eveDropsReported: number;
 }>;
 
-type Api = (method: string, path: string, body?: unknown) => Promise<{ status: number; body: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 /** Wall-clock ms, comparable with the python scripts' time.time(). */
@@ -238,7 +238,8 @@ export class MigrationLab {
   private controller: RunningController | undefined;
   private readonly agents = new Map<Host, Running>();
   private readonly drivers = new Map<Host, Driver>();
-  private api!: Api;
+  /** The controller's API, through the typed client the CLI uses. */
+  private api!: ControllerClient;
   private readonly admin = `vg_demo_${randomBytes(16).toString("hex")}`;
   /** Where Alice's VM runs now. */
   aliceOn: Host = ALICE.host;
@@ -272,7 +273,7 @@ export class MigrationLab {
   async policies(): Promise<Map<GuestName, PortPolicy>> {
     const policies = new Map<GuestName, PortPolicy>();
     for (const host of HOSTS) {
-      const answer = await this.call("GET", `/v1/hosts/${host}/desired`);
+      const answer = await succeed(this.api.v1.hosts[":host"].desired.$get({ param: { host }, query: {} }), `GET /v1/hosts/${host}/desired`);
       for (const p of decodeControllerAnswer(JSON.stringify(answer), host).policies) {
         const g = GUESTS.find((x) => x.id === p.port);
         if (g && (g.name === "alice" ? this.aliceOn : g.host) === host) policies.set(g.name, p);
@@ -311,24 +312,20 @@ export class MigrationLab {
 
     this.controller = await startController({ store: `sqlite://${join(this.dir, "controller.db")}`, bootstrapTokens: [this.admin], listen: { host: "127.0.0.1", port: 0 }, logLevel: "silent", watchPollMs: 200 });
     const url = this.controller.url;
-    this.api = async (method, path, body) => {
-      const res = await fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${this.admin}`, "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
-      const text = await res.text();
-      return { status: res.status, body: text ? JSON.parse(text) : undefined };
-    };
+    this.api = controllerClient(url, this.admin);
     this.log(`The controller listens on ${url} (SQLite); each hypervisor runs \`vifguard agent\` (driver nftables, source: the controller).`);
     for (const host of HOSTS) await this.startAgent(host, url);
 
-    await this.call("POST", "/v1/networks", { id: "public", tenant: "provider", shared: true });
+    await succeed(this.api.v1.networks.$post({ json: { id: "public", tenant: "provider", shared: true } }), "POST /v1/networks");
     for (const g of GUESTS) {
-      await this.call("POST", "/v1/ports", { id: g.id, tenant: g.tenant, network: "public", device: g.device, mac: g.mac, ips: [g.ipv4, g.ipv6], allowed: g.allowed.map((ip) => ({ ip })), host: g.host });
+      await succeed(this.api.v1.ports.$post({ json: { id: g.id, tenant: g.tenant, network: "public", device: g.device, mac: g.mac, ips: [g.ipv4, g.ipv6], allowed: g.allowed.map((ip) => ({ ip })), host: g.host } }), "POST /v1/ports");
     }
     for (const host of HOSTS) {
-      const ok = await this.until(async () => (await this.api("GET", `/v1/hosts/${host}`)).status === 200, 30_000);
+      const ok = await this.until(async () => (await this.api.v1.hosts[":host"].$get({ param: { host } })).status === 200, 30_000);
       if (!ok) throw new Error(`${host}'s agent did not register: ${this.agents.get(host)!.lines.slice(-5).join("\n")}`);
     }
     for (const g of GUESTS) {
-      const m = await this.call("GET", `/v1/ports/${g.id}/migration?readyOn=${g.host}&timeoutMs=30000`);
+      const m = await this.migration(g.id, { readyOn: g.host, timeoutMs: "30000" });
       if (!m.ready) throw new Error(`${g.id} not ready on ${g.host}: ${JSON.stringify(m)}; agent says: ${this.agents.get(g.host)!.lines.slice(-5).join("\n")}`);
     }
     this.log("Networks and ports created through the API; both agents registered and report every port applied.");
@@ -365,9 +362,9 @@ export class MigrationLab {
   }
 
   private async startAgent(host: Host, url: string): Promise<void> {
-    const token = await this.call("POST", "/v1/tokens", { role: "agent", host });
+    const token = await succeed(this.api.v1.tokens.$post({ json: { role: "agent", host } }), "POST /v1/tokens");
     const tokenFile = join(this.dir, `${host}.token`);
-    await writeFile(tokenFile, token.token as string, { mode: 0o600 });
+    await writeFile(tokenFile, token.token, { mode: 0o600 });
     const config = {
       driver: { name: "nftables", netns: this.ns(host), prefix: this.prefix },
       source: { controller: { url, tokenFile, host, pollTimeoutMs: 30_000, retryMs: 200, heartbeatMs: 2_000 } },
@@ -419,10 +416,8 @@ export class MigrationLab {
     };
   }
 
-  private async call(method: string, path: string, body?: unknown): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
-    const a = await this.api(method, path, body);
-    if (a.status >= 300) throw new Error(`${method} ${path}: HTTP ${a.status} ${JSON.stringify(a.body)}`);
-    return a.body;
+  private migration(id: string, query: { readyOn?: string; timeoutMs?: string } = {}) {
+    return succeed(this.api.v1.ports[":id"].migration.$get({ param: { id }, query }), `GET /v1/ports/${id}/migration`);
   }
 
   private async until(check: () => Promise<boolean> | boolean, timeoutMs: number, stepMs = 50): Promise<boolean> {
@@ -493,8 +488,8 @@ export class MigrationLab {
     await this.addGuest(ALICE, to, "eth1", false);
     this.log(`The orchestrator moves alice-0 to ${to} through the API; ${to}'s hook runs \`vifguard port migrate-in ${ALICE.mac}\`.`);
     const started = performance.now();
-    await this.call("PATCH", `/v1/ports/${ALICE.id}`, { host: to });
-    const ready = this.call("GET", `/v1/ports/${ALICE.id}/migration?readyOn=${to}&timeoutMs=30000`).then((m: { ready: boolean; state: string }) => ({ ...m, ms: performance.now() - started }));
+    await succeed(this.api.v1.ports[":id"].$patch({ param: { id: ALICE.id }, json: { host: to } }), `PATCH /v1/ports/${ALICE.id}`);
+    const ready = this.migration(ALICE.id, { readyOn: to, timeoutMs: "30000" }).then((m) => ({ ...m, ms: performance.now() - started }));
     const migrateIn = await this.hook(to, "migrate-in");
     const readyAnswer = await ready;
     if (!readyAnswer.ready) throw new Error(`the controller did not show Alice's port ready on ${to} within 30 s`);
@@ -519,7 +514,7 @@ export class MigrationLab {
     const migrateOut = await this.hook(from, "migrate-out");
     let migrationEndedMs = NaN;
     const ended = await this.until(async () => {
-      const m = await this.call("GET", `/v1/ports/${ALICE.id}/migration`);
+      const m = await this.migration(ALICE.id);
       if (m.state === "ready") migrationEndedMs = performance.now() - started;
       return m.state === "ready";
     }, 10_000, 20);
@@ -552,8 +547,8 @@ export class MigrationLab {
     // Eve's drops reach the controller with her agent's next status report (every sync: 1 s here).
     let eveDropsReported = 0;
     await this.until(async () => {
-      const status = await this.call("GET", `/v1/ports/${EVE.id}/status`);
-      eveDropsReported = ((status.reports[0]?.drops ?? []) as { packets: number }[]).reduce((n, d) => n + d.packets, 0);
+      const status = await succeed(this.api.v1.ports[":id"].status.$get({ param: { id: EVE.id } }), `GET /v1/ports/${EVE.id}/status`);
+      eveDropsReported = (status.reports[0]?.drops ?? []).reduce((n, d) => n + d.packets, 0);
       return eveDropsReported > 0;
     }, 5_000, 200);
 

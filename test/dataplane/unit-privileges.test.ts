@@ -183,6 +183,7 @@ test("unit privileges: the controller as vifguard-controller.service runs it: a 
   for (const path of [state, credentials, join(credentials, "admin.token"), join(credentials, "controller.yaml")]) await chown(path, id, id);
   await chmod(state, 0o700);
   await chmod(credentials, 0o500);
+  for (const file of ["admin.token", "controller.yaml"]) await chmod(join(credentials, file), 0o400); // as systemd makes credentials
   const controller = startAsUnit(t, unit, [VIFGUARD, "controller", "--config", join(credentials, "controller.yaml")], { dynamicId: id });
 
   const api = (method: string, path: string, body?: unknown) =>

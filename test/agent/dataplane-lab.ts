@@ -19,7 +19,6 @@ import { portPolicies } from "../../src/policy/port-policy.ts";
 import { portFile, type PortSpec } from "./fixture.ts";
 import { requireRoot } from "../support/needs-root.ts";
 import { Lab } from "../../src/conformance/lab/lab.ts";
-import * as f from "../../src/policy/frame-builder.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -195,29 +194,15 @@ export class AgentLab {
     return { done: running.done.then((r) => r.sent), stop: () => void running.stop() };
   }
 
-  /**
-   * Captures at a guest until stop() or timeoutS; `counts` resolves per marker (hex). stop(from)
-   * first sends a control frame from that guest (a broadcast ARP request from its own MAC and IP),
-   * and `counts` fails if it never arrives: a count of 0 then means dropped, not not-yet-arrived.
-   */
+  /** Counts frames per marker at a guest (Lab.watch); stop(guest) ends with that guest's control frame. */
   sniff(at: string, markers: readonly Uint8Array[], timeoutS: number): { ready: Promise<void>; counts: Promise<Record<string, number>>; stop(controlFrom?: string): void } {
-    const control = marker();
-    const running = this.lab.capture(this.guests.get(at)!.netns, { match: [...markers, control].map((m) => ["contains", m] as const), timeoutS, until: markers.length });
-    let controlSent = false;
-    const counts = running.done.then(({ counts }) => {
-      if (controlSent && counts[markers.length] === 0) throw new Error(`the control frame never reached ${at}: its counts of 0 cannot be told from frames still on their way`);
-      return Object.fromEntries(markers.map((m, i) => [hex(m), counts[i]!]));
-    });
-    counts.catch(() => undefined);
+    const watch = this.lab.watch(this.guests.get(at)!.netns, markers, timeoutS);
     return {
-      ready: running.ready,
-      counts,
+      ready: watch.ready,
+      counts: watch.counts,
       stop: (controlFrom) => {
-        if (controlFrom === undefined) return void running.stop();
-        controlSent = true;
-        const g = this.guests.get(controlFrom)!;
-        const frame = f.withTrailer(f.ether("ff:ff:ff:ff:ff:ff", g.mac, 0x0806, f.arp({ op: 1, sha: g.mac, spa: g.ip, tpa: g.ip.replace(/\.\d+$/, ".253") })), control);
-        void this.lab.send(g.netns, [frame], 0).catch(() => running.stop());
+        const g = controlFrom === undefined ? undefined : this.guests.get(controlFrom)!;
+        watch.stop(g && { netns: g.netns, mac: g.mac, ipv4: g.ip });
       },
     };
   }

@@ -1,5 +1,6 @@
 // Real packets through the OVS driver: guests in their own network namespaces behind veth pairs on a
-// userspace (netdev) bridge; scapy sends the frame builder's bytes, scapy captures on the other side.
+// userspace (netdev) bridge; the one lab (src/conformance/lab/) sends the frame builder's bytes and
+// captures on the other side.
 // Also measures: replacing a port's flows under load, and restarting ovs-vswitchd under a spoof stream.
 // Needs root (skips otherwise; fails under CI=true).
 import assert from "node:assert/strict";
@@ -7,76 +8,33 @@ import { test } from "node:test";
 import { planSync } from "../../src/agent/converge.ts";
 import { createOvsDriver, type OvsDriver } from "../../src/drivers/ovs/index.ts";
 import { sandboxPrefix, startOvsSandbox, type OvsSandbox } from "../../src/drivers/ovs/sandbox.ts";
-import { run } from "../../src/host/run.ts";
+import { Lab as TheLab, type ControlSender, type Watch } from "../../src/conformance/lab/lab.ts";
 import * as f from "../../src/policy/frame-builder.ts";
 import type { PortPolicy } from "../../src/policy/port-policy.ts";
 import { ALICE_MAC, BOB_MAC, EVE_MAC, cloud, needsRoot } from "../drivers/ovs/fixture.ts";
 
-const PYTHON = "/usr/bin/python3"; // the one with scapy
+type Lab = Readonly<{ lab: TheLab; sandbox: OvsSandbox; bridge: string; driver: OvsDriver; policies: PortPolicy[]; guest: (port: string) => ControlSender }>;
 
-// Sends frames (hex, cycled) `count` times in total, `gapMs` apart; prints how many it sent.
-const SEND = `
-import sys, json, time
-from scapy.all import conf
-a = json.loads(sys.stdin.read())
-s = conf.L2socket(iface=a["iface"])
-frames = [bytes.fromhex(h) for h in a["frames"]]
-n = 0
-t0 = time.time()
-for i in range(a["count"]):
-    s.send(frames[i % len(frames)])
-    n += 1
-    if a["gapMs"]:
-        d = t0 + (i + 1) * a["gapMs"] / 1000 - time.time()
-        if d > 0: time.sleep(d)
-print(n)
-`;
-
-// Counts frames carrying each marker (hex) seen on iface for timeout seconds; prints JSON {marker: n}.
-const SNIFF = `
-import sys, json
-from scapy.all import sniff
-a = json.loads(sys.argv[1])
-marks = {m: bytes.fromhex(m) for m in a["markers"]}
-counts = {m: 0 for m in marks}
-def seen(p):
-    raw = bytes(p)
-    for m, b in marks.items():
-        if raw.endswith(b) or b in raw: counts[m] += 1
-sniff(iface=a["iface"], prn=seen, store=False, timeout=a["timeout"])
-print(json.dumps(counts))
-`;
-
-type Lab = Readonly<{ sandbox: OvsSandbox; bridge: string; driver: OvsDriver; policies: PortPolicy[]; guest: (port: string) => string }>;
+const GUESTS: Record<string, { mac: string; ipv4: string }> = { "alice-0": { mac: ALICE_MAC, ipv4: "10.0.0.1" }, "eve-0": { mac: EVE_MAC, ipv4: "10.0.0.2" }, "bob-0": { mac: BOB_MAC, ipv4: "10.0.0.3" } };
 
 async function startLab(prefix: string, t: { after: (fn: () => Promise<void>) => void }): Promise<Lab> {
+  const lab = new TheLab("", prefix);
   const sandbox = await startOvsSandbox({ prefix });
-  const guests: string[] = [];
-  t.after(async () => {
-    for (const g of guests) await run("ip", ["netns", "del", g], { allowFailure: true });
-    await sandbox.stop();
-  });
+  lab.onCleanup(() => sandbox.stop());
+  t.after(() => lab.cleanup());
   const bridge = `${prefix}-br`;
   await sandbox.addBridge(bridge);
   const policies = cloud(prefix).filter((p) => p.network === "public");
-  const macs: Record<string, string> = { "alice-0": ALICE_MAC, "eve-0": EVE_MAC, "bob-0": BOB_MAC };
   for (const p of policies) {
-    const g = `${p.device}-g`;
-    guests.push(g);
-    await run("ip", ["netns", "add", g]);
-    await run("ip", ["link", "add", p.device, "type", "veth", "peer", "name", `${p.device}-p`]);
-    await run("ip", ["link", "set", p.device, "netns", sandbox.netns]);
-    await run("ip", ["link", "set", `${p.device}-p`, "netns", g]);
-    await run("ip", ["link", "set", `${p.device}-p`, "name", "eth0"], { netns: g });
-    await run("sysctl", ["-qw", "net.ipv6.conf.all.disable_ipv6=1"], { netns: g }); // no kernel chatter
-    await run("ip", ["link", "set", "eth0", "address", macs[p.port]!, "promisc", "on", "up"], { netns: g });
-    await run("ip", ["link", "set", p.device, "up"], { netns: sandbox.netns });
+    // No addresses: the guests' kernels stay quiet; Eve listens promiscuously, as all do.
+    await lab.guest({ netns: lab.ns(p.device), mac: GUESTS[p.port]!.mac, device: p.device, hostNetns: sandbox.netns, noIpv6: true, promisc: true });
     await sandbox.vsctl("add-port", bridge, p.device);
   }
   const driver = createOvsDriver({ bridge, runDir: sandbox.runDir, tableBase: 0 });
   await driver.probe();
   await driver.apply((await planSync(driver, policies)).changes);
-  return { sandbox, bridge, driver, policies, guest: (port) => `${policies.find((p) => p.port === port)!.device}-g` };
+  const guest = (port: string): ControlSender => ({ netns: lab.ns(policies.find((p) => p.port === port)!.device), ...GUESTS[port]! });
+  return { lab, sandbox, bridge, driver, policies, guest };
 }
 
 let markerSeq = 0;
@@ -87,13 +45,12 @@ function marker(): Uint8Array {
 const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 
 async function send(lab: Lab, from: string, frames: readonly Uint8Array[], count: number, gapMs = 0): Promise<number> {
-  const { stdout } = await run(PYTHON, ["-c", SEND], { netns: lab.guest(from), input: JSON.stringify({ iface: "eth0", frames: frames.map(hex), count, gapMs }), timeoutMs: 120_000 });
-  return Number(stdout.trim());
+  return (await lab.lab.stream(lab.guest(from).netns, frames, { count, gapMs }).done).sent;
 }
 
-/** Starts sniffing at `at` for timeoutS seconds; resolves with counts per marker. */
-function sniff(lab: Lab, at: string, markers: readonly Uint8Array[], timeoutS: number): Promise<Record<string, number>> {
-  return run(PYTHON, ["-c", SNIFF, JSON.stringify({ iface: "eth0", markers: markers.map(hex), timeout: timeoutS })], { netns: lab.guest(at), timeoutMs: (timeoutS + 30) * 1000 }).then((r) => JSON.parse(r.stdout.trim().split("\n").at(-1)!) as Record<string, number>);
+/** Counts frames per marker at `at` (ready once bound); stop(guest) ends with that guest's control frame. */
+function sniff(lab: Lab, at: string, markers: readonly Uint8Array[], timeoutS: number): Watch {
+  return lab.lab.watch(lab.guest(at).netns, markers, timeoutS);
 }
 
 const settle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -112,10 +69,11 @@ test("OVS dataplane: spoofed frames from Eve never reach Bob; legitimate ones do
     { name: "Eve's VLAN-tagged frame", from: "eve-0", arrives: false, frame: (m) => f.withTrailer(f.tag(f.ether(BOB_MAC, EVE_MAC, 0x0800, f.icmp4Echo("10.0.0.2", "10.0.0.3")), 5), m) },
   ];
   const markers = rows.map(() => marker());
-  const sniffing = sniff(lab, "bob-0", markers, 6);
-  await settle(2500);
+  const sniffing = sniff(lab, "bob-0", markers, 60);
+  await sniffing.ready;
   for (const [i, row] of rows.entries()) await send(lab, row.from, [row.frame(markers[i]!)], 3);
-  const counts = await sniffing;
+  sniffing.stop(lab.guest("alice-0"));
+  const counts = await sniffing.counts;
   for (const [i, row] of rows.entries()) {
     await t.test(`${row.name} ${row.arrives ? "arrives" : "is dropped"}`, () => {
       const n = counts[hex(markers[i]!)] ?? 0;
@@ -133,12 +91,13 @@ test("OVS dataplane: Eve in promiscuous mode never sees unicast between Alice an
   if (!needsRoot(t)) return;
   const lab = await startLab(sandboxPrefix("vgod"), t);
   const m = marker();
-  const sniffing = sniff(lab, "eve-0", [m], 5);
-  await settle(2500);
+  const sniffing = sniff(lab, "eve-0", [m], 60);
+  await sniffing.ready;
   // Nobody has been learned yet: without vifguard's to-vm pinning NORMAL would flood these to Eve.
   await send(lab, "alice-0", [f.withTrailer(f.ether(BOB_MAC, ALICE_MAC, 0x0800, f.icmp4Echo("10.0.0.1", "10.0.0.3")), m)], 3);
   await send(lab, "bob-0", [f.withTrailer(f.ether(ALICE_MAC, BOB_MAC, 0x0800, f.icmp4Echo("10.0.0.3", "10.0.0.1")), m)], 3);
-  const counts = await sniffing;
+  sniffing.stop(lab.guest("alice-0")); // a broadcast: it must reach Eve
+  const counts = await sniffing.counts;
   assert.equal(counts[hex(m)], 0);
 });
 
@@ -148,11 +107,9 @@ test("OVS dataplane: replacing ports' flows under load loses none of the legitim
   const fromBob = marker();
   const fromAlice = marker();
   const COUNT = 3000;
-  const sniffing = sniff(lab, "eve-0", [], 1); // warm scapy's import cache
-  await sniffing;
-  const atAlice = sniff(lab, "alice-0", [fromBob], 14);
-  const atBob = sniff(lab, "bob-0", [fromAlice], 14);
-  await settle(3000);
+  const atAlice = sniff(lab, "alice-0", [fromBob], 120);
+  const atBob = sniff(lab, "bob-0", [fromAlice], 120);
+  await Promise.all([atAlice.ready, atBob.ready]);
   const bobStream = send(lab, "bob-0", [f.withTrailer(f.ether(ALICE_MAC, BOB_MAC, 0x0800, f.icmp4Echo("10.0.0.3", "10.0.0.1")), fromBob)], COUNT, 2);
   const aliceStream = send(lab, "alice-0", [f.withTrailer(f.ether(BOB_MAC, ALICE_MAC, 0x0800, f.icmp4Echo("10.0.0.1", "10.0.0.3")), fromAlice)], COUNT, 2);
   // While both stream (~6 s), replace Eve's unit and Alice's own unit 40 times, alternating an extra address.
@@ -166,7 +123,9 @@ test("OVS dataplane: replacing ports' flows under load loses none of the legitim
     await settle(100);
   }
   const [sentBob, sentAlice] = await Promise.all([bobStream, aliceStream]);
-  const [gotAlice, gotBob] = await Promise.all([atAlice, atBob]);
+  atAlice.stop(lab.guest("bob-0"));
+  atBob.stop(lab.guest("alice-0"));
+  const [gotAlice, gotBob] = await Promise.all([atAlice.counts, atBob.counts]);
   const median = [...timings].sort((a, b) => a - b)[Math.floor(timings.length / 2)]!;
   t.diagnostic(`replaced alice-0+eve-0 40x (median ${median.toFixed(1)} ms per bundle); Bob→Alice ${gotAlice[hex(fromBob)]}/${sentBob}, Alice→Bob ${gotBob[hex(fromAlice)]}/${sentAlice}`);
   assert.equal(gotAlice[hex(fromBob)], sentBob, "Bob's stream (a port not replaced) loses nothing");
@@ -177,8 +136,8 @@ test("OVS dataplane: ovs-vswitchd restart under a spoof stream (flows lost; re-a
   if (!needsRoot(t)) return;
   const lab = await startLab(sandboxPrefix("vgod"), t);
   const spoof = marker();
-  const atBob = sniff(lab, "bob-0", [spoof], 16);
-  await settle(3000);
+  const atBob = sniff(lab, "bob-0", [spoof], 120);
+  await atBob.ready;
   const stream = send(lab, "eve-0", [f.withTrailer(f.ether(BOB_MAC, EVE_MAC, 0x0800, f.icmp4Echo("10.0.0.1", "10.0.0.3")), spoof)], 4000, 2);
   await settle(1500);
   const t0 = performance.now();
@@ -189,7 +148,8 @@ test("OVS dataplane: ovs-vswitchd restart under a spoof stream (flows lost; re-a
   await lab.driver.apply(plan);
   const reapplied = performance.now();
   const sent = await stream;
-  const leaked = (await atBob)[hex(spoof)] ?? 0;
+  atBob.stop(lab.guest("alice-0"));
+  const leaked = (await atBob.counts)[hex(spoof)] ?? 0;
   t.diagnostic(`restart: vswitchd back after ${(up - t0).toFixed(0)} ms; observe() found ${installed.size} units (flows are not persisted); re-apply of ${plan.add.length} ports took ${(reapplied - up).toFixed(0)} ms; ${leaked} of ${sent} spoofed frames reached Bob (fail_mode standalone: NORMAL until re-apply)`);
   assert.equal(installed.size, 0, "ovs-vswitchd forgets OpenFlow flows on restart");
   assert.equal(plan.add.length, lab.policies.length, "the plan re-adds every port");
@@ -201,14 +161,15 @@ test("OVS dataplane: with fail_mode=secure a restart leaks no spoofed frame", as
   const lab = await startLab(sandboxPrefix("vgod"), t);
   await lab.sandbox.vsctl("set-fail-mode", lab.bridge, "secure");
   const spoof = marker();
-  const atBob = sniff(lab, "bob-0", [spoof], 16);
-  await settle(3000);
+  const atBob = sniff(lab, "bob-0", [spoof], 120);
+  await atBob.ready;
   const stream = send(lab, "eve-0", [f.withTrailer(f.ether(BOB_MAC, EVE_MAC, 0x0800, f.icmp4Echo("10.0.0.1", "10.0.0.3")), spoof)], 4000, 2);
   await settle(1500);
   await lab.sandbox.restartSwitch();
   await lab.driver.apply((await planSync(lab.driver, lab.policies)).changes);
   const sent = await stream;
-  const leaked = (await atBob)[hex(spoof)] ?? 0;
+  atBob.stop(lab.guest("alice-0"));
+  const leaked = (await atBob.counts)[hex(spoof)] ?? 0;
   t.diagnostic(`fail_mode=secure restart: ${leaked} of ${sent} spoofed frames reached Bob`);
   assert.equal(leaked, 0);
 });

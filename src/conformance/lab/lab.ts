@@ -6,7 +6,12 @@ import { randomBytes } from "node:crypto";
 import { run } from "../../host/run.ts";
 import { addBridge, addNetns, deleteNetns, plugGuest, type BridgeOptions, type GuestSpec } from "./net.ts";
 import { startScript, type Running } from "./scripts.ts";
-import { capture, countMarkers, sendFrames, stream, type CaptureOptions, type Captured, type Sent, type StreamOptions } from "./wire.ts";
+import * as f from "../../policy/frame-builder.ts";
+import { capture, countMarkers, hex, sendFrames, stream, type CaptureOptions, type Captured, type Sent, type StreamOptions } from "./wire.ts";
+
+/** A guest that sends a control frame: its namespace, MAC and IPv4 (without prefix length). */
+export type ControlSender = Readonly<{ netns: string; mac: string; ipv4: string }>;
+export type Watch = Readonly<{ ready: Promise<void>; counts: Promise<Record<string, number>>; stop(control?: ControlSender): void }>;
 
 export class Lab {
   /** The run's prefix: every namespace is `<id>-<name>`. */
@@ -70,6 +75,33 @@ export class Lab {
 
   countMarkers(netns: string, markers: readonly Uint8Array[], iface: string | null = "eth0", timeoutS?: number): Running<Record<string, number>> {
     return countMarkers(netns, iface, markers, this.children, timeoutS);
+  }
+
+  /**
+   * Counts frames carrying each marker at `iface` in `netns` until stop() or timeoutS; `counts`
+   * resolves per marker (hex). stop(control) first sends a control frame from that guest (a
+   * broadcast ARP request from its own MAC and IPv4, legitimate under every level), and `counts`
+   * fails if it never arrives: a count of 0 then means dropped, not still on its way.
+   */
+  watch(netns: string, markers: readonly Uint8Array[], timeoutS: number, iface = "eth0"): Watch {
+    const tag = Uint8Array.from([0x76, 0x67, 0x63, 0x74, 0x6c, ...randomBytes(3)]); // "vgctl" + 3 random bytes
+    const running = this.capture(netns, { match: [...markers, tag].map((m) => ["contains", m] as const), timeoutS, until: markers.length }, iface);
+    let controlSent = false;
+    const counts = running.done.then(({ counts }) => {
+      if (controlSent && counts[markers.length] === 0) throw new Error(`the control frame never reached ${iface} in ${netns}: its counts of 0 cannot be told from frames still on their way`);
+      return Object.fromEntries(markers.map((m, i) => [hex(m), counts[i]!]));
+    });
+    counts.catch(() => undefined);
+    return {
+      ready: running.ready,
+      counts,
+      stop: (control) => {
+        if (control === undefined) return void running.stop();
+        controlSent = true;
+        const request = f.arp({ op: 1, sha: control.mac, spa: control.ipv4, tpa: control.ipv4.replace(/\.\d+$/, ".253") });
+        void this.send(control.netns, [f.withTrailer(f.ether("ff:ff:ff:ff:ff:ff", control.mac, 0x0806, request), tag)], 0).catch(() => running.stop());
+      },
+    };
   }
 
   script<T>(name: "ping", netns: string, args: unknown): Running<T> {

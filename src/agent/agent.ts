@@ -12,6 +12,9 @@ import { ControllerLink } from "./controller-link.ts";
 import { decodeDelivery, type Delivery } from "./desired.ts";
 import { serveLifecycle, type LifecycleAnswer, type LifecycleRequest } from "./lifecycle.ts";
 import { AgentMetrics, serveMetrics } from "./metrics.ts";
+import { EventTracker, guardOfLogPrefix, keepNewest, sampleFrame, type SpoofEvent } from "./events.ts";
+import { readNflog, type NflogReader } from "../host/nflog.ts";
+import { NFLOG_GROUP } from "../drivers/nftables/render.ts";
 import { countStates, describeDrops, dropDeltas, findPort, type DropSample } from "./plan.ts";
 import { checkSecretFile } from "../host/secrets.ts";
 import { checkAgentPrivileges } from "./privileges.ts";
@@ -116,6 +119,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
   for (const port of await store.loadUnplugged()) reconciler.setUnplugged(port, true);
 
   let current: { revision: string; origin: string; saved: boolean } | undefined;
+  let stopping = false;
   let sourceProblem: string | undefined;
 
   /** Takes a delivery if it decodes; otherwise logs why (naming the field) and keeps the last good state. One at a time, in order. */
@@ -223,6 +227,46 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
   await sampleDrops();
   const dropTimer = setInterval(() => void sampleDrops(), config.drops.logIntervalMs);
 
+  // Spoof events: counter deltas every events.intervalMs, and frames the dataplane samples (nftables
+  // logs dropped frames to NFLOG, rate-limited per device and guard in the kernel). Reported to the
+  // controller with the status reports; the newest are kept here for `vifguard events` (standalone).
+  const tracker = new EventTracker({ quietMs: config.events.quietMs, minIntervalMs: config.events.intervalMs });
+  let recent = new Map<string, SpoofEvent>();
+  let eventCounters: DropSample[] | undefined;
+  const portFacts = (port: string) => {
+    const p = findPort(reconciler.desiredPolicies, port);
+    return p && { tenant: p.tenant, network: p.network };
+  };
+  const collectEvents = async (): Promise<void> => {
+    try {
+      const counters = await driver.counters();
+      if (eventCounters) tracker.drops(dropDeltas(eventCounters, counters), now());
+      eventCounters = counters;
+    } catch (e) {
+      log.debug({ err: e }, "cannot read drop counters for events");
+    }
+    const due = tracker.due(now(), portFacts);
+    if (due.length === 0) return;
+    for (const e of due) recent.set(e.id, e);
+    recent = keepNewest(recent, config.events.keep);
+    link?.submitEvents(due);
+  };
+  await collectEvents();
+  const eventTimer = setInterval(() => void collectEvents(), config.events.intervalMs);
+  let nflog: NflogReader | undefined;
+  if (config.events.sampleFrames && driver.name === "nftables" && !deps.driver) {
+    const netns = config.driver.settings.netns;
+    nflog = readNflog({ group: NFLOG_GROUP, ...(netns && { netns }) }, (packet) => {
+      const reason = guardOfLogPrefix(packet.prefix);
+      const policy = packet.inDevice === undefined ? undefined : reconciler.desiredPolicies.find((p) => p.device === packet.inDevice);
+      if (!reason || !policy) return;
+      tracker.sample(policy.port, reason, sampleFrame(packet.frame, reason, packet.timeMs), now());
+    });
+    void nflog.exited.then((code) => {
+      if (!stopping) log.warn({ code }, `sampling dropped frames stopped (tcpdump -i nflog:${NFLOG_GROUP} exited ${code}); events still come from the counters`);
+    });
+  }
+
   // Lifecycle.
   const waitForPort = async (name: string, timeoutMs: number, refresh: boolean) => {
     const deadline = performance.now() + timeoutMs;
@@ -251,6 +295,10 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
     const name = request.port ?? "";
     const answer = async (): Promise<LifecycleAnswer> => {
       switch (request.op) {
+        case "events": {
+          const events = [...recent.values()].sort((a, b) => b.lastSeenMs - a.lastSeenMs);
+          return { ok: true, message: `${events.length} spoof events`, data: { events } };
+        }
         case "status": {
           const states = Object.fromEntries(reconciler.states);
           return { ok: true, message: `${countStates(reconciler.states).enforced} ports enforced`, data: { revision: current?.revision ?? null, origin: current?.origin ?? null, saved: current?.saved ?? false, healthy: reconciler.healthy, sourceProblem: sourceProblem ?? null, states } };
@@ -324,6 +372,9 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
     httpPort,
     handle,
     async stop() {
+      stopping = true;
+      nflog?.close();
+      clearInterval(eventTimer);
       source.stop();
       link?.stop();
       watch?.close();

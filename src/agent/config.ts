@@ -70,6 +70,12 @@ const schema = z.strictObject({
     debounceMs: z.number().int().min(0).max(10_000).default(100),
   }).default({ intervalMs: 5_000, watch: true, batchSize: 250, debounceMs: 100 }),
   drops: z.strictObject({ logIntervalMs: positiveMs(100).default(10_000) }).default({ logIntervalMs: 10_000 }),
+  events: z.strictObject({
+    intervalMs: positiveMs(100).default(1_000),
+    quietMs: positiveMs(1_000).default(60_000),
+    sampleFrames: z.boolean().default(true),
+    keep: z.number().int().min(1).max(1_000_000).default(1_000),
+  }).default({ intervalMs: 1_000, quietMs: 60_000, sampleFrames: true, keep: 1_000 }),
 });
 
 export type SourceConfig =
@@ -87,6 +93,12 @@ export type AgentConfig = Readonly<{
   failClosed: Readonly<{ enabled: boolean; devices: readonly string[] }>;
   reconcile: Readonly<{ intervalMs: number; watch: boolean; batchSize: number; debounceMs: number }>;
   drops: Readonly<{ logIntervalMs: number }>;
+  /**
+   * Spoof events: counters are read every intervalMs (one report per port and reason at most that
+   * often); an episode ends after quietMs without drops; sampleFrames reads dropped frames the
+   * dataplane logs (nftables: NFLOG); the agent remembers the newest `keep` events.
+   */
+  events: Readonly<{ intervalMs: number; quietMs: number; sampleFrames: boolean; keep: number }>;
 }>;
 
 
@@ -127,6 +139,7 @@ export function validateAgentConfig(document: unknown, file: string): AgentConfi
     failClosed: raw.failClosed,
     reconcile: raw.reconcile,
     drops: raw.drops,
+    events: raw.events,
   };
 }
 

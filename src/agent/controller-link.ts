@@ -5,6 +5,7 @@
 import { readFile } from "node:fs/promises";
 import { VifguardError } from "../errors.ts";
 import type { PortState } from "./plan.ts";
+import type { SpoofEvent } from "./events.ts";
 import { changedReports, type HostRegistration, type PortReport } from "./report.ts";
 
 export type ControllerLinkOptions = Readonly<{
@@ -40,6 +41,10 @@ export type MigrationAnswer = Readonly<{ state: string; host: string | null; sou
 
 /** Ports per status request: well under the controller's default body limit (1 MiB). */
 const REPORT_CHUNK = 500;
+/** Spoof events per status request (each carries a few decoded frames). */
+const EVENT_CHUNK = 200;
+/** Events waiting for the controller beyond this many: the oldest are dropped (counted, logged). */
+const EVENT_BACKLOG = 10_000;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -63,6 +68,9 @@ export class ControllerLink {
   private releasedRevision: string | undefined;
   private readonly acceptedReleased = new Set<string>();
   private acceptedRevision: string | undefined;
+  // Spoof events not yet accepted, by id (a newer version of an event replaces the older).
+  private events = new Map<string, SpoofEvent>();
+  private eventsDropped = 0;
 
   constructor(options: ControllerLinkOptions) {
     this.options = options;
@@ -147,12 +155,32 @@ export class ControllerLink {
       // A port plugged again is no longer released: a later release must be sent again.
       for (const port of this.acceptedReleased) if (!this.released.includes(port)) this.acceptedReleased.delete(port);
     }
+    this.kick();
+  }
+
+  /**
+   * Hands over spoof events: they ride with the next status report (alone if no port changed),
+   * retried like reports; a backlog beyond EVENT_BACKLOG loses its oldest events.
+   */
+  submitEvents(events: readonly SpoofEvent[]): void {
+    for (const e of events) {
+      this.events.delete(e.id);
+      this.events.set(e.id, e);
+    }
+    while (this.events.size > EVENT_BACKLOG) {
+      this.events.delete(this.events.keys().next().value!);
+      this.eventsDropped++;
+    }
+    this.kick();
+  }
+
+  private kick(): void {
     this.dirty = true;
     if (this.sending || this.stopped) return;
     this.sending = (async () => {
       while (this.dirty && !this.stopped) {
         this.dirty = false;
-        const reports = this.latest!;
+        const reports = this.latest ?? [];
         try {
           await this.send(changedReports(reports, this.accepted));
         } catch (error) {
@@ -179,12 +207,18 @@ export class ControllerLink {
   private async send(reports: readonly PortReport[]): Promise<void> {
     const released = this.releasedToSend();
     const revision = this.releasedRevision;
-    // Released ports ride with the first chunk, alone if no report changed.
-    const chunks = reports.length === 0 && released.length > 0 ? 1 : Math.ceil(reports.length / REPORT_CHUNK);
+    const events = [...this.events.values()];
+    if (this.eventsDropped > 0) {
+      this.options.log.warn({ dropped: this.eventsDropped }, `${this.eventsDropped} spoof events were dropped: the controller did not take them in time`);
+      this.eventsDropped = 0;
+    }
+    // Released ports ride with the first chunk, events with the first ones; alone if no report changed.
+    const chunks = Math.max(reports.length === 0 && released.length > 0 ? 1 : Math.ceil(reports.length / REPORT_CHUNK), Math.ceil(events.length / EVENT_CHUNK));
     for (let n = 0; n < chunks; n++) {
       let chunk = reports.slice(n * REPORT_CHUNK, (n + 1) * REPORT_CHUNK);
       const withReleased = n === 0 && released.length > 0;
-      const extra = withReleased ? { released } : {};
+      const eventChunk = events.slice(n * EVENT_CHUNK, (n + 1) * EVENT_CHUNK);
+      const extra = { ...(withReleased && { released }), ...(eventChunk.length > 0 && { events: eventChunk }) };
       let answer = await this.request("PUT", this.hostPath("/status"), { ports: chunk, ...extra });
       // A port can leave this host between our apply and this report (its migration ended): the
       // controller refuses the whole report naming it; leave it out and send the rest.
@@ -192,12 +226,13 @@ export class ControllerLink {
         const gone = new Set(issuesOf(answer.body).flatMap((issue) => /^ports\[(\d+)\]\.port$/.exec(issue.path)?.[1] ?? []).map(Number));
         if (gone.size === 0) break;
         chunk = chunk.filter((_, j) => !gone.has(j));
-        if (chunk.length === 0 && !withReleased) break;
+        if (chunk.length === 0 && !withReleased && eventChunk.length === 0) break;
         answer = await this.request("PUT", this.hostPath("/status"), { ports: chunk, ...extra });
       }
-      if (chunk.length === 0 && !withReleased) continue;
+      if (chunk.length === 0 && !withReleased && eventChunk.length === 0) continue;
       if (answer.status !== 200) throw new ControllerRequestError(`PUT ${this.hostPath("/status")}: HTTP ${answer.status}: ${JSON.stringify(answer.body).slice(0, 300)}`, answer.status, answer.body);
       for (const r of chunk) this.accepted.set(r.port, JSON.stringify(r));
+      for (const e of eventChunk) if (this.events.get(e.id) === e) this.events.delete(e.id);
       if (withReleased) {
         released.forEach((p) => this.acceptedReleased.add(p));
         this.acceptedRevision = revision;

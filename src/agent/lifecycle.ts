@@ -1,4 +1,4 @@
-// Lifecycle entry points (plug, unplug, migrate-in, migrate-out, status) over a local control socket:
+// Lifecycle entry points (plug, unplug, migrate-in, migrate-out; status and events to read) over a local control socket:
 // a unix socket of mode 0600 owned by root, one JSON request line in, one JSON answer line out.
 // Effects (a socket). The agent decides what each operation does; this file only carries it.
 import { mkdir, unlink } from "node:fs/promises";
@@ -6,7 +6,7 @@ import { connect, createServer, type Server } from "node:net";
 import { dirname } from "node:path";
 import { VifguardError } from "../errors.ts";
 
-export const LIFECYCLE_OPS = ["plug", "unplug", "migrate-in", "migrate-out", "status"] as const;
+export const LIFECYCLE_OPS = ["plug", "unplug", "migrate-in", "migrate-out", "status", "events"] as const;
 export type LifecycleOp = (typeof LIFECYCLE_OPS)[number];
 
 /** `waitReady` (migrate-in, controller source): also wait until the controller shows the port ready here; default true. */

@@ -16,17 +16,22 @@ const TETHER = 'exec 3<&0; "$@" </dev/null & c=$!; (read -r _ <&3; kill "$c" 2>/
 
 /** Starts `command args` (inside `netns` if given) and calls `onLine` for each line of its stdout. */
 export function follow(command: string, args: readonly string[], options: Readonly<{ netns?: string }>, onLine: (line: string) => void): Followed {
+  let rest = "";
+  const decoder = new TextDecoder();
+  return followBytes(command, args, options, (chunk) => {
+    const lines = (rest + decoder.decode(chunk, { stream: true })).split("\n");
+    rest = lines.pop() ?? "";
+    for (const line of lines) onLine(line);
+  });
+}
+
+/** Like follow(), for a command whose stdout is binary (tcpdump -w -): `onData` gets each chunk as it comes. */
+export function followBytes(command: string, args: readonly string[], options: Readonly<{ netns?: string }>, onData: (chunk: Buffer) => void): Followed {
   const tethered = ["sh", "-c", TETHER, "sh", command, ...args];
   const argv = options.netns ? ["ip", "netns", "exec", options.netns, ...tethered] : tethered;
   const child = spawn(argv[0]!, argv.slice(1), { stdio: ["pipe", "pipe", "ignore"] });
   child.stdin.on("error", () => undefined);
-  let rest = "";
-  child.stdout.setEncoding("utf8");
-  child.stdout.on("data", (chunk: string) => {
-    const lines = (rest + chunk).split("\n");
-    rest = lines.pop() ?? "";
-    for (const line of lines) onLine(line);
-  });
+  child.stdout.on("data", onData);
   const exited = new Promise<number>((resolve) => {
     child.once("error", () => resolve(-1));
     child.once("close", (code) => {

@@ -10,7 +10,10 @@
 //   to_port       to-vm anti-sniffing (levels full and mac)
 //   drop_<guard>  counts the drop in the dynamic set cnt_<guard> (one element per device, with a
 //                 counter) and drops; counting in a chain of its own means a full counter set can
-//                 never turn a drop into a pass
+//                 never turn a drop into a pass; then logs a sample to NFLOG group NFLOG_GROUP
+//                 (prefix "vg:<guard> "), at most SAMPLES_PER_SECOND per device and guard (the
+//                 dynamic set log_<guard> holds each device's limit): over the limit the log rule
+//                 does not match and the next rule drops all the same
 // ND link-layer options are walked like the reference does, by their length fields: chain
 // <level>_nd_<N> checks the option at byte N of the ICMPv6 message, then jumps by its length, for
 // N = 8, 16, … below ND_WALK_END. Raw payload offsets are fixed, so each option position is a chain of
@@ -30,6 +33,13 @@ export const VERSION_COMMENT = "vifguard skeleton";
 
 export const dropChain = (guard: Guard): string => `drop_${guard.replaceAll("-", "_")}`;
 export const counterSet = (guard: Guard): string => `cnt_${guard.replaceAll("-", "_")}`;
+export const logSet = (guard: Guard): string => `log_${guard.replaceAll("-", "_")}`;
+/** The NFLOG group dropped frames are sampled to (per network namespace; "VG"). */
+export const NFLOG_GROUP = 0x5647;
+/** Sampled frames per second per device and guard. */
+export const SAMPLES_PER_SECOND = 5;
+/** The log prefix of a sampled frame dropped for `guard`. */
+export const logPrefix = (guard: Guard): string => `vg:${guard} `;
 
 const SET_SPECS: Record<ElementSet, SkeletonSet> = {
   ports_full: { name: "ports_full", kind: "set", spec: "type ifname;" },
@@ -83,6 +93,7 @@ function buildSkeleton(version: string): Omit<Skeleton, "version"> {
   const sets: SkeletonSet[] = [
     ...ELEMENT_SETS.map((s) => SET_SPECS[s]),
     ...GUARDS.map((g) => ({ name: counterSet(g), kind: "set" as const, spec: "type ifname; size 65535; flags dynamic; counter;" })),
+    ...GUARDS.map((g) => ({ name: logSet(g), kind: "set" as const, spec: "type ifname; size 65535; flags dynamic,timeout; timeout 60s;" })),
   ];
   const chains: SkeletonChain[] = [
     {
@@ -239,7 +250,11 @@ function buildSkeleton(version: string): Omit<Skeleton, "version"> {
     ...ndWalk("mac"),
     // To the VM (levels full and mac): unicast only for the port's MACs.
     { name: "to_port", rules: ["ether daddr & 01:00:00:00:00:00 == 01:00:00:00:00:00 accept", "oifname . ether daddr @macs accept", "goto drop_not_for_this_port"] },
-    ...GUARDS.map((g) => ({ name: dropChain(g), rules: [`add @${counterSet(g)} { ${g === "not-for-this-port" ? "oifname" : "iifname"} }`, "drop"] })),
+    ...GUARDS.map((g) => {
+      const device = g === "not-for-this-port" ? "oifname" : "iifname";
+      const sample = `update @${logSet(g)} { ${device} limit rate ${SAMPLES_PER_SECOND}/second } log prefix "${logPrefix(g)}" group ${NFLOG_GROUP}`;
+      return { name: dropChain(g), rules: [`add @${counterSet(g)} { ${device} }`, sample, "drop"] };
+    }),
   ];
   return { sets, chains };
 }

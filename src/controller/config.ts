@@ -28,6 +28,10 @@ export type ControllerConfig = Readonly<{
   maxAllowedPairsPerPort: number;
   /** Only warn (loudly) when the admin token file or the SQLite store grants group or others access; default false: refuse to start. */
   allowInsecureFiles: boolean;
+  /** Spoof events last seen longer ago than this are removed (hours; default 168, a week). */
+  eventRetentionHours: number;
+  /** At most this many spoof events are kept; the oldest go first (default 100000). */
+  maxEvents: number;
 }>;
 
 const LISTEN = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
@@ -44,6 +48,8 @@ const schema = z.strictObject({
   maxAddressesPerPort: z.number().int().min(1).max(4096).default(DEFAULT_PORT_LIMITS.addresses),
   maxAllowedPairsPerPort: z.number().int().min(0).max(4096).default(DEFAULT_PORT_LIMITS.allowedPairs),
   allowInsecureFiles: z.boolean().default(false),
+  eventRetentionHours: z.number().min(0.001).max(24 * 3650).default(168),
+  maxEvents: z.number().int().min(1).max(100_000_000).default(100_000),
 });
 
 export function parseControllerConfig(text: string, file: string): ControllerConfig {

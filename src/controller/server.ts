@@ -55,7 +55,9 @@ export async function startController(config: StartOptions & Readonly<{ store: s
   }
   const store = await Store.open(config.store, { refuseMissingGuards: config.refuseMissingGuards ?? false, ...(config.migrationHoldMs !== undefined && { migrationHoldMs: config.migrationHoldMs }),
     ...(config.maxAddressesPerPort !== undefined && { maxAddressesPerPort: config.maxAddressesPerPort }),
-    ...(config.maxAllowedPairsPerPort !== undefined && { maxAllowedPairsPerPort: config.maxAllowedPairsPerPort }) });
+    ...(config.maxAllowedPairsPerPort !== undefined && { maxAllowedPairsPerPort: config.maxAllowedPairsPerPort }),
+    eventRetention: { maxAgeMs: Math.round((config.eventRetentionHours ?? 168) * 3_600_000), maxEvents: config.maxEvents ?? 100_000 },
+  });
   const watch = new RevisionWatch(store, { pollMs: config.watchPollMs ?? 1000 });
   let server: ServerType | undefined;
   try {

@@ -556,3 +556,97 @@ export async function claimSuite(t: TestContext, backend: Backend): Promise<void
     await refused(await alice("POST", "/v1/ports", { id: "a-big", network: "pub", device: "vnet9", mac: MAC(9), ips: [...v6(250, 0x2000), "2001:db8:e::1005"] }), 409, "VG_ADDRESS_CLAIMED", "ips[250]", /another tenant/);
   });
 }
+
+/**
+ * Spoof events: an agent reports them with its status; GET /v1/events filters and pages them, a
+ * tenant sees her own ports' only (and the owner of a claimed address only when it is hers), a
+ * long-poll wakes on a new one, and retention keeps at most maxEvents.
+ */
+export async function eventsSuite(t: TestContext, backend: Backend): Promise<void> {
+  const c = await controllerOn(t, backend, { maxEvents: 5 });
+  const admin = client(c, ADMIN);
+  const alice = client(c, await token(c, "tenant", "alice"));
+  const eve = client(c, await token(c, "tenant", "eve"));
+  const hv1 = client(c, await token(c, "agent", "hv1"));
+  await admin("POST", "/v1/networks", { id: "ev-net", tenant: "provider", shared: true });
+  await admin("PUT", "/v1/hosts/hv1", { driver: "nftables", version: "1", capabilities: { guards: FULL_GUARDS, limitations: [] } });
+  assert.equal((await admin("POST", "/v1/ports", { id: "ev-alice-0", tenant: "alice", network: "ev-net", device: "vnet0", mac: MAC(0x71), ips: ["10.0.0.1"], host: "hv1" })).status, 201);
+  assert.equal((await admin("POST", "/v1/ports", { id: "ev-eve-0", tenant: "eve", network: "ev-net", device: "vnet1", mac: MAC(0x72), ips: ["10.0.0.2"], host: "hv1" })).status, 201);
+  const t0 = Date.parse("2026-12-05T12:03:00Z");
+  const event = (port: string, reason: string, first: number, count: number, claimed: string[] = []) => ({
+    id: `${port}/${reason}/${first}`, port, reason, firstSeenMs: first, lastSeenMs: first + 120_000, count, claimed,
+    samples: claimed.map((a) => ({ atMs: first, srcMac: MAC(0x72), dstMac: "ff:ff:ff:ff:ff:ff", protocol: "ARP", arpSenderIp: a, claimed: a })),
+  });
+  const cursor = (await admin("GET", "/v1/events")).body.cursor as number;
+
+  await t.test("events ride with the status report; an event of a port not on the host is ignored", async () => {
+    const res = await hv1("PUT", "/v1/hosts/hv1/status", { ports: [], events: [event("ev-eve-0", "arp-spoof", t0, 5089, ["10.0.0.1"]), event("nobody", "mac-spoof", t0, 1)] });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.deepEqual(res.body.ignoredEvents, [`nobody/mac-spoof/${t0}`]);
+    const list = (await admin("GET", "/v1/events")).body;
+    assert.equal(list.events.length, 1);
+    const e = list.events[0];
+    assert.deepEqual([e.id, e.host, e.port, e.tenant, e.network, e.reason, e.count, e.claimed, e.firstSeenAt, e.lastSeenAt], [`hv1/ev-eve-0/arp-spoof/${t0}`, "hv1", "ev-eve-0", "eve", "ev-net", "arp-spoof", 5089, ["10.0.0.1"], "2026-12-05T12:03:00.000Z", "2026-12-05T12:05:00.000Z"]);
+    assert.deepEqual(e.claimedFrom, { port: "ev-alice-0", tenant: "alice" }, "the admin sees whose address was claimed");
+    // The same event again (it went on): updated in place, not duplicated.
+    await hv1("PUT", "/v1/hosts/hv1/status", { ports: [], events: [{ ...event("ev-eve-0", "arp-spoof", t0, 6000, ["10.0.0.1"]), lastSeenMs: t0 + 180_000 }] });
+    const again = (await admin("GET", "/v1/events")).body.events;
+    assert.deepEqual(again.map((x: { count: number }) => x.count), [6000]);
+  });
+
+  await t.test("a tenant sees only her own ports' events, and the owner of the address only if it is hers", async () => {
+    await hv1("PUT", "/v1/hosts/hv1/status", { ports: [], events: [event("ev-alice-0", "mac-spoof", t0 + 1000, 3, [MAC(0x72)])] });
+    const mine = (await eve("GET", "/v1/events")).body.events;
+    assert.deepEqual(mine.map((x: { port: string }) => x.port), ["ev-eve-0"]);
+    assert.equal(mine[0].claimedFrom, null, "Eve does not learn Alice's port name");
+    const hers = (await alice("GET", "/v1/events")).body.events;
+    assert.deepEqual(hers.map((x: { port: string }) => x.port), ["ev-alice-0"]);
+    assert.equal((await eve("GET", "/v1/events?tenant=alice")).status, 403);
+    assert.equal((await eve("GET", "/v1/events?port=ev-alice-0")).body.events.length, 0);
+    assert.equal((await hv1("GET", "/v1/events?host=hv2")).status, 403);
+  });
+
+  await t.test("filters by port, host, reason and time, and pages newest first", async () => {
+    assert.deepEqual((await admin("GET", "/v1/events?reason=mac-spoof")).body.events.map((x: { port: string }) => x.port), ["ev-alice-0"]);
+    assert.deepEqual((await admin("GET", "/v1/events?port=ev-eve-0")).body.events.map((x: { reason: string }) => x.reason), ["arp-spoof"]);
+    assert.equal((await admin("GET", "/v1/events?host=hv2")).body.events.length, 0);
+    assert.equal((await admin("GET", `/v1/events?since=${new Date(t0 + 200_000).toISOString()}`)).body.events.length, 0);
+    assert.equal((await admin("GET", `/v1/events?until=${new Date(t0 + 500).toISOString()}`)).body.events.length, 1);
+    assert.equal((await admin("GET", "/v1/events?since=yesterday")).status, 400);
+    const first = (await admin("GET", "/v1/events?limit=1")).body;
+    assert.deepEqual(first.events.map((x: { port: string }) => x.port), ["ev-eve-0"], "last seen latest first");
+    assert.ok(first.next);
+    const second = (await admin("GET", `/v1/events?limit=1&before=${encodeURIComponent(first.next)}`)).body;
+    assert.deepEqual(second.events.map((x: { port: string }) => x.port), ["ev-alice-0"]);
+  });
+
+  await t.test("a long-poll with changedAfter wakes on a new event, and answers at once with what it missed", async () => {
+    const missed = (await admin("GET", `/v1/events?changedAfter=${cursor}&timeoutMs=0`)).body;
+    assert.equal(missed.events.length, 2);
+    const started = Date.now();
+    const waiting = eve("GET", `/v1/events?changedAfter=${missed.cursor}&timeoutMs=10000`);
+    setTimeout(() => void hv1("PUT", "/v1/hosts/hv1/status", { ports: [], events: [event("ev-eve-0", "ipv4-spoof", t0 + 2000, 7, ["10.0.0.1"])] }), 300);
+    const woke = await waiting;
+    assert.deepEqual(woke.body.events.map((x: { reason: string }) => x.reason), ["ipv4-spoof"]);
+    assert.ok(Date.now() - started < 5_000);
+    const quiet = await eve("GET", `/v1/events?changedAfter=${woke.body.cursor}&timeoutMs=300`);
+    assert.deepEqual([quiet.status, quiet.body.events.length], [200, 0]);
+  });
+
+  await t.test("retention keeps at most maxEvents (the oldest go) and removes events older than the retention", async () => {
+    const many = Array.from({ length: 8 }, (_, i) => event("ev-eve-0", "vlan", t0 + 10_000 + i, 1));
+    await hv1("PUT", "/v1/hosts/hv1/status", { ports: [], events: many });
+    await c.store.spoofEvents.prune();
+    const kept = (await admin("GET", "/v1/events?limit=100")).body.events as { id: string }[];
+    assert.equal(kept.length, 5);
+    // The ARP event went on until t0 + 3 min: newer than every vlan one.
+    assert.deepEqual(kept.map((e) => e.id), [`hv1/ev-eve-0/arp-spoof/${t0}`, ...[7, 6, 5, 4].map((i) => `hv1/ev-eve-0/vlan/${t0 + 10_000 + i}`)]);
+    // A controller keeping events for one hour removes one last seen two hours ago, keeps a fresh one.
+    const now = Date.now();
+    await hv1("PUT", "/v1/hosts/hv1/status", { ports: [], events: [{ ...event("ev-eve-0", "ethertype", now - 7_200_000, 1), lastSeenMs: now - 7_200_000 }, { ...event("ev-eve-0", "malformed", now, 1), lastSeenMs: now }] });
+    const hourly = await controllerOn(t, backend, { eventRetentionHours: 1 });
+    assert.ok((await hourly.store.spoofEvents.prune()) >= 1);
+    const left = (await hourly.store.spoofEvents.list({ limit: 100 })).map((r) => r.reason);
+    assert.ok(left.includes("malformed") && !left.includes("ethertype"), left.join(", "));
+  });
+}

@@ -10,6 +10,7 @@ import type { Authenticator } from "../auth.ts";
 import { ApiError, HTTP_STATUS } from "../errors.ts";
 import { VERSION } from "../../version.ts";
 import { errors, type Api, type ApiDeps, type ApiEnv } from "./common.ts";
+import { registerEvents } from "./events.ts";
 import { registerHosts } from "./hosts.ts";
 import { registerNetworks } from "./networks.ts";
 import { registerPorts } from "./ports.ts";
@@ -81,7 +82,7 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
  * group goes in this list and is in the client's types with no other step.
  */
 function registerRoutes(app: Api, deps: ApiDeps) {
-  return [registerNetworks(app, deps), registerPorts(app, deps), registerHosts(app, deps), registerTokens(app, deps)] as const;
+  return [registerNetworks(app, deps), registerPorts(app, deps), registerHosts(app, deps), registerTokens(app, deps), registerEvents(app, deps)] as const;
 }
 
 type RoutesOf<T> = T extends OpenAPIHono<ApiEnv, infer S, "/"> ? S : never;

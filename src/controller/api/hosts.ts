@@ -103,13 +103,14 @@ export function registerHosts(app: Api, { store, watch }: ApiDeps) {
     .openapi(createRoute({
       method: "put", path: "/v1/hosts/{host}/status", operationId: "reportHostStatus", tags: ["hosts"], security,
       summary: "Report a host's port status",
-      description: "The agent reports its ports (applied revision, guards enforced and missing, drops) and the ports it released. This makes migrating ports ready on their destination; a source's release ends the migration.",
+      description: "The agent reports its ports (applied revision, guards enforced and missing, drops) the ports it released, and its spoof events (new or updated since its last report). This makes migrating ports ready on their destination; a source's release ends the migration.",
       request: { params: hostParam, ...jsonBody(statusReport) }, responses: { 200: body(statusAccepted, "Stored"), 400: errors[400], 401: errors[401], 403: errors[403] },
     }), async (c) => {
       const { host: name } = c.req.valid("param");
       requireHost(c.var.principal, name, "report for another host");
       const body = c.req.valid("json");
       const { revision, ready, completed } = await store.hosts.report(name, body.ports, body.released);
-      return c.json({ revision, readyMigrations: ready, completedMigrations: completed }, 200);
+      const { ignored } = await store.spoofEvents.record(name, body.events);
+      return c.json({ revision, readyMigrations: ready, completedMigrations: completed, ...(ignored.length > 0 && { ignoredEvents: ignored }) }, 200);
     });
 }

@@ -120,12 +120,47 @@ export const statusReport = z.strictObject({
     drops: z.array(drop.strict()).default([]),
   })),
   released: z.array(z.string()).default([]).openapi({ description: "Ports of this host's desired set it let go of (the VM left: migrate-out, unplug); a migration's source releasing the port ends the migration" }),
+  events: z.array(z.object({
+    id: z.string().min(1).max(300),
+    port: z.string(),
+    reason: guard,
+    firstSeenMs: z.number().int().min(0),
+    lastSeenMs: z.number().int().min(0),
+    count: z.number().int().min(0),
+    claimed: z.array(z.string().max(100)).max(10).default([]),
+    samples: z.array(z.record(z.string(), z.union([z.string().max(100), z.number()]))).max(10).default([]),
+    tenant: z.string().optional(),
+    network: z.string().optional(),
+  }).openapi("SpoofEventReport")).max(1000).default([]).openapi({ description: "Spoof events of this host's ports (new or updated since the last report); events of ports not bound here are ignored" }),
 }).openapi("StatusReport");
 export const statusAccepted = z.object({
   revision: z.number().int(),
   readyMigrations: z.array(z.string()).openapi({ description: "Migrating ports this report made ready on this host (their sources still keep them)" }),
   completedMigrations: z.array(z.string()).openapi({ description: "Migrations away from this host that this report ended by releasing their ports" }),
+  ignoredEvents: z.array(z.string()).optional().openapi({ description: "Ids of reported events whose port is not bound to this host (not stored)" }),
 }).openapi("StatusAccepted");
+
+export const frameSample = z.record(z.string(), z.union([z.string(), z.number()])).openapi("FrameSample", { description: "Decoded fields of a sampled dropped frame: atMs, srcMac, dstMac, protocol, srcIp, dstIp, arpOp, arpSenderMac, arpSenderIp, arpTargetIp, ndTarget, claimed" });
+export const spoofEvent = z.object({
+  id: z.string().openapi({ description: "host/port/reason/first seen (ms): unique" }),
+  host: z.string(),
+  port: z.string(),
+  tenant: z.string(),
+  network: z.string(),
+  reason: guard,
+  firstSeenAt: z.string(),
+  lastSeenAt: z.string(),
+  count: z.number().int().openapi({ description: "Frames dropped in this episode" }),
+  claimed: z.array(z.string()).openapi({ description: "What the sampled frames claimed (an address or MAC), most frequent first; empty when no frame was sampled" }),
+  claimedFrom: z.object({ port: z.string(), tenant: z.string() }).nullable().openapi({ description: "The port holding claimed[0] on the network; shown to the admin and to its own tenant only" }),
+  samples: z.array(frameSample),
+  updatedMs: z.number().int().openapi({ description: "When the controller last stored this event: pass the largest as changedAfter to wait for newer ones" }),
+}).openapi("SpoofEvent");
+export const eventPage = z.object({
+  events: z.array(spoofEvent),
+  next: z.string().nullable().openapi({ description: "Pass as `before` for the next (older) page; null on the last page" }),
+  cursor: z.number().int().openapi({ description: "Pass as `changedAfter` to wait for events stored after this answer" }),
+}).openapi("SpoofEventPage");
 export const portStatus = z.object({
   port: z.string(),
   host: z.string().nullable(),

@@ -7,6 +7,7 @@ import { sql, type Kysely, type Transaction } from "kysely";
 import { ApiError } from "../errors.ts";
 import { DEFAULT_MIGRATION_HOLD_MS } from "../rules.ts";
 import { REVISION_CHANNEL, type OpenedDatabase, type StoreKind } from "./open.ts";
+import type { EventRetention } from "./events.ts";
 import type { Database } from "./schema.ts";
 
 export type ControllerSettings = { antiSpoofing: boolean; failClosed: boolean; revision: number };
@@ -23,6 +24,8 @@ export type StoreOptions = Readonly<{
   maxAddressesPerPort?: number;
   /** Per port: at most this many allowed pairs (default DEFAULT_PORT_LIMITS.allowedPairs). */
   maxAllowedPairsPerPort?: number;
+  /** How long and how many spoof events are kept; default DEFAULT_EVENT_RETENTION (7 days, 100,000). */
+  eventRetention?: EventRetention;
   now?: () => number;
 }>;
 

@@ -133,6 +133,32 @@ const claimHardening: Migration = {
   },
 };
 
+// Spoof events reported by the agents (issue 15): one row per host and event, updated as it goes on.
+const spoofEvents: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema.createTable("spoof_event")
+      .addColumn("key", "text", (c) => c.primaryKey())
+      .addColumn("host", "text", (c) => c.notNull())
+      .addColumn("port", "text", (c) => c.notNull())
+      .addColumn("tenant", "text", (c) => c.notNull())
+      .addColumn("network", "text", (c) => c.notNull())
+      .addColumn("reason", "text", (c) => c.notNull())
+      .addColumn("first_seen_ms", "bigint", (c) => c.notNull())
+      .addColumn("last_seen_ms", "bigint", (c) => c.notNull())
+      .addColumn("count", "bigint", (c) => c.notNull())
+      .addColumn("claimed", "text", (c) => c.notNull())
+      .addColumn("owner_port", "text")
+      .addColumn("owner_tenant", "text")
+      .addColumn("samples", "text", (c) => c.notNull())
+      .addColumn("updated_ms", "bigint", (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex("spoof_event_last_seen").on("spoof_event").columns(["last_seen_ms", "key"]).execute();
+    await db.schema.createIndex("spoof_event_updated").on("spoof_event").columns(["updated_ms", "key"]).execute();
+    await db.schema.createIndex("spoof_event_tenant").on("spoof_event").columns(["tenant", "last_seen_ms"]).execute();
+    await db.schema.createIndex("spoof_event_port").on("spoof_event").columns(["port", "last_seen_ms"]).execute();
+  },
+};
+
 export const migrations: MigrationProvider = {
-  getMigrations: () => Promise.resolve({ "001_initial": initial, "002_migration_hold": migrationHold, "003_claim_hardening": claimHardening }),
+  getMigrations: () => Promise.resolve({ "001_initial": initial, "002_migration_hold": migrationHold, "003_claim_hardening": claimHardening, "004_spoof_events": spoofEvents }),
 };

@@ -97,6 +97,29 @@ export type TokenTable = {
   revision: number;
 };
 
+/** A spoof event an agent reported (src/agent/events.ts), kept until retention removes it. */
+export type SpoofEventTable = {
+  /** host + "/" + the agent's event id (port/reason/first seen). */
+  key: string;
+  host: string;
+  port: string;
+  tenant: string;
+  network: string;
+  reason: string;
+  first_seen_ms: number;
+  last_seen_ms: number;
+  count: number;
+  /** JSON: string[], what the sampled frames claimed */
+  claimed: string;
+  /** Who holds the first claimed address or MAC on the port's network, if a port does. */
+  owner_port: string | null;
+  owner_tenant: string | null;
+  /** JSON: FrameSample[] */
+  samples: string;
+  /** When the controller last stored it: the cursor of the long-poll. */
+  updated_ms: number;
+};
+
 export type Database = {
   revision: RevisionTable;
   change: ChangeTable;
@@ -107,4 +130,5 @@ export type Database = {
   host: HostTable;
   port_status: PortStatusTable;
   token: TokenTable;
+  spoof_event: SpoofEventTable;
 };

@@ -26,6 +26,7 @@ const TAGS = [
   { name: "config", description: "The global switch, fail-closed and the global revision" },
   { name: "networks", description: "L2 networks: tenant, shared or not, default protection level" },
   { name: "ports", description: "VM ports: addresses, allowed address pairs, protection level, host binding, enforcement status and migration" },
+  { name: "events", description: "Spoof events: what the agents' dataplanes dropped, per port and reason, with sampled frames" },
   { name: "hosts", description: "Hypervisor hosts (their agents): registration with the driver's capabilities, heartbeats, watching the desired state, status reports" },
   { name: "tokens", description: "Bearer tokens of admins, tenants and agents" },
   { name: "meta", description: "This document" },

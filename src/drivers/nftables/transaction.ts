@@ -3,7 +3,7 @@
 import { FAIL_CLOSED_KEY, type ChangeSet } from "../contract.ts";
 import { GUARDS } from "../../policy/guards.ts";
 import { ELEMENT_SETS, elementText, FAIL_CLOSED_COMMENT, isDispatch, ownerComment, parseFailClosedText, parseUnitText, type Element, type ElementSet, type NftLayout, type PortElements } from "./compile.ts";
-import { counterSet, renderSkeleton, SKELETON, type Skeleton } from "./skeleton.ts";
+import { counterSet, logSet, renderSkeleton, SKELETON, type Skeleton } from "./skeleton.ts";
 
 /** What vifguard has in the table now (from observe(), or kept up to date by apply()). */
 export type Installed = Readonly<{
@@ -33,7 +33,7 @@ function grouped(verb: "add" | "delete", layout: NftLayout, items: readonly (rea
     if (texts) texts.push(text);
     else bySet.set(set, [text]);
   }
-  const order = [...ELEMENT_SETS, ...GUARDS.map(counterSet)] as string[];
+  const order = [...ELEMENT_SETS, ...GUARDS.map(counterSet), ...GUARDS.map(logSet)] as string[];
   return [...bySet.entries()]
     .sort(([a], [b]) => order.indexOf(a) - order.indexOf(b))
     .map(([set, texts]) => `${verb} element bridge ${layout.table} ${set} { ${texts.join(", ")} }`);
@@ -68,6 +68,8 @@ export function renderTransaction(layout: NftLayout, installed: Installed, chang
     const old = ports.get(key);
     if (old) for (const e of old.elements) deletes.push([e.set, e.key]);
     if (tableThere) for (const g of GUARDS) counterClears.push([counterSet(g), `"${key}"`]);
+    // The sampling limits of a removed port go too (an older skeleton has no such sets).
+    if (tableThere && installed.version === sk.version) for (const g of GUARDS) counterClears.push([logSet(g), `"${key}"`]);
     ports.delete(key);
   }
   for (const unit of portAdds) {

@@ -86,7 +86,7 @@ test("vifguard controller --check validates the configuration", async (t) => {
   const file = join(dir, "controller.yaml");
   writeFileSync(file, `listen: 127.0.0.1:0\nstore: sqlite://${join(dir, "c.db")}\n`);
   const program = new Command("vifguard").exitOverride();
-  controllerCommand(program);
+  controllerCommand(program.command("controller"));
   const lines: string[] = [];
   t.mock.method(console, "log", (line: string) => lines.push(line));
   await program.parseAsync(["controller", "--config", file, "--check"], { from: "user" });

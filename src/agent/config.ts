@@ -2,8 +2,7 @@
 // Every problem names its field (`source.controller.url`), the value as given and what is accepted.
 import { parseDocument } from "yaml";
 import { z } from "zod";
-import { DRIVER_NAMES, type DriverName } from "../drivers/contract.ts";
-import type { DriverSettings } from "../drivers/registry.ts";
+import { checkDriverSettings, DEFAULT_DRIVER, driverNames, findDriverModule, type DriverSettings } from "../drivers/registry.ts";
 import { VifguardError, formatIssue, type Issue } from "../errors.ts";
 import { zodIssues } from "../model/zod-issues.ts";
 
@@ -32,14 +31,12 @@ const LISTEN = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 const positiveMs = (min: number) => z.number().int().min(min, { message: `an integer number of milliseconds ≥ ${min}` });
 
 const schema = z.strictObject({
-  driver: z.strictObject({
-    name: z.enum(DRIVER_NAMES as [DriverName, ...DriverName[]], { message: `one of ${DRIVER_NAMES.join(", ")}` }).default("nftables"),
+  // The rest of the section is the driver's own settings, checked by its module's schema.
+  driver: z.looseObject({
+    name: z.string().default(DEFAULT_DRIVER),
     netns: z.string().min(1).optional(),
     prefix: z.string().regex(PREFIX, "1-24 characters: lower-case letters, digits, '_' or '-', starting with a letter").default("vifguard"),
-    bridge: z.string().min(1).optional(),
-    runDir: z.string().min(1).optional(),
-    tableBase: z.number().int().min(0).max(250).optional(),
-  }).default({ name: "nftables", prefix: "vifguard" }),
+  }).default({ name: DEFAULT_DRIVER, prefix: "vifguard" }),
   source: z.union([
     z.strictObject({ file: z.string().min(1, "a path to a port file") }),
     z.strictObject({
@@ -83,7 +80,7 @@ export type SourceConfig =
   | Readonly<{ kind: "controller"; url: string; tokenFile: string; host: string; pollTimeoutMs: number; retryMs: number; /** default 10000 */ heartbeatMs?: number; allowInsecureTokenFile?: boolean }>;
 
 export type AgentConfig = Readonly<{
-  driver: Readonly<{ name: DriverName; settings: DriverSettings }>;
+  driver: Readonly<{ name: string; settings: DriverSettings }>;
   source: SourceConfig;
   stateDir: string;
   controlSocket: string;
@@ -117,20 +114,17 @@ export function validateAgentConfig(document: unknown, file: string): AgentConfi
   const issues: Issue[] = [];
   const listen = raw.listen === false ? undefined : parseListen(raw.listen);
   if (raw.listen !== false && !listen) issues.push({ path: "listen", value: raw.listen, expected: "host:port with a port from 0 to 65535" });
-  if (raw.driver.name === "ovs" && !raw.driver.bridge) issues.push({ path: "driver.bridge", value: undefined, expected: "the Open vSwitch bridge the ports are on (required with driver ovs)" });
+  const { name, netns, prefix, ...own } = raw.driver;
+  const module = findDriverModule(name);
+  if (!module) issues.push({ path: "driver.name", value: name, expected: `one of ${driverNames().join(", ")}` });
+  const checked = module ? checkDriverSettings(module, own, (key) => `driver.${key}`) : { settings: {}, issues: [] };
+  issues.push(...checked.issues);
   if (raw.failClosed.enabled && raw.failClosed.devices.length === 0) issues.push({ path: "failClosed.devices", value: [], expected: "at least one device pattern, or failClosed.enabled: false" });
   if (issues.length > 0) throw new AgentConfigError(file, issues);
-  const d = raw.driver;
-  const settings: DriverSettings = {
-    prefix: d.prefix,
-    ...(d.netns !== undefined && { netns: d.netns }),
-    ...(d.bridge !== undefined && { bridge: d.bridge }),
-    ...(d.runDir !== undefined && { runDir: d.runDir }),
-    ...(d.tableBase !== undefined && { tableBase: d.tableBase }),
-  };
+  const settings: DriverSettings = { ...checked.settings, prefix, ...(netns !== undefined && { netns }) };
   const source: SourceConfig = "file" in raw.source ? { kind: "file", file: raw.source.file } : { kind: "controller", ...raw.source.controller };
   return {
-    driver: { name: d.name, settings },
+    driver: { name, settings },
     source,
     stateDir: raw.stateDir,
     controlSocket: raw.controlSocket,

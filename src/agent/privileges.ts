@@ -6,7 +6,6 @@
 import { constants } from "node:fs";
 import { access, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { DriverName } from "../drivers/contract.ts";
 import type { DriverSettings } from "../drivers/registry.ts";
 import { VifguardError } from "../errors.ts";
 
@@ -34,7 +33,7 @@ export class MissingPrivilegeError extends VifguardError {
 }
 
 /** What a driver (with these settings) needs of the kernel's capabilities. Pure. */
-export function neededCapabilities(driver: DriverName, settings: DriverSettings): NeededCapability[] {
+export function neededCapabilities(driver: string, settings: DriverSettings): NeededCapability[] {
   const needed: NeededCapability[] = [];
   if (driver === "nftables") needed.push({ capability: "CAP_NET_ADMIN", why: "nft changes the bridge table over netlink" });
   if (driver === "libvirt") needed.push({ capability: "CAP_NET_ADMIN", why: "the driver reads libvirt's ebtables drop counters" });
@@ -62,7 +61,7 @@ function describeMask(mask: bigint): string {
 }
 
 /** The error for missing capabilities, or undefined when none is missing. Pure. */
-export function missingCapabilityError(driver: DriverName, missing: readonly NeededCapability[], effective: bigint, uid: number): MissingPrivilegeError | undefined {
+export function missingCapabilityError(driver: string, missing: readonly NeededCapability[], effective: bigint, uid: number): MissingPrivilegeError | undefined {
   if (missing.length === 0) return undefined;
   const names = [...new Set(missing.map((m) => m.capability))];
   const reasons = missing.map((m) => `${m.capability}: ${m.why}`).join("; ");
@@ -80,7 +79,7 @@ export function missingCapabilityError(driver: DriverName, missing: readonly Nee
  * for ovs, read-write access to OVSDB's socket (Open vSwitch's sockets are root's, mode 0750).
  * Throws MissingPrivilegeError naming what is missing; a socket that does not exist is left to the driver's probe.
  */
-export async function checkAgentPrivileges(driver: DriverName, settings: DriverSettings): Promise<void> {
+export async function checkAgentPrivileges(driver: string, settings: DriverSettings): Promise<void> {
   const status = await readFile("/proc/self/status", "utf8").catch(() => "");
   const effective = parseCapabilities(status);
   const uid = process.getuid?.() ?? -1;
@@ -89,7 +88,7 @@ export async function checkAgentPrivileges(driver: DriverName, settings: DriverS
     if (error) throw error;
   }
   if (driver === "ovs") {
-    const socket = join(settings.runDir ?? DEFAULT_OVS_RUN_DIR, "db.sock");
+    const socket = join((typeof settings.runDir === "string" ? settings.runDir : undefined) ?? DEFAULT_OVS_RUN_DIR, "db.sock");
     try {
       await access(socket, constants.R_OK | constants.W_OK);
     } catch (e) {

@@ -1,12 +1,12 @@
 // What the agent tells the controller: its host's registration and each port's status. Pure.
-import type { Capabilities, DriverName, DropCounter } from "../drivers/contract.ts";
+import type { Capabilities, DropCounter } from "../drivers/contract.ts";
 import type { Guard } from "../policy/guards.ts";
 import type { PortPolicy } from "../policy/port-policy.ts";
 import type { PortState } from "./plan.ts";
 
 /** The body of `PUT /v1/hosts/{host}`. */
 export type HostRegistration = Readonly<{
-  driver: DriverName;
+  driver: string;
   version: string;
   capabilities: Readonly<{ guards: Guard[]; limitations: { id: string; guard: Guard; description: string }[] }>;
 }>;
@@ -20,7 +20,7 @@ export type PortReport = Readonly<{
   drops: { reason: Guard; packets: number; bytes: number }[];
 }>;
 
-export function hostRegistration(driver: DriverName, version: string, capabilities: Capabilities): HostRegistration {
+export function hostRegistration(driver: string, version: string, capabilities: Capabilities): HostRegistration {
   return {
     driver,
     version,

@@ -4,17 +4,14 @@ import type { Command } from "commander";
 import { UsageError } from "../errors.ts";
 import { installSandboxPolicy, renderReport, runConformance } from "../conformance/run.ts";
 import { Sandbox } from "../conformance/sandbox.ts";
-import { SWITCH_FOR_DRIVER } from "../conformance/switch.ts";
-import { createDriver } from "../drivers/registry.ts";
-
-const DRIVERS = Object.keys(SWITCH_FOR_DRIVER) as (keyof typeof SWITCH_FOR_DRIVER)[];
+import { createDriver, DEFAULT_DRIVER, driverModule, driverNames } from "../drivers/registry.ts";
 
 const HELP = `
 Examples:
   vifguard conformance --driver nftables
   vifguard conformance --driver ovs --no-flows
 
-The sandbox's switch follows the driver:
+The sandbox's switch follows the driver (its module's \`sandbox\`):
   nftables  a Linux bridge br0 in the namespace vgcXXXXXX-hv (the driver runs there, as with --netns)
   ovs       a userspace OVS bridge br0: a private ovsdb-server and ovs-vswitchd, in the namespace
             vgcXXXXXX-ovs; MAC learning is off, so NORMAL floods unicast
@@ -28,14 +25,14 @@ Cases a driver declares it cannot enforce show as 'not enforced (declared)'. Nee
 
 export function registerConformance(command: Command): void {
   command
-    .option("--driver <name>", `the driver under test: ${DRIVERS.join(", ")}`, "nftables")
+    .option("--driver <name>", `the driver under test: ${driverNames().join(", ")}`, DEFAULT_DRIVER)
     .option("--no-flows", "skip the legitimate flows with real network stacks (ping, TCP, DHCP, DAD, VIP takeover)")
     .addHelpText("after", HELP)
     .action(async (options: { driver: string; flows: boolean }) => {
       const name = options.driver;
-      if (!(DRIVERS as string[]).includes(name)) throw new UsageError(`--driver: got "${name}", expected one of ${DRIVERS.join(", ")}`);
+      const module = driverModule(name);
       if (process.getuid?.() !== 0) throw new UsageError("conformance needs root: it creates network namespaces, veth pairs and a bridge");
-      const sandbox = await Sandbox.create({ switch: SWITCH_FOR_DRIVER[name as keyof typeof SWITCH_FOR_DRIVER] });
+      const sandbox = await Sandbox.create({ switch: module.sandbox });
       try {
         const driver = await createDriver(name, sandbox.driverSettings());
         await driver.probe();

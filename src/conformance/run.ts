@@ -98,7 +98,7 @@ export async function runConformance(options: RunOptions): Promise<ConformanceRe
   const seen = new Map<GuestName, Set<number>>();
   for (const [g, c] of captures) seen.set(g, await c.stop());
 
-  const limitations = new Set(driver.capabilities.limitations.map((l) => l.id));
+  const limitations = driver.capabilities.limitations;
   const guestMacs = new Map(GUEST_NAMES.map((g) => [sandbox.guest(g).mac, g]));
   const results: CaseResult[] = cases.map((c, i) => {
     const n = i + 1;
@@ -106,7 +106,7 @@ export async function runConformance(options: RunOptions): Promise<ConformanceRe
     const observed = GUEST_NAMES.filter((g) => g !== c.from && seen.get(g)!.has(n));
     const match = expected.every((g) => observed.includes(g)) && observed.every((g) => expected.includes(g) || optional.includes(g));
     const missingGuards = guards.filter((g) => !driver.capabilities.guards.has(g));
-    const declaredLimits = (c.limits ?? []).filter((id) => limitations.has(id));
+    const declaredLimits = limitations.filter((l) => l.cases?.includes(c.name)).map((l) => l.id);
     const excuse = [...missingGuards.map((g) => `guard ${g} not enforced`), ...declaredLimits.map((id) => `limitation ${id}`)].join("; ");
     const outcome: Outcome = match ? "pass" : excuse ? "declared" : "fail";
     return { n, case: c, decision, expected, optional, observed, outcome, ...(excuse && !match && { excuse }) };

@@ -5,17 +5,16 @@
 //                      bindings act on root-namespace devices only
 // Every switch floods unicast (it learns no MAC), so a guest would see frames for others unless the
 // driver keeps them away: anti-sniffing is really tested.
+import type { SandboxSwitchKind } from "../drivers/contract.ts";
 import type { DriverSettings } from "../drivers/registry.ts";
 import { startOvsSandbox, type OvsSandbox } from "../drivers/ovs/sandbox.ts";
 import { addBridge, addNetns, deleteNetns, plugGuest, type GuestSpec } from "./lab/net.ts";
 import { run } from "../host/run.ts";
 import type { GuestName } from "./sandbox.ts";
 
-export type SwitchKind = "linux-bridge" | "ovs" | "linux-bridge-root";
+export type SwitchKind = SandboxSwitchKind; // which one a driver filters: its module says (DriverModule.sandbox)
 export const SWITCH_KINDS: readonly SwitchKind[] = ["linux-bridge", "ovs", "linux-bridge-root"];
 
-/** The switch each driver filters: nftables a bridge in a namespace, OVS its own, libvirt root-namespace devices. */
-export const SWITCH_FOR_DRIVER = { nftables: "linux-bridge", ovs: "ovs", libvirt: "linux-bridge-root" } as const satisfies Record<string, SwitchKind>;
 
 export interface SandboxSwitch {
   readonly kind: SwitchKind;

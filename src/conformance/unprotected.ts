@@ -6,9 +6,9 @@ const NOTHING: Capabilities = { guards: new Set(), limitations: [], atomicBatch:
 
 export function unprotectedDriver(): Driver {
   return {
-    name: "nftables",
+    name: "unprotected",
     capabilities: NOTHING,
-    probe: () => Promise.resolve({ driver: "nftables", versions: {}, notes: ["unprotected: installs nothing"] }),
+    probe: () => Promise.resolve({ driver: "unprotected", versions: {}, notes: ["unprotected: installs nothing"] }),
     compile: (): UnitMap => new Map(),
     apply: () => Promise.resolve({ added: [], removed: [], durationMs: 0 }),
     observe: () => Promise.resolve({ units: new Map(), devices: [] }),

@@ -1,9 +1,7 @@
 // The hypervisor contract every dataplane driver implements. Types only.
 import type { Guard } from "../policy/guards.ts";
 import type { PortPolicy } from "../policy/port-policy.ts";
-
-export type DriverName = "nftables" | "libvirt" | "ovs";
-export const DRIVER_NAMES: readonly DriverName[] = ["nftables", "libvirt", "ovs"];
+import type { z } from "zod";
 
 /** A known way in which a driver enforces a guard less exactly than the reference evaluator. */
 export type Limitation = Readonly<{
@@ -11,6 +9,8 @@ export type Limitation = Readonly<{
   id: string;
   guard: Guard;
   description: string;
+  /** The conformance cases (by name, src/conformance/cases.ts) whose outcome this limitation may change: the kit reports them as declared, not failed. */
+  cases?: readonly string[];
 }>;
 
 export interface Capabilities {
@@ -58,7 +58,7 @@ export type Observed = Readonly<{ units: UnitMap; devices: readonly Device[] }>;
 /** What apply() does: install or replace `add` (make before break), remove the units keyed `remove`. */
 export type ChangeSet = Readonly<{ add: readonly Unit[]; remove: readonly string[] }>;
 
-export type HostFacts = Readonly<{ driver: DriverName; versions: Readonly<Record<string, string>>; notes: readonly string[] }>;
+export type HostFacts = Readonly<{ driver: string; versions: Readonly<Record<string, string>>; notes: readonly string[] }>;
 
 export type ApplyReport = Readonly<{ added: readonly string[]; removed: readonly string[]; durationMs: number }>;
 
@@ -66,7 +66,7 @@ export type ApplyReport = Readonly<{ added: readonly string[]; removed: readonly
 export type DropCounter = Readonly<{ port: string; reason: Guard; packets: number; bytes: number }>;
 
 export interface Driver {
-  readonly name: DriverName;
+  readonly name: string;
   readonly capabilities: Capabilities;
   /** Is the dataplane there and usable? Resolves with versions, or rejects with DriverUnavailableError. */
   probe(): Promise<HostFacts>;
@@ -117,3 +117,32 @@ export type DriverOptions = Readonly<{
   /** Prefix of every dataplane object vifguard owns (table, filters, cookies); default "vifguard". */
   prefix?: string;
 }>;
+
+/** A command-line option of a driver: `--flag <value>` sets the driver's setting `key` (validated by its schema). */
+export type DriverOption = Readonly<{ flag: `--${string}`; key: string; description: string }>;
+
+/** The conformance sandbox's switch a driver filters (src/conformance/switch.ts). */
+export type SandboxSwitchKind = "linux-bridge" | "ovs" | "linux-bridge-root";
+
+/**
+ * A driver as one module: everything vifguard needs to know about a dataplane. Each driver folder's
+ * index.ts exports one; src/drivers/registry.ts lists them. Nothing else names a driver.
+ */
+export interface DriverModule {
+  /** `--driver NAME`, agent.yaml's `driver.name`. */
+  readonly name: string;
+  readonly description: string;
+  /** Guards it enforces, and limitations with the conformance cases they excuse (Limitation.cases). */
+  readonly capabilities: Capabilities;
+  /**
+   * Its own settings (besides the common `netns` and `prefix`): a strict zod object, applied to
+   * agent.yaml's `driver` section and to the values of `options` (command-line strings: coerce
+   * numbers). Its messages say what is accepted: an out-of-range value is an Issue, never a throw.
+   */
+  readonly settings: z.ZodType<Record<string, unknown>>;
+  readonly options: readonly DriverOption[];
+  /** The switch `vifguard conformance --driver NAME` builds for it. */
+  readonly sandbox: SandboxSwitchKind;
+  /** A driver from validated settings; its watchChanges() is the module's change feed. */
+  create(settings: DriverOptions & Readonly<Record<string, unknown>>): Driver;
+}

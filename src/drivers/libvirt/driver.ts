@@ -45,6 +45,7 @@ export const LIBVIRT_LIMITATIONS: readonly Limitation[] = [
     id: "libvirt-icmpv6-fragments",
     guard: "ipv6-fragment",
     description: "only ICMPv6 is checked for a readable upper-layer header (so RA and redirect cannot hide in a later fragment); the kernel's extension-header walk behind --ip6-proto is bounded by the frame, not by the IPv6 payload length, so a first fragment whose header chain stops before the upper-layer header, or is cut inside its last extension header, passes when any bytes follow the payload (Ethernet padding of a short frame is enough); with ebtables-nft a non-first fragment of an ICMPv6 datagram drops (its type cannot be read)",
+    cases: ["first fragment without the upper-layer header"],
   },
   {
     id: "libvirt-to-vm-multicast",

@@ -1,5 +1,7 @@
-// The libvirt nwfilter driver's entry point.
-import { LibvirtDriver, type LibvirtDriverOptions } from "./driver.ts";
+// The libvirt nwfilter driver's entry point: its module (the registry's entry) and what tests and benches use.
+import { z } from "zod";
+import type { DriverModule } from "../contract.ts";
+import { LIBVIRT_CAPABILITIES, LibvirtDriver, type LibvirtDriverOptions } from "./driver.ts";
 
 export { LIBVIRT_CAPABILITIES, LIBVIRT_GUARDS, LIBVIRT_LIMITATIONS, LibvirtDriver, type LibvirtDriverOptions } from "./driver.ts";
 export { bindingXml, compileLibvirt, DEFAULT_PREFIX, filterrefSnippet, filterSet, topFilter, type FilterDef } from "./compile.ts";
@@ -8,3 +10,13 @@ export { ensureLibvirtd, restartLibvirtd, stopLibvirtd, NWFILTER_URI } from "./d
 export function createLibvirtDriver(options: LibvirtDriverOptions = {}): LibvirtDriver {
   return new LibvirtDriver(options);
 }
+
+export const libvirtModule: DriverModule = {
+  name: "libvirt",
+  description: "libvirt nwfilter filters and filter bindings (libvirt-managed KVM/QEMU hosts)",
+  capabilities: LIBVIRT_CAPABILITIES,
+  settings: z.strictObject({ uri: z.string().min(1, "a libvirt connection URI, e.g. nwfilter:///system").optional() }),
+  options: [],
+  sandbox: "linux-bridge-root",
+  create: (settings) => createLibvirtDriver(settings as LibvirtDriverOptions),
+};

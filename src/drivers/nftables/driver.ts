@@ -31,6 +31,7 @@ export const NFT_LIMITATIONS: readonly Limitation[] = [
     id: "nft-truncated-reason",
     guard: "malformed",
     description: "nft reads Ethernet padding and trailing bytes as packet bytes: an IPv6 payload length past the frame drops as ipv6-fragment when a first-fragment header is reachable; UDP/ICMPv6 headers cut short inside padding pass the length check to their field checks; behind IPv6 extension headers the ND option walk is bounded by the packet, not the payload length, so an option running past the message into trailing bytes is not caught",
+    cases: ["first fragment without the upper-layer header"],
   },
 ];
 

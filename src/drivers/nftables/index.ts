@@ -1,6 +1,7 @@
-// The nftables driver's entry point.
-import type { DriverOptions } from "../contract.ts";
-import { NftablesDriver } from "./driver.ts";
+// The nftables driver's entry point: its module (the registry's entry) and what tests and benches use.
+import { z } from "zod";
+import type { DriverModule, DriverOptions } from "../contract.ts";
+import { NFT_CAPABILITIES, NftablesDriver } from "./driver.ts";
 
 export { NFT_CAPABILITIES, NFT_LIMITATIONS, NftablesDriver, type NftablesDriverOptions } from "./driver.ts";
 export { compileFailClosed, compileNftables, layoutFor, portElements, type NftLayout, type PortElements } from "./compile.ts";
@@ -10,3 +11,13 @@ export { observedUnits, parseListing } from "./listing.ts";
 export function createNftablesDriver(options: DriverOptions = {}): NftablesDriver {
   return new NftablesDriver(options);
 }
+
+export const nftablesModule: DriverModule = {
+  name: "nftables",
+  description: "Linux bridge family tables, sets and maps (KVM/Linux bridge hosts)",
+  capabilities: NFT_CAPABILITIES,
+  settings: z.strictObject({}),
+  options: [],
+  sandbox: "linux-bridge",
+  create: (settings) => createNftablesDriver(settings),
+};

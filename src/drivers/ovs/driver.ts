@@ -36,11 +36,13 @@ export const OVS_LIMITATIONS: readonly Limitation[] = [
     id: "ovs-llc-snap",
     guard: "ethertype",
     description: "OVS parses LLC/SNAP frames whose SNAP type is IPv4, ARP or IPv6 as that ethertype: such a frame passes when its payload would (other 802.3 frames drop)",
+    cases: ["LLC/SNAP carrying IPv4"],
   },
   {
     id: "ovs-nd-options",
     guard: "nd-spoof",
     description: "OVS reads one source and one target link-layer option of length 1 in NS/NA; an NS's target option, an NA's source option, options of another length and RS options are not checked (repeated options are caught: OVS clears the target)",
+    cases: ["NS with nonce, then Alice's MAC in SLL", "router solicitation with Alice's SLL"],
   },
   {
     id: "ovs-truncated-reason",
@@ -56,6 +58,7 @@ export const OVS_LIMITATIONS: readonly Limitation[] = [
     id: "ovs-normal-flood",
     guard: "not-for-this-port",
     description: "with pass=normal, unicast to a protected MAC is output to its port directly, but NORMAL may still flood unicast for an unlearned non-protected MAC (or a MAC several ports share) to protected ports; with pass=table the operator's pipeline must resubmit to the to-vm table",
+    cases: ["Bob → an unknown MAC"],
   },
 ];
 

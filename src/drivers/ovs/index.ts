@@ -1,5 +1,8 @@
-// The Open vSwitch driver's entry point.
-import { OvsDriver, type OvsDriverOptions } from "./driver.ts";
+// The Open vSwitch driver's entry point: its module (the registry's entry) and what tests and benches use.
+import { z } from "zod";
+import type { DriverModule } from "../contract.ts";
+import { TABLE_COUNT } from "./compile.ts";
+import { OVS_CAPABILITIES, OvsDriver, type OvsDriverOptions } from "./driver.ts";
 
 export { OVS_CAPABILITIES, OVS_LIMITATIONS, OvsDriver, type OvsDriverOptions } from "./driver.ts";
 export { compileOvs, ofportMap, TABLE_COUNT, type OvsLayout, type PassAction } from "./compile.ts";
@@ -8,3 +11,25 @@ export { interfaceDevices, readInterfaces, watchInterfaces, type OvsInterface } 
 export function createOvsDriver(options: OvsDriverOptions): OvsDriver {
   return new OvsDriver(options);
 }
+
+/** vifguard's TABLE_COUNT tables must fit below OpenFlow's last usable table (254). */
+const MAX_TABLE_BASE = 254 - TABLE_COUNT;
+const TABLE_BASE = `an integer from 0 to ${MAX_TABLE_BASE} (vifguard uses ${TABLE_COUNT} tables from there)`;
+
+export const ovsModule: DriverModule = {
+  name: "ovs",
+  description: "Open vSwitch OpenFlow flows (OVS hosts: XenServer/XCP-ng, KVM)",
+  capabilities: OVS_CAPABILITIES,
+  settings: z.strictObject({
+    bridge: z.string({ message: "the Open vSwitch bridge the ports are on (required with driver ovs)" }).min(1, "the Open vSwitch bridge the ports are on (required with driver ovs)"),
+    runDir: z.string().min(1, "the OVS run directory").optional(),
+    tableBase: z.coerce.number({ message: TABLE_BASE }).int(TABLE_BASE).min(0, TABLE_BASE).max(MAX_TABLE_BASE, TABLE_BASE).optional(),
+  }),
+  options: [
+    { flag: "--bridge", key: "bridge", description: "the Open vSwitch bridge the ports are on" },
+    { flag: "--ovs-rundir", key: "runDir", description: "the OVS run directory (default: the system's)" },
+    { flag: "--table-base", key: "tableBase", description: `the first of vifguard's OpenFlow tables (0-${MAX_TABLE_BASE})` },
+  ],
+  sandbox: "ovs",
+  create: (settings) => createOvsDriver(settings as OvsDriverOptions),
+};

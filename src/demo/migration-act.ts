@@ -9,6 +9,8 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { decodeControllerAnswer } from "../agent/desired.ts";
+import { Lab } from "../conformance/lab/lab.ts";
+import { PYTHON } from "../conformance/lab/scripts.ts";
 import { SUBNET4, SUBNET6, VIP4, VIP6 } from "../conformance/sandbox.ts";
 import type { Driver } from "../drivers/contract.ts";
 import { createDriver } from "../drivers/registry.ts";
@@ -20,8 +22,6 @@ import { controllerClient, succeed, type ControllerClient } from "../controller/
 import { startController, type RunningController } from "../controller/server.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-/** The python with scapy's dependencies; the scripts below need only its standard library. */
-const PYTHON = "/usr/bin/python3";
 
 export type GuestName = "alice" | "eve" | "bob";
 export type Host = "hv1" | "hv2";
@@ -43,109 +43,6 @@ const PING_INTERVAL_MS = 10;
 const COPY_MS = 1_000;
 /** A lost ping counts as "at the switch-over" if sent from this long before its start to this long after the new interface was up. */
 const SWITCH_SLACK_MS = 2 * PING_INTERVAL_MS;
-
-// Sends the frames (hex, cycled) every gapMs until SIGTERM; prints {"sent": n}.
-const SEND = `
-import sys, json, time, signal, socket
-a = json.loads(sys.argv[1])
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind((a["iface"], 0))
-frames = [bytes.fromhex(h) for h in a["frames"]]
-stop = False
-def done(*_):
-    global stop
-    stop = True
-signal.signal(signal.SIGTERM, done)
-print("ready", flush=True)
-n = 0
-t0 = time.time()
-while not stop:
-    try:
-        s.send(frames[n % len(frames)])
-    except OSError:
-        pass
-    n += 1
-    d = t0 + n * a["gapMs"] / 1000 - time.time()
-    if d > 0: time.sleep(d)
-print(json.dumps({"sent": n}), flush=True)
-`;
-
-// Counts received frames carrying each marker, on one interface or (iface null) on every
-// interface of the namespace, also ones created later; prints {marker: n} after SIGTERM.
-const SNIFF = `
-import sys, json, signal, socket, select
-a = json.loads(sys.argv[1])
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
-if a["iface"]: s.bind((a["iface"], 0))
-marks = {m: bytes.fromhex(m) for m in a["markers"]}
-counts = {m: 0 for m in marks}
-stop = False
-def done(*_):
-    global stop
-    stop = True
-signal.signal(signal.SIGTERM, done)
-def take(raw, addr):
-    if addr[2] == socket.PACKET_OUTGOING: return
-    for m, b in marks.items():
-        if b in raw: counts[m] += 1
-print("ready", flush=True)
-while not stop:
-    r, _, _ = select.select([s], [], [], 0.05)
-    if r:
-        raw, addr = s.recvfrom(65535)
-        take(raw, addr)
-while True:
-    try:
-        raw, addr = s.recvfrom(65535, socket.MSG_DONTWAIT)
-    except BlockingIOError:
-        break
-    take(raw, addr)
-print(json.dumps(counts), flush=True)
-`;
-
-// ICMP echo to a["dst"] every a["intervalMs"] until SIGTERM, then 1 s for late replies; prints
-// {"sent": [epoch ms of each request], "rtt": {seq: ms}}. Its own pinger, not ping(8): the send
-// time of every request, answered or not, places each loss on the migration's timeline.
-const PING = `
-import sys, json, time, signal, socket, struct, select, os
-a = json.loads(sys.argv[1])
-s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
-ident = os.getpid() & 0xffff
-def csum(b):
-    if len(b) % 2: b += b"\\0"
-    n = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    n = (n >> 16) + (n & 0xffff); n += n >> 16
-    return ~n & 0xffff
-sent, rtt = [], {}
-stop = False
-def done(*_):
-    global stop
-    stop = True
-signal.signal(signal.SIGTERM, done)
-def receive(wait):
-    r, _, _ = select.select([s], [], [], max(0, wait))
-    while r:
-        data = s.recv(2048)
-        icmp = data[(data[0] & 15) * 4:]
-        if len(icmp) >= 8 and icmp[0] == 0:
-            i, q = struct.unpack("!HH", icmp[4:8])
-            if i == ident and q < len(sent) and q not in rtt: rtt[q] = time.time() * 1000 - sent[q]
-        r, _, _ = select.select([s], [], [], 0)
-print("ready", flush=True)
-t0 = time.time()
-while not stop:
-    q = len(sent)
-    hdr = struct.pack("!BBHHH", 8, 0, 0, ident, q & 0xffff) + b"vifguard-ping...."
-    pkt = hdr[:2] + struct.pack("!H", csum(hdr)) + hdr[4:]
-    sent.append(time.time() * 1000)
-    try: s.sendto(pkt, (a["dst"], 0))
-    except OSError: pass
-    while not stop and time.time() < t0 + len(sent) * a["intervalMs"] / 1000:
-        receive(t0 + len(sent) * a["intervalMs"] / 1000 - time.time())
-end = time.time() + 1
-while time.time() < end: receive(end - time.time())
-print(json.dumps({"sent": sent, "rtt": rtt}), flush=True)
-`;
 
 export type MigrationFigures = Readonly<{
   from: Host;
@@ -233,7 +130,7 @@ export class MigrationLab {
   readonly prefix: string;
   private readonly log: (line: string) => void;
   private dir = "";
-  private readonly namespaces: string[] = [];
+  private readonly lab: Lab;
   private readonly processes = new Set<Followed>();
   private controller: RunningController | undefined;
   private readonly agents = new Map<Host, Running>();
@@ -248,10 +145,11 @@ export class MigrationLab {
     this.log = log;
     this.id = `vgm${process.pid % 10_000}${randomBytes(2).toString("hex")}`;
     this.prefix = `vg${this.id}`;
+    this.lab = new Lab("", this.id);
   }
 
   ns(name: string): string {
-    return `${this.id}-${name}`;
+    return this.lab.ns(name);
   }
 
   /** The lab; start() builds it. Call cleanup() afterwards, whatever happens. */
@@ -292,16 +190,11 @@ export class MigrationLab {
     this.dir = await mkdtemp(join(tmpdir(), `${this.id}-`));
     this.log(`Two hypervisors, hv1 and hv2: a network namespace each with a Linux bridge br0, joined by a veth "wire" (run ${this.id}).`);
     for (const host of HOSTS) {
-      const netns = this.ns(host);
-      await this.addNetns(netns);
+      const netns = await this.lab.netns(host);
       // br_netfilter would trim bridged IP packets to their IP length, and so the markers the
       // sniffers count; the hypervisors' own interfaces stay quiet (no IPv6 chatter of theirs).
-      for (const setting of ["net.bridge.bridge-nf-call-iptables=0", "net.bridge.bridge-nf-call-ip6tables=0", "net.bridge.bridge-nf-call-arptables=0"]) {
-        await run("sysctl", ["-qw", setting], { netns, allowFailure: true });
-      }
       for (const setting of ["net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"]) await run("sysctl", ["-qw", setting], { netns });
-      await run("ip", ["link", "add", "br0", "type", "bridge", "mcast_snooping", "0"], { netns });
-      await run("ip", ["link", "set", "br0", "up"], { netns });
+      await this.lab.bridge(netns, "br0", { noBrNetfilter: true });
       this.drivers.set(host, await createDriver("nftables", { netns, prefix: this.prefix }));
     }
     await run("ip", ["link", "add", "wire", "type", "veth", "peer", "name", "wire", "netns", this.ns("hv2")], { netns: this.ns("hv1") });
@@ -334,31 +227,12 @@ export class MigrationLab {
     if (replies === 0) throw new Error("Bob cannot reach Alice before the migration");
   }
 
-  private async addNetns(name: string): Promise<void> {
-    await run("ip", ["netns", "add", name]);
-    this.namespaces.push(name);
-  }
-
   /** A guest interface `iface` in the guest's namespace ↔ `device` on `host`'s bridge; `up` false: down and unaddressed (a paused VM's). */
   private async addGuest(g: GuestSpec, host: Host, iface: string, up = true): Promise<void> {
-    const netns = this.ns(g.tenant);
-    if (!this.namespaces.includes(netns)) {
-      await this.addNetns(netns);
-      await run("ip", ["link", "set", "lo", "up"], { netns });
-    }
-    await run("ip", ["link", "add", g.device, "type", "veth", "peer", "name", iface, "netns", netns], { netns: this.ns(host) });
-    await run("ip", ["link", "set", iface, "address", g.mac], { netns });
     // Few kernel chatters (no RS, no DAD); the guest announces itself when its link comes up
     // (gratuitous ARP, unsolicited NA), as a guest does after a migration (virtio-net's announce).
-    for (const setting of [`net.ipv6.conf.${iface}.router_solicitations=0`, `net.ipv6.conf.${iface}.accept_dad=0`, `net.ipv6.conf.${iface}.ndisc_notify=1`, `net.ipv4.conf.${iface}.arp_notify=1`]) {
-      await run("sysctl", ["-qw", setting], { netns });
-    }
-    if (up) {
-      await run("ip", ["addr", "add", `${g.ipv4}/24`, "dev", iface], { netns });
-      await run("ip", ["addr", "add", `${g.ipv6}/64`, "dev", iface, "nodad"], { netns });
-      await run("ip", ["link", "set", iface, "up"], { netns });
-    }
-    await run("ip", ["link", "set", g.device, "master", "br0", "up"], { netns: this.ns(host) });
+    const sysctls = [`net.ipv6.conf.${iface}.router_solicitations=0`, `net.ipv6.conf.${iface}.accept_dad=0`, `net.ipv6.conf.${iface}.ndisc_notify=1`, `net.ipv4.conf.${iface}.arp_notify=1`];
+    await this.lab.guest({ netns: this.ns(g.tenant), iface, mac: g.mac, ipv4: `${g.ipv4}/24`, ipv6: `${g.ipv6}/64`, sysctls, up, device: g.device, hostNetns: this.ns(host), bridge: "br0" });
   }
 
   private async startAgent(host: Host, url: string): Promise<void> {
@@ -394,26 +268,6 @@ export class MigrationLab {
     this.processes.add(followed);
     void followed.exited.then(() => this.processes.delete(followed));
     return { process: followed, lines };
-  }
-
-  /** Starts a python script in `netns`; resolves once it printed "ready". stop() ends it and parses its last line. */
-  private async script<T>(netns: string, code: string, args: unknown): Promise<{ stop(): Promise<T>; lines: string[] }> {
-    let ready!: () => void;
-    const isReady = new Promise<void>((r) => (ready = r));
-    const s = this.spawn(PYTHON, ["-c", code, JSON.stringify(args)], { netns }, (line) => line === "ready" && ready());
-    await Promise.race([isReady, s.process.exited]);
-    return {
-      lines: s.lines,
-      stop: async () => {
-        s.process.close();
-        await s.process.exited;
-        try {
-          return JSON.parse(s.lines.at(-1) ?? "") as T;
-        } catch {
-          throw new Error(`script in ${netns} said: ${s.lines.join("\n")}`);
-        }
-      },
-    };
   }
 
   private migration(id: string, query: { readyOn?: string; timeoutMs?: string } = {}) {
@@ -464,13 +318,10 @@ export class MigrationLab {
     ];
     this.log(`Alice migrates from ${from} to ${to}; Eve (on ${eveOn}) streams spoofed frames every 2 ms: Alice's IP, Alice's MAC, a gratuitous ARP and an NA for Alice's addresses, Bob's IP.`);
     this.log(`Capturing at Alice (every interface she has or will have), at Bob, and on hv1's end of the wire; Bob pings Alice every ${PING_INTERVAL_MS} ms.`);
-    const sniffers = await Promise.all([
-      this.script<Record<string, number>>(alice, SNIFF, { iface: null, markers: marks.map(hex) }),
-      this.script<Record<string, number>>(this.ns("bob"), SNIFF, { iface: "eth0", markers: marks.map(hex) }),
-      this.script<Record<string, number>>(this.ns("hv1"), SNIFF, { iface: "wire", markers: marks.map(hex) }),
-    ]);
-    const pinger = await this.script<{ sent: number[]; rtt: Record<string, number> }>(this.ns("bob"), PING, { dst: ALICE.ipv4, intervalMs: PING_INTERVAL_MS });
-    const eve = await this.script<{ sent: number }>(this.ns("eve"), SEND, { iface: "eth0", frames: spoofs.map(hex), gapMs: 2 });
+    const sniffers = [this.lab.countMarkers(alice, marks, null), this.lab.countMarkers(this.ns("bob"), marks), this.lab.countMarkers(this.ns("hv1"), marks, "wire")];
+    const pinger = this.lab.script<{ sent: number[]; rtt: Record<string, number> }>("ping", this.ns("bob"), { dst: ALICE.ipv4, intervalMs: PING_INTERVAL_MS });
+    const eve = this.lab.stream(this.ns("eve"), spoofs, { count: 0, gapMs: 2 });
+    await Promise.all([...sniffers, pinger, eve].map((r) => r.ready));
     await sleep(1_000);
 
     // Sample both dataplanes: at no moment may neither hold Alice's port, and the source must hold it until the switch-over.
@@ -570,7 +421,7 @@ export class MigrationLab {
     for (const p of [...this.processes]) p.close();
     await Promise.all([...this.processes].map((p) => Promise.race([p.exited, sleep(5_000)])));
     await this.controller?.close().catch(() => undefined);
-    for (const ns of this.namespaces.reverse()) await run("ip", ["netns", "del", ns], { allowFailure: true });
+    await this.lab.cleanup();
     if (this.dir) await rm(this.dir, { recursive: true, force: true });
   }
 }

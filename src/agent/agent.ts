@@ -12,9 +12,7 @@ import { ControllerLink } from "./controller-link.ts";
 import { decodeDelivery, type Delivery } from "./desired.ts";
 import { serveLifecycle, type LifecycleAnswer, type LifecycleRequest } from "./lifecycle.ts";
 import { AgentMetrics, serveMetrics } from "./metrics.ts";
-import { EventTracker, guardOfLogPrefix, keepNewest, sampleFrame, type SpoofEvent } from "./events.ts";
-import { readNflog, type NflogReader } from "../host/nflog.ts";
-import { NFLOG_GROUP } from "../drivers/nftables/render.ts";
+import { EventTracker, keepNewest, sampleFrame, type SpoofEvent } from "./events.ts";
 import { countStates, describeDrops, dropDeltas, findPort, type DropSample } from "./plan.ts";
 import { checkSecretFile } from "../host/secrets.ts";
 import { checkAgentPrivileges } from "./privileges.ts";
@@ -253,19 +251,15 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
   };
   await collectEvents();
   const eventTimer = setInterval(() => void collectEvents(), config.events.intervalMs);
-  let nflog: NflogReader | undefined;
-  if (config.events.sampleFrames && driver.name === "nftables" && !deps.driver) {
-    const netns = config.driver.settings.netns;
-    nflog = readNflog({ group: NFLOG_GROUP, ...(netns && { netns }) }, (packet) => {
-      const reason = guardOfLogPrefix(packet.prefix);
-      const policy = packet.inDevice === undefined ? undefined : reconciler.desiredPolicies.find((p) => p.device === packet.inDevice);
-      if (!reason || !policy) return;
-      tracker.sample(policy.port, reason, sampleFrame(packet.frame, reason, packet.timeMs), now());
-    });
-    void nflog.exited.then((code) => {
-      if (!stopping) log.warn({ code }, `sampling dropped frames stopped (tcpdump -i nflog:${NFLOG_GROUP} exited ${code}); events still come from the counters`);
-    });
-  }
+  const sampler = config.events.sampleFrames
+    ? driver.sampleDrops?.((dropped) => {
+        const policy = reconciler.desiredPolicies.find((p) => p.device === dropped.device);
+        if (policy) tracker.sample(policy.port, dropped.reason, sampleFrame(dropped.frame, dropped.reason, dropped.timeMs), now());
+      })
+    : undefined;
+  void sampler?.stopped.then((why) => {
+    if (!stopping) log.warn({ why }, `sampling dropped frames stopped (${why}); events still come from the counters`);
+  });
 
   // Lifecycle.
   const waitForPort = async (name: string, timeoutMs: number, refresh: boolean) => {
@@ -373,7 +367,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
     handle,
     async stop() {
       stopping = true;
-      nflog?.close();
+      sampler?.close();
       clearInterval(eventTimer);
       source.stop();
       link?.stop();

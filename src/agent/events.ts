@@ -105,12 +105,6 @@ function claimedBy(s: FrameSample, reason: Guard): string | undefined {
   }
 }
 
-/** Parses an NFLOG prefix "vg:<guard> " into its guard. Pure. */
-export function guardOfLogPrefix(prefix: string): Guard | undefined {
-  const m = /^vg:([a-z0-9-]+)\s*$/.exec(prefix);
-  return m && isGuard(m[1]!) ? m[1] : undefined;
-}
-
 type Episode = {
   id: string;
   port: string;

@@ -1,22 +1,21 @@
 // What the agent must hold for its configured driver, checked at start so that a unit that grants
 // too little stops with one line naming what is missing instead of failing later inside nft or
-// ovs-ofctl. The decisions (neededCapabilities, parseCapabilities, missingPrivileges) are pure;
-// checkAgentPrivileges reads /proc/self/status and tries the Open vSwitch socket (effects).
+// ovs-ofctl. Each driver's module says what it needs (DriverModule.privileges); entering a network
+// namespace is the one need common to all. The decisions (neededCapabilities, parseCapabilities,
+// missingCapabilities) are pure; checkAgentPrivileges reads /proc/self/status and tries the
+// driver's sockets (effects).
 // Why each capability: docs/install.md, "Users and capabilities"; the unit: contrib/systemd/vifguard-agent.service.
 import { constants } from "node:fs";
 import { access, readFile } from "node:fs/promises";
-import { join } from "node:path";
-import type { DriverSettings } from "../drivers/registry.ts";
+import type { CapabilityName, DriverPrivileges } from "../drivers/contract.ts";
+import { findDriverModule, type DriverSettings } from "../drivers/registry.ts";
 import { VifguardError } from "../errors.ts";
 
 /** The capabilities the agent may need, with their bit numbers (linux/capability.h). */
-export const CAPABILITY_BITS = { CAP_NET_ADMIN: 12, CAP_SYS_ADMIN: 21 } as const;
-export type CapabilityName = keyof typeof CAPABILITY_BITS;
+export const CAPABILITY_BITS: Readonly<Record<CapabilityName, number>> = { CAP_NET_ADMIN: 12, CAP_SYS_ADMIN: 21 };
+export type { CapabilityName };
 
 export type NeededCapability = Readonly<{ capability: CapabilityName; why: string }>;
-
-/** The Open vSwitch run directory when the configuration names none (Debian's). */
-export const DEFAULT_OVS_RUN_DIR = "/var/run/openvswitch";
 
 /** The agent could not start: it lacks a capability or an access its driver needs. Nothing was changed. */
 export class MissingPrivilegeError extends VifguardError {
@@ -32,12 +31,14 @@ export class MissingPrivilegeError extends VifguardError {
   }
 }
 
+/** What the driver named `driver` declares it needs with these settings (nothing for an unknown name). */
+function driverPrivileges(driver: string, settings: DriverSettings): DriverPrivileges {
+  return findDriverModule(driver)?.privileges?.(settings) ?? { capabilities: [], sockets: [] };
+}
+
 /** What a driver (with these settings) needs of the kernel's capabilities. Pure. */
 export function neededCapabilities(driver: string, settings: DriverSettings): NeededCapability[] {
-  const needed: NeededCapability[] = [];
-  if (driver === "nftables") needed.push({ capability: "CAP_NET_ADMIN", why: "nft changes the bridge table over netlink" });
-  if (driver === "libvirt") needed.push({ capability: "CAP_NET_ADMIN", why: "the driver reads libvirt's ebtables drop counters" });
-  // ovs: none; ovs-ofctl and ovs-vsctl only need the run directory's sockets (see checkAgentPrivileges).
+  const needed: NeededCapability[] = [...driverPrivileges(driver, settings).capabilities];
   if (settings.netns) needed.push({ capability: "CAP_SYS_ADMIN", why: `driver.netns (${settings.netns}) enters a network namespace with ip netns exec` });
   return needed;
 }
@@ -75,8 +76,8 @@ export function missingCapabilityError(driver: string, missing: readonly NeededC
 }
 
 /**
- * Checks that this process can run its driver: the capabilities (CapEff of /proc/self/status) and,
- * for ovs, read-write access to OVSDB's socket (Open vSwitch's sockets are root's, mode 0750).
+ * Checks that this process can run its driver: the capabilities (CapEff of /proc/self/status) and
+ * read-write access to the sockets the driver declares (ovs: OVSDB's, root's with mode 0750).
  * Throws MissingPrivilegeError naming what is missing; a socket that does not exist is left to the driver's probe.
  */
 export async function checkAgentPrivileges(driver: string, settings: DriverSettings): Promise<void> {
@@ -87,19 +88,13 @@ export async function checkAgentPrivileges(driver: string, settings: DriverSetti
     const error = missingCapabilityError(driver, missingCapabilities(neededCapabilities(driver, settings), effective), effective, uid);
     if (error) throw error;
   }
-  if (driver === "ovs") {
-    const socket = join((typeof settings.runDir === "string" ? settings.runDir : undefined) ?? DEFAULT_OVS_RUN_DIR, "db.sock");
+  for (const socket of driverPrivileges(driver, settings).sockets) {
     try {
-      await access(socket, constants.R_OK | constants.W_OK);
+      await access(socket.path, constants.R_OK | constants.W_OK);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === "EACCES" || code === "EPERM") {
-        throw new MissingPrivilegeError(
-          driver,
-          [],
-          `the ovs driver needs read-write access to Open vSwitch's socket ${socket}, which uid ${uid} does not have (${code}). ` +
-            "Open vSwitch's sockets belong to root (mode 0750): run the agent with root's uid (User=root, as contrib/systemd/vifguard-agent.service does); it needs no capability for them.",
-        );
+        throw new MissingPrivilegeError(driver, [], `the ${driver} driver needs read-write access to ${socket.what} ${socket.path}, which uid ${uid} does not have (${code}). ${socket.hint}`);
       }
     }
   }

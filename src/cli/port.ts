@@ -19,8 +19,7 @@ async function send(op: LifecycleOp, ports: readonly (string | undefined)[], fla
   if (flags.json) console.log(JSON.stringify(answers.length === 1 ? answers[0] : answers, null, 2));
   else for (const answer of answers) if (answer.ok) console.log(answer.message);
   const failed = answers.filter((a) => !a.ok);
-  if (failed.length === 1) throw new LifecycleError(failed[0]!.code, failed[0]!.message);
-  if (failed.length > 1) throw new LifecycleError(failed[0]!.code, failed.map((a) => a.message).join("\n  "));
+  if (failed.length > 0) throw new LifecycleError(failed[0]!.code, failed.map((a) => a.message).join("\n  "));
 }
 
 export function registerPort(command: Command): void {

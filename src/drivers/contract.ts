@@ -100,6 +100,13 @@ export interface Driver {
    * Resolves once following; rejects if it cannot follow.
    */
   watchChanges(onChange: () => void): Promise<DriverWatch>;
+  /**
+   * Frames the dataplane drops and samples itself (nftables: `log group` to NFLOG, rate-limited per
+   * device and guard in the kernel), for spoof events. Optional: without it, events come from
+   * counters() alone. Sampling never delays enforcement; `stopped` resolves, with why, if it ends
+   * before close().
+   */
+  sampleDrops?(onFrame: (frame: DroppedFrame) => void): DropSampler;
   /** Ends long-lived helper processes (e.g. nftables' `nft -i`); the installed rules stay. */
   close?(): void;
 }
@@ -109,6 +116,25 @@ export const FAIL_CLOSED_KEY = "*fail-closed";
 
 /** A running watchChanges(); close() stops it. */
 export type DriverWatch = Readonly<{ close(): void }>;
+
+/** One frame the dataplane dropped and sampled: the guard that dropped it, the device it came from. */
+export type DroppedFrame = Readonly<{ reason: Guard; device: string; frame: Uint8Array; timeMs: number }>;
+
+/** A running sampleDrops(): close() stops it; `stopped` says why it ended on its own. */
+export type DropSampler = Readonly<{ close(): void; stopped: Promise<string> }>;
+
+/** A capability of the kernel's that a driver may need (linux/capability.h). */
+export type CapabilityName = "CAP_NET_ADMIN" | "CAP_SYS_ADMIN";
+
+/**
+ * What the agent must hold to run a driver, checked at start (src/agent/privileges.ts) so that a
+ * unit granting too little stops with one line naming what is missing.
+ */
+export type DriverPrivileges = Readonly<{
+  capabilities: readonly Readonly<{ capability: CapabilityName; why: string }>[];
+  /** Sockets it needs read-write access to; `what` names one in the message, `hint` says how to grant it. */
+  sockets: readonly Readonly<{ path: string; what: string; hint: string }>[];
+}>;
 
 /** Options every driver understands; drivers ignore what does not apply to them. */
 export type DriverOptions = Readonly<{
@@ -143,6 +169,8 @@ export interface DriverModule {
   readonly options: readonly DriverOption[];
   /** The switch `vifguard conformance --driver NAME` builds for it. */
   readonly sandbox: SandboxSwitchKind;
+  /** What the agent needs to run it with these settings (the common `netns` aside); absent: nothing. */
+  privileges?(settings: DriverOptions & Readonly<Record<string, unknown>>): DriverPrivileges;
   /** A driver from validated settings; its watchChanges() is the module's change feed. */
   create(settings: DriverOptions & Readonly<Record<string, unknown>>): Driver;
 }

@@ -1,7 +1,8 @@
 // Spoof events from counters and sampled frames: episodes, counts, claims, the per-port-and-reason rate limit.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { EventTracker, guardOfLogPrefix, sampleFrame } from "../../src/agent/events.ts";
+import { EventTracker, sampleFrame } from "../../src/agent/events.ts";
+import { guardOfLogPrefix } from "../../src/drivers/nftables/skeleton.ts";
 
 const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replaceAll(" ", ""), "hex"));
 // Eve (52:54:00:00:00:02) says 10.0.0.1 is at her MAC: a gratuitous ARP.

@@ -6,6 +6,8 @@ import { test, type TestContext } from "node:test";
 import * as f from "../../src/policy/frame-builder.ts";
 import { run } from "../../src/host/run.ts";
 import { follow } from "../../src/host/follow.ts";
+import { requestLifecycle } from "../../src/agent/lifecycle.ts";
+import type { SpoofEvent } from "../../src/agent/events.ts";
 import { AgentLab, hex, marker, needsNftables, needsRoot, settle, waitFor } from "../agent/dataplane-lab.ts";
 import { ALICE, BOB, EVE, portFile, type PortSpec } from "../agent/fixture.ts";
 
@@ -163,6 +165,12 @@ test("agent dataplane: /metrics shows Eve's drop counters rising after an attack
   t.diagnostic(`vifguard_dropped_frames_total{port="eve-0",reason="arp-spoof"}: ${before} → ${after}`);
   assert.ok(after - before >= 50, `${before} → ${after}`);
   await waitFor(() => lab.agent!.logs.some((l) => l.event === "drops" && l.port === "eve-0" && /^port eve-0 dropped \d+ frames?: .*arp-spoof/.test(String(l.msg))), 5_000, "drop log event");
+  // The nftables driver samples dropped frames to NFLOG (sampleDrops): Eve's spoof event carries decoded ARP frames.
+  await waitFor(async () => {
+    const answer = await requestLifecycle(lab.socket, { op: "events" }, 5_000);
+    const events = answer.ok ? (answer.data as { events: SpoofEvent[] }).events : [];
+    return events.some((e) => e.port === "eve-0" && e.reason === "arp-spoof" && e.samples.some((s) => s.protocol === "ARP"));
+  }, 5_000, "a sampled ARP frame in Eve's arp-spoof event");
   const health = await fetch(`http://127.0.0.1:${lab.metricsPort}/healthz`);
   assert.equal(health.status, 200);
 });

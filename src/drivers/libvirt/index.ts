@@ -18,5 +18,6 @@ export const libvirtModule: DriverModule = {
   settings: z.strictObject({ uri: z.string().min(1, "a libvirt connection URI, e.g. nwfilter:///system").optional() }),
   options: [],
   sandbox: "linux-bridge-root",
+  privileges: () => ({ capabilities: [{ capability: "CAP_NET_ADMIN", why: "the driver reads libvirt's ebtables drop counters" }], sockets: [] }),
   create: (settings) => createLibvirtDriver(settings as LibvirtDriverOptions),
 };

@@ -3,15 +3,16 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FAIL_CLOSED_KEY, type ApplyReport, type Capabilities, type ChangeSet, type Device, type Driver, type DriverOptions, type DriverWatch, type DropCounter, type HostFacts, type Limitation, type Observed, type Unit, type UnitMap } from "../contract.ts";
+import { FAIL_CLOSED_KEY, type ApplyReport, type Capabilities, type ChangeSet, type Device, type Driver, type DriverOptions, type DriverWatch, type DropCounter, type DroppedFrame, type DropSampler, type HostFacts, type Limitation, type Observed, type Unit, type UnitMap } from "../contract.ts";
 import { ApplyError, DriverUnavailableError } from "../../errors.ts";
 import { readLinks } from "../../host/links.ts";
+import { readNflog } from "../../host/nflog.ts";
 import { CommandError, run, type RunOptions } from "../../host/run.ts";
 import { GUARDS } from "../../policy/guards.ts";
 import type { PortPolicy } from "../../policy/port-policy.ts";
 import { compileFailClosed, compileNftables, layoutFor, type NftLayout } from "./compile.ts";
 import { dropCounters, observedUnits, parseListing, type Listing } from "./listing.ts";
-import { ND_WALK_END, NOTHING_INSTALLED, renderRemoveAll, renderSkeleton, renderTransaction, SKELETON, type Installed, type Transaction } from "./render.ts";
+import { guardOfLogPrefix, ND_WALK_END, NFLOG_GROUP, NOTHING_INSTALLED, renderRemoveAll, renderSkeleton, renderTransaction, SKELETON, type Installed, type Transaction } from "./render.ts";
 import { NftSession } from "./session.ts";
 import { watchNftables } from "./watch.ts";
 
@@ -181,6 +182,15 @@ export class NftablesDriver implements Driver {
   /** The change feed: `nft monitor` events that name vifguard's table. */
   watchChanges(onChange: () => void): Promise<DriverWatch> {
     return Promise.resolve(watchNftables({ table: this.layout.table, ...(this.options.netns && { netns: this.options.netns }) }, onChange));
+  }
+
+  /** Frames the drop chains log to NFLOG_GROUP (at most SAMPLES_PER_SECOND per device and guard), read by tcpdump. */
+  sampleDrops(onFrame: (frame: DroppedFrame) => void): DropSampler {
+    const reader = readNflog({ group: NFLOG_GROUP, ...(this.options.netns && { netns: this.options.netns }) }, (packet) => {
+      const reason = guardOfLogPrefix(packet.prefix);
+      if (reason && packet.inDevice !== undefined) onFrame({ reason, device: packet.inDevice, frame: packet.frame, timeMs: packet.timeMs });
+    });
+    return { close: reader.close, stopped: reader.exited.then((code) => `tcpdump -i nflog:${NFLOG_GROUP} exited ${code}`) };
   }
 
   counters(): Promise<DropCounter[]> {

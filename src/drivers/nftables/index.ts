@@ -19,5 +19,6 @@ export const nftablesModule: DriverModule = {
   settings: z.strictObject({}),
   options: [],
   sandbox: "linux-bridge",
+  privileges: () => ({ capabilities: [{ capability: "CAP_NET_ADMIN", why: "nft changes the bridge table over netlink" }], sockets: [] }),
   create: (settings) => createNftablesDriver(settings),
 };

@@ -19,7 +19,7 @@
 // N = 8, 16, … below ND_WALK_END. Raw payload offsets are fixed, so each option position is a chain of
 // its own; only ND messages pay for it.
 import { createHash } from "node:crypto";
-import { GUARDS, type Guard } from "../../policy/guards.ts";
+import { GUARDS, isGuard, type Guard } from "../../policy/guards.ts";
 import { ELEMENT_SETS, type ElementSet, type NftLayout } from "./compile.ts";
 
 export type SkeletonSet = Readonly<{ name: string; kind: "set" | "map"; spec: string }>;
@@ -40,6 +40,11 @@ export const NFLOG_GROUP = 0x5647;
 export const SAMPLES_PER_SECOND = 5;
 /** The log prefix of a sampled frame dropped for `guard`. */
 export const logPrefix = (guard: Guard): string => `vg:${guard} `;
+/** The guard of a log prefix logPrefix() wrote; undefined for any other prefix. */
+export function guardOfLogPrefix(prefix: string): Guard | undefined {
+  const m = /^vg:([a-z0-9-]+)\s*$/.exec(prefix);
+  return m && isGuard(m[1]!) ? m[1] : undefined;
+}
 
 const SET_SPECS: Record<ElementSet, SkeletonSet> = {
   ports_full: { name: "ports_full", kind: "set", spec: "type ifname;" },

@@ -1,4 +1,5 @@
 // The Open vSwitch driver's entry point: its module (the registry's entry) and what tests and benches use.
+import { join } from "node:path";
 import { z } from "zod";
 import type { DriverModule } from "../contract.ts";
 import { TABLE_COUNT } from "./compile.ts";
@@ -14,6 +15,8 @@ export function createOvsDriver(options: OvsDriverOptions): OvsDriver {
 
 /** vifguard's TABLE_COUNT tables must fit below OpenFlow's last usable table (254). */
 const MAX_TABLE_BASE = 254 - TABLE_COUNT;
+/** The Open vSwitch run directory when the settings name none (Debian's). */
+export const DEFAULT_OVS_RUN_DIR = "/var/run/openvswitch";
 const TABLE_BASE = `an integer from 0 to ${MAX_TABLE_BASE} (vifguard uses ${TABLE_COUNT} tables from there)`;
 
 export const ovsModule: DriverModule = {
@@ -31,5 +34,14 @@ export const ovsModule: DriverModule = {
     { flag: "--table-base", key: "tableBase", description: `the first of vifguard's OpenFlow tables (0-${MAX_TABLE_BASE})` },
   ],
   sandbox: "ovs",
+  // No capability: ovs-ofctl and ovs-vsctl only need the run directory's sockets.
+  privileges: (settings) => ({
+    capabilities: [],
+    sockets: [{
+      path: join((typeof settings.runDir === "string" ? settings.runDir : undefined) ?? DEFAULT_OVS_RUN_DIR, "db.sock"),
+      what: "Open vSwitch's socket",
+      hint: "Open vSwitch's sockets belong to root (mode 0750): run the agent with root's uid (User=root, as contrib/systemd/vifguard-agent.service does); it needs no capability for them.",
+    }],
+  }),
   create: (settings) => createOvsDriver(settings as OvsDriverOptions),
 };

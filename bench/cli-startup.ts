@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { run } from "../src/host/run.ts";
+import { median } from "./stats.ts";
 
 const exec = promisify(execFile);
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -58,7 +59,6 @@ try {
       times[name]!.plug.push(await timed([...argv, "port", "plug", MAC, "--socket", socket]));
     }
   }
-  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const cell = (xs: number[]): string => `${median(xs).toFixed(0)} (${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)})`;
   const base = times.before!;
   console.log(`| command | \`--help\` ms, median (range) | \`port plug\` round trip ms | vs before (help / plug) |`);

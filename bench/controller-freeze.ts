@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { percentile } from "./stats.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -24,7 +25,6 @@ const ADMIN = "bench-admin-token-0123456789abcdef";
 type Call = (method: string, path: string, body?: unknown, token?: string) => Promise<{ status: number; json: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
 type Sample = { writeMs: number; status: number; getP50: number; getP99: number; getMax: number; gets: number; blockMs: number };
 
-const pct = (sorted: readonly number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 
 async function setUp(root: string): Promise<{ call: Call; eve: string; close(): Promise<void> }> {
   const { startController } = (await import(resolve(root, "src/controller/server.ts"))) as typeof import("../src/controller/server.ts");
@@ -86,7 +86,7 @@ async function measure(call: Call, write: () => Promise<{ status: number }>): Pr
   running = false;
   await poller;
   const sorted = latencies.sort((a, b) => a - b);
-  return { writeMs, status: res.status, getP50: pct(sorted, 50), getP99: pct(sorted, 99), getMax: sorted.at(-1) ?? NaN, gets: sorted.length, blockMs };
+  return { writeMs, status: res.status, getP50: percentile(sorted, 50), getP99: percentile(sorted, 99), getMax: sorted.at(-1) ?? NaN, gets: sorted.length, blockMs };
 }
 
 const v6 = (n: number, net: string) => Array.from({ length: n }, (_, i) => `2001:db8:${net}::${i.toString(16)}`);

@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startController } from "../src/controller/server.ts";
 import { postgresUnavailable, startThrowawayPostgres } from "../test/controller/helpers.ts";
+import { percentile } from "./stats.ts";
 
 const ADMIN = "bench-admin-token-0123456789abcdef";
 const { values: args } = parseArgs({
@@ -46,9 +47,6 @@ function rssMb(pid: number): { rss: number; peak: number } {
   return { rss: kb("VmRSS") / 1024, peak: kb("VmHWM") / 1024 };
 }
 
-function pct(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
 
 type Row = Record<string, string | number>;
 
@@ -199,10 +197,10 @@ async function measure(store: string, nReplicas: number): Promise<Row> {
       ports: nPorts, agents: nAgents, store: store.startsWith("postgres") ? "PostgreSQL" : "SQLite", replicas: nReplicas,
       setup: `${setupS.toFixed(1)} s (${Math.round(nPorts / setupS)} ports/s)`,
       start: `${startS.toFixed(1)} s`,
-      api: pct(apiCalls, 50).toFixed(1),
-      p50: pct(latencies, 50).toFixed(1), p99: pct(latencies, 99).toFixed(1), max: latencies.at(-1)!.toFixed(1),
-      x50: crossing.length ? pct(crossing, 50).toFixed(1) : "–", x99: crossing.length ? pct(crossing, 99).toFixed(1) : "–",
-      f50: pct(fanouts, 50).toFixed(0), f99: pct(fanouts, 99).toFixed(0), fmax: fanouts.at(-1)!.toFixed(0),
+      api: percentile(apiCalls, 50).toFixed(1),
+      p50: percentile(latencies, 50).toFixed(1), p99: percentile(latencies, 99).toFixed(1), max: latencies.at(-1)!.toFixed(1),
+      x50: crossing.length ? percentile(crossing, 50).toFixed(1) : "–", x99: crossing.length ? percentile(crossing, 99).toFixed(1) : "–",
+      f50: percentile(fanouts, 50).toFixed(0), f99: percentile(fanouts, 99).toFixed(0), fmax: fanouts.at(-1)!.toFixed(0),
       rssIdle: afterSetup, rssWaiting: waiting, peak,
     };
     console.log(row);

@@ -26,7 +26,6 @@ const sizes = process.argv.slice(2).map(Number).filter((n) => n >= 2);
 const SECONDS = 3;
 const RUNS = 3;
 const ms = (t0: number): number => Math.round(performance.now() - t0);
-const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const hex2 = (n: number): string => (n & 0xff).toString(16).padStart(2, "0");
 const macOf = (i: number): string => `52:54:02:${hex2(i >> 16)}:${hex2(i >> 8)}:${hex2(i)}`;
 const ipOf = (i: number): string => `10.${100 + ((i >> 16) & 0xff)}.${(i >> 8) & 0xff}.${i & 0xff}`;
@@ -42,6 +41,7 @@ while time.time() < end:
     for _ in range(1000):
         s.sendto(b, d)
 `;
+import { median } from "./stats.ts";
 
 async function virsh(commands: string[]): Promise<void> {
   const r = await run("virsh", ["-q", "-c", URI], { input: commands.join("\n") + "\n", timeoutMs: 4 * 3_600_000 });

@@ -31,7 +31,6 @@ function policiesFor(n: number, extra = ""): PortPolicy[] {
   return portPolicies(parsePortFile(JSON.stringify({ networks: [{ id: "public", tenant: "provider", shared: true }], ports }), "bench"));
 }
 
-const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 // Sends UDP datagrams as fast as it can for `seconds`; prints how many it sent.
 const BLAST = `
@@ -47,6 +46,7 @@ while time.time() < end:
     n += 1000
 print(n)
 `;
+import { median } from "./stats.ts";
 
 async function rxPackets(netns: string): Promise<number> {
   const out = (await run("cat", ["/sys/class/net/eth0/statistics/rx_packets"], { netns })).stdout;

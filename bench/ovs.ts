@@ -12,6 +12,7 @@ import { sandboxPrefix, startOvsSandbox } from "../src/drivers/ovs/sandbox.ts";
 import { parsePortFile } from "../src/model/port-file.ts";
 import type { Mac } from "../src/model/mac.ts";
 import { portPolicies, type PortPolicy } from "../src/policy/port-policy.ts";
+import { median } from "./stats.ts";
 
 const sizes = (process.argv[2] ?? "10,100,1000,10000").split(",").map(Number);
 
@@ -32,7 +33,6 @@ function policiesFor(n: number): PortPolicy[] {
 }
 
 const ms = (t0: number): number => performance.now() - t0;
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** The 20 one-port changes both drivers get: port (k·7919 mod n) gains one more allowed MAC. */
 function updatesFor(policies: readonly PortPolicy[]): PortPolicy[][] {

@@ -30,6 +30,7 @@ import { run } from "../src/host/run.ts";
 import { parsePortFile } from "../src/model/port-file.ts";
 import * as f from "../src/policy/frame-builder.ts";
 import { portPolicies, type PortPolicy } from "../src/policy/port-policy.ts";
+import { median } from "./stats.ts";
 
 const arg = (i: number, d: string): string => process.argv[i] ?? d;
 const sizes = arg(2, "10,1000,10000").split(",").map(Number);
@@ -50,7 +51,6 @@ const hex2 = (n: number): string => (n & 0xff).toString(16).padStart(2, "0");
 const macOf = (i: number): string => `52:54:03:${hex2((i + 1) >> 16)}:${hex2((i + 1) >> 8)}:${hex2(i + 1)}`;
 const ip4Of = (i: number): string => `10.${100 + (((i + 1) >> 16) & 0xff)}.${((i + 1) >> 8) & 0xff}.${(i + 1) & 0xff}`;
 const ip6Of = (i: number): string => `2001:db8::${(i + 1).toString(16)}`;
-const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const prefix = sandboxPrefix("vgpr"); // e.g. vgpr-k3x9: names the namespaces, devices, table and bridges

@@ -5,6 +5,7 @@ import { z } from "zod";
 import { checkDriverSettings, DEFAULT_DRIVER, driverNames, findDriverModule, type DriverSettings } from "../drivers/registry.ts";
 import { VifguardError, formatIssue, type Issue } from "../errors.ts";
 import { zodIssues } from "../model/zod-issues.ts";
+import { DEFAULT_CONTROL_SOCKET } from "./lifecycle.ts";
 
 /** The agent configuration could not be loaded; the agent did not start. */
 export class AgentConfigError extends VifguardError {
@@ -53,7 +54,7 @@ const schema = z.strictObject({
     }),
   ], { message: "either { file: ports.yaml } or { controller: { url, tokenFile, host } }" }),
   stateDir: z.string().min(1).default("/var/lib/vifguard/agent"),
-  controlSocket: z.string().min(1).default("/run/vifguard/agent.sock"),
+  controlSocket: z.string().min(1).default(DEFAULT_CONTROL_SOCKET),
   listen: z.union([z.literal(false), z.string().regex(LISTEN, "host:port, e.g. 127.0.0.1:9477 or [::1]:9477")]).default("127.0.0.1:9477"),
   log: z.strictObject({ level: z.enum(LEVELS, { message: `one of ${LEVELS.join(", ")}` }).default("info") }).default({ level: "info" }),
   failClosed: z.strictObject({

@@ -6,6 +6,9 @@ import { connect, createServer, type Server } from "node:net";
 import { dirname } from "node:path";
 import { VifguardError } from "../errors.ts";
 
+/** Where the agent listens for lifecycle requests unless its config says otherwise. */
+export const DEFAULT_CONTROL_SOCKET = "/run/vifguard/agent.sock";
+
 export const LIFECYCLE_OPS = ["plug", "unplug", "migrate-in", "migrate-out", "status", "events"] as const;
 export type LifecycleOp = (typeof LIFECYCLE_OPS)[number];
 

@@ -3,9 +3,10 @@
 // call this when no --socket is given, so a changed controlSocket needs no change in any hook.
 import { readFile } from "node:fs/promises";
 import { parse } from "yaml";
+import { DEFAULT_CONTROL_SOCKET } from "../agent/lifecycle.ts";
 
 export const DEFAULT_AGENT_CONFIG = "/etc/vifguard/agent.yaml";
-export const DEFAULT_AGENT_SOCKET = "/run/vifguard/agent.sock";
+export const DEFAULT_AGENT_SOCKET = DEFAULT_CONTROL_SOCKET;
 
 export async function agentSocket(env: NodeJS.ProcessEnv = process.env): Promise<string> {
   const file = env.VIFGUARD_AGENT_CONFIG || DEFAULT_AGENT_CONFIG;

@@ -4,12 +4,13 @@
 import { UsageError, formatIssue, type Issue } from "../errors.ts";
 import { zodIssues } from "../model/zod-issues.ts";
 import type { Driver, DriverModule, DriverOptions } from "./contract.ts";
+import { bpfModule } from "./bpf/index.ts";
 import { libvirtModule } from "./libvirt/index.ts";
 import { nftablesModule } from "./nftables/index.ts";
 import { ovsModule } from "./ovs/index.ts";
 
 /** The modules, in the order help lists them; the first is the default. */
-export const DRIVER_MODULES: DriverModule[] = [nftablesModule, libvirtModule, ovsModule];
+export const DRIVER_MODULES: DriverModule[] = [nftablesModule, libvirtModule, ovsModule, bpfModule];
 
 /** Settings of any driver: the common ones, and each driver's own (its module's schema checks them). */
 export type DriverSettings = DriverOptions & Readonly<Record<string, unknown>>;

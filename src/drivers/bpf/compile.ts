@@ -4,7 +4,7 @@
 // Keys start with the tap's ifindex (host byte order: little-endian, as on every host vifguard runs
 // on), so a port whose device is absent waits for it (awaitingDevice).
 import { createHash } from "node:crypto";
-import type { Device, Unit, UnitMap } from "../contract.ts";
+import { FAIL_CLOSED_KEY, type Device, type Unit, type UnitMap } from "../contract.ts";
 import type { Level } from "../../model/types.ts";
 import { macToBytes, type Mac } from "../../model/mac.ts";
 import type { PortPolicy } from "../../policy/port-policy.ts";
@@ -133,4 +133,71 @@ export function patternOf(key: string): string {
 /** Does a device name match a fail-closed pattern ("vnet*" or an exact name)? */
 export function matchesPattern(name: string, pattern: string): boolean {
   return pattern.endsWith("*") ? name.startsWith(pattern.slice(0, -1)) : name === pattern;
+}
+
+/** The digest of a unit whose entries are right but whose device lacks the programs: drift, re-applied. */
+export const DETACHED = "detached";
+
+/** The maps' contents as bpftool dumps them: map name → key hex → value hex. */
+export type MapContents = ReadonlyMap<string, ReadonlyMap<string, string>>;
+
+/**
+ * The units the maps hold, rebuilt line by line as compile() writes them (so equal entries give the
+ * compiled digest). `isAttached(ifindex)`: are both programs on that device? A port whose device lacks
+ * them, or a fail-closed pattern matching such a device, gets the digest DETACHED (drift, re-applied).
+ */
+export function observedUnits(maps: MapContents, isAttached: (ifindex: number) => boolean, devices: readonly Device[]): Map<string, Unit> {
+  const lines = new Map<number, string[]>();
+  for (const name of MAP_NAMES) {
+    if (name === "vg_failclosed") continue;
+    for (const [key, value] of maps.get(name) ?? []) {
+      const owner = ownerOf({ map: name, key })!;
+      lines.set(owner, [...(lines.get(owner) ?? []), entryLine({ map: name, key, value })]);
+    }
+  }
+  const units = new Map<string, Unit>();
+  for (const [key, value] of maps.get("vg_ports") ?? []) {
+    const ifindex = ownerOf({ map: "vg_ports", key })!;
+    const id = portIdOf(value);
+    const unit = unitOf(id, id, lines.get(ifindex) ?? []);
+    units.set(id, isAttached(ifindex) ? unit : { ...unit, digest: DETACHED });
+  }
+  const failClosed = [...(maps.get("vg_failclosed") ?? [])];
+  if (failClosed.length > 0) {
+    const unit = unitOf(FAIL_CLOSED_KEY, FAIL_CLOSED_KEY, failClosed.map(([key, value]) => entryLine({ map: "vg_failclosed", key, value })));
+    const patterns = failClosed.map(([key]) => patternOf(key));
+    const missing = devices.some((d) => d.ifindex !== undefined && patterns.some((p) => matchesPattern(d.name, p)) && !isAttached(d.ifindex));
+    units.set(FAIL_CLOSED_KEY, missing ? { ...unit, digest: DETACHED } : unit);
+  }
+  return units;
+}
+
+const macText = (h: string): string => (h.match(/../g) ?? []).join(":");
+function addressText(h: string): string {
+  const bytes = (h.match(/../g) ?? []).map((x) => parseInt(x, 16));
+  if (bytes.length === 4) return bytes.join(".");
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push((((bytes[i] ?? 0) << 8) | (bytes[i + 1] ?? 0)).toString(16));
+  return groups.join(":").replace(/(^|:)0(:0)+(:|$)/, "::");
+}
+
+/** One entry in words (golden files, debugging): which device, MAC, address or prefix, level. */
+export function describeEntry(e: Entry): string {
+  const levels = Object.keys(LEVEL_CODE) as Level[];
+  switch (e.map) {
+    case "vg_ports": {
+      const flags = parseInt(e.value.slice(2, 4), 16);
+      return `port ${portIdOf(e.value)} on ifindex ${ownerOf(e)}: level ${levels[parseInt(e.value.slice(0, 2), 16)]}${flags ? `, flags ${flags}` : ""}`;
+    }
+    case "vg_macs":
+      return `ifindex ${ownerOf(e)} may use MAC ${macText(e.key.slice(8, 20))}`;
+    case "vg_bind4":
+    case "vg_bind6":
+      return `ifindex ${ownerOf(e)}: ${macText(e.key.slice(8, 20))} may use ${addressText(e.key.slice(24))}`;
+    case "vg_lpm4":
+    case "vg_lpm6":
+      return `ifindex ${ownerOf(e)}: ${macText(e.key.slice(16, 28))} may use ${addressText(e.key.slice(32))}/${readLe32(e.key, 0) - 64}`;
+    case "vg_failclosed":
+      return `fail closed: ${patternOf(e.key)}`;
+  }
 }

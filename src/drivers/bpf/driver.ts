@@ -16,7 +16,7 @@ import { readLinks } from "../../host/links.ts";
 import { CommandError, run, type RunOptions, type RunResult } from "../../host/run.ts";
 import { GUARDS } from "../../policy/guards.ts";
 import type { PortPolicy } from "../../policy/port-policy.ts";
-import { COUNTS_MAP, compileBpf, compileFailClosed, entryLine, MAP_NAMES, matchesPattern, ownerOf, parseEntryLine, patternOf, portIdOf, unitOf, type MapName } from "./compile.ts";
+import { COUNTS_MAP, compileBpf, compileFailClosed, MAP_NAMES, matchesPattern, observedUnits, ownerOf, parseEntryLine, patternOf, portIdOf, type MapName } from "./compile.ts";
 
 /** None: every case of the kit is enforced as the reference evaluator says. */
 export const BPF_LIMITATIONS: readonly Limitation[] = [];
@@ -27,8 +27,6 @@ export const DEFAULT_CACHE = "/var/cache/vifguard/bpf";
 /** The tc filter priority of vifguard's programs on a tap (both directions). */
 const TC_PREF = "49000";
 const SOURCE = join(dirname(fileURLToPath(import.meta.url)), "vifguard.bpf.c");
-/** The digest of a unit whose maps are right but whose device lacks the programs: drift, re-applied. */
-const DETACHED = "detached";
 
 export type BpfDriverOptions = DriverOptions & Readonly<{ bpffs?: string; cacheDir?: string }>;
 
@@ -161,35 +159,6 @@ export class BpfDriver implements Driver {
     return compileFailClosed(devices, FAIL_CLOSED_KEY);
   }
 
-  /** The units the maps hold; `attached` marks the devices whose programs are in place. */
-  private unitsOf(state: State, attached: ReadonlyMap<number, Attachment>, devices: readonly Device[]): Map<string, Unit> {
-    const ports = state.get("vg_ports")!;
-    const lines = new Map<number, string[]>();
-    for (const name of MAP_NAMES) {
-      if (name === "vg_failclosed") continue;
-      for (const [key, value] of state.get(name)!) {
-        const owner = ownerOf({ map: name, key })!;
-        lines.set(owner, [...(lines.get(owner) ?? []), entryLine({ map: name, key, value })]);
-      }
-    }
-    const isAttached = (ifindex: number): boolean => attached.get(ifindex)?.ingress === true && attached.get(ifindex)?.egress === true;
-    const units = new Map<string, Unit>();
-    for (const [key, value] of ports) {
-      const ifindex = ownerOf({ map: "vg_ports", key })!;
-      const id = portIdOf(value);
-      const unit = unitOf(id, id, lines.get(ifindex) ?? []);
-      units.set(id, isAttached(ifindex) ? unit : { ...unit, digest: DETACHED });
-    }
-    const failClosed = [...state.get("vg_failclosed")!.entries()];
-    if (failClosed.length > 0) {
-      const unit = unitOf(FAIL_CLOSED_KEY, FAIL_CLOSED_KEY, failClosed.map(([key, value]) => entryLine({ map: "vg_failclosed", key, value })));
-      const patterns = failClosed.map(([key]) => patternOf(key));
-      const missing = devices.some((d) => d.ifindex !== undefined && patterns.some((p) => matchesPattern(d.name, p)) && !isAttached(d.ifindex));
-      units.set(FAIL_CLOSED_KEY, missing ? { ...unit, digest: DETACHED } : unit);
-    }
-    return units;
-  }
-
   apply(changes: ChangeSet): Promise<ApplyReport> {
     return this.serial(async () => {
       const started = performance.now();
@@ -313,7 +282,7 @@ export class BpfDriver implements Driver {
     return this.serial(async () => {
       const [state, devices, attached] = [await this.read(), await readLinks(this.options.netns), await this.attachments()];
       this.state = state;
-      return { units: this.unitsOf(state, attached, devices), devices };
+      return { units: observedUnits(state, (i) => attached.get(i)?.ingress === true && attached.get(i)?.egress === true, devices), devices };
     });
   }
 

@@ -6,7 +6,7 @@
 import { createNftablesDriver } from "../src/drivers/nftables/index.ts";
 import { run } from "../src/host/run.ts";
 import { parsePortFile } from "../src/model/port-file.ts";
-import { portPolicies, type PortPolicy } from "../src/policy/port-policy.ts";
+import { portPolicies, type PlacedPolicy } from "../src/policy/port-policy.ts";
 import { NftLab, PYTHON } from "../test/drivers/nftables/lab.ts";
 
 const sizes = (process.argv[2] ?? "10,100,1000,10000").split(",").map(Number);
@@ -18,7 +18,7 @@ const hex2 = (n: number): string => (n & 0xff).toString(16).padStart(2, "0");
 const macOf = (i: number): string => `52:54:01:${hex2(i >> 16)}:${hex2(i >> 8)}:${hex2(i)}`;
 
 /** N ports at level full with one IPv4 and one IPv6 address (and a /28 pair with "pairs"); ports 0 and 1 are the guests. */
-function policiesFor(n: number, extra = ""): PortPolicy[] {
+function policiesFor(n: number, extra = ""): PlacedPolicy[] {
   const ports = Array.from({ length: n }, (_, i) => ({
     id: `p${i}${extra}`,
     tenant: `t${i}`,
@@ -28,7 +28,7 @@ function policiesFor(n: number, extra = ""): PortPolicy[] {
     ips: [`10.${100 + ((i >> 16) & 0xff)}.${(i >> 8) & 0xff}.${i & 0xff}`, `2001:db8::${(i + 1).toString(16)}`],
     allowed: pairs ? [{ ip: `172.${16 + ((i >> 12) & 0x0f)}.${(i >> 4) & 0xff}.${(i & 0x0f) << 4}/28` }] : [],
   }));
-  return portPolicies(parsePortFile(JSON.stringify({ networks: [{ id: "public", tenant: "provider", shared: true }], ports }), "bench"));
+  return placeAsNamed(portPolicies(parsePortFile(JSON.stringify({ networks: [{ id: "public", tenant: "provider", shared: true }], ports }), "bench")));
 }
 
 
@@ -47,6 +47,7 @@ while time.time() < end:
 print(n)
 `;
 import { median } from "./stats.ts";
+import { placeAsNamed } from "../src/agent/device-match.ts";
 
 async function rxPackets(netns: string): Promise<number> {
   const out = (await run("cat", ["/sys/class/net/eth0/statistics/rx_packets"], { netns })).stdout;

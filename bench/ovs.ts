@@ -11,8 +11,9 @@ import { createOvsDriver } from "../src/drivers/ovs/index.ts";
 import { sandboxPrefix, startOvsSandbox } from "../src/drivers/ovs/sandbox.ts";
 import { parsePortFile } from "../src/model/port-file.ts";
 import type { Mac } from "../src/model/mac.ts";
-import { portPolicies, type PortPolicy } from "../src/policy/port-policy.ts";
+import { portPolicies, type PlacedPolicy } from "../src/policy/port-policy.ts";
 import { median } from "./stats.ts";
+import { placeAsNamed } from "../src/agent/device-match.ts";
 
 const sizes = (process.argv[2] ?? "10,100,1000,10000").split(",").map(Number);
 
@@ -20,7 +21,7 @@ function mac(i: number): Mac {
   return `52:54:01:${((i >> 16) & 0xff).toString(16).padStart(2, "0")}:${((i >> 8) & 0xff).toString(16).padStart(2, "0")}:${(i & 0xff).toString(16).padStart(2, "0")}` as Mac;
 }
 
-function policiesFor(n: number): PortPolicy[] {
+function policiesFor(n: number): PlacedPolicy[] {
   const ports = Array.from({ length: n }, (_, i) => ({
     id: `p${i}`,
     tenant: `t${i}`,
@@ -29,13 +30,13 @@ function policiesFor(n: number): PortPolicy[] {
     mac: mac(i + 1),
     ips: [`10.${100 + ((i >> 16) & 0xff)}.${(i >> 8) & 0xff}.${i & 0xff}`, `2001:db8::${(i + 1).toString(16)}`],
   }));
-  return portPolicies(parsePortFile(JSON.stringify({ networks: [{ id: "public", tenant: "provider", shared: true }], ports }), "bench"));
+  return placeAsNamed(portPolicies(parsePortFile(JSON.stringify({ networks: [{ id: "public", tenant: "provider", shared: true }], ports }), "bench")));
 }
 
 const ms = (t0: number): number => performance.now() - t0;
 
 /** The 20 one-port changes both drivers get: port (k·7919 mod n) gains one more allowed MAC. */
-function updatesFor(policies: readonly PortPolicy[]): PortPolicy[][] {
+function updatesFor(policies: readonly PlacedPolicy[]): PlacedPolicy[][] {
   return Array.from({ length: 20 }, (_, k) => {
     const p = policies[(k * 7919) % policies.length]!;
     return policies.map((q) => (q === p ? { ...q, macs: [...q.macs, mac(0xf00000 + k)] } : q));
@@ -43,7 +44,7 @@ function updatesFor(policies: readonly PortPolicy[]): PortPolicy[][] {
 }
 
 /** The nftables driver on the same ports: one install transaction, then the same 20 updates. */
-async function nftables(policies: readonly PortPolicy[]): Promise<{ install: number; update: number }> {
+async function nftables(policies: readonly PlacedPolicy[]): Promise<{ install: number; update: number }> {
   const netns = `vgob-nft-${randomBytes(3).toString("hex")}`;
   await run("ip", ["netns", "add", netns]);
   const driver = createNftablesDriver({ netns });

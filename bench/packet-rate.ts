@@ -29,8 +29,9 @@ import { sandboxPrefix, startOvsSandbox } from "../src/drivers/ovs/sandbox.ts";
 import { run } from "../src/host/run.ts";
 import { parsePortFile } from "../src/model/port-file.ts";
 import * as f from "../src/policy/frame-builder.ts";
-import { portPolicies, type PortPolicy } from "../src/policy/port-policy.ts";
+import { portPolicies, type PlacedPolicy } from "../src/policy/port-policy.ts";
 import { median } from "./stats.ts";
+import { placeAsNamed } from "../src/agent/device-match.ts";
 
 const arg = (i: number, d: string): string => process.argv[i] ?? d;
 const sizes = arg(2, "10,1000,10000").split(",").map(Number);
@@ -57,7 +58,7 @@ const prefix = sandboxPrefix("vgpr"); // e.g. vgpr-k3x9: names the namespaces, d
 const dev = (i: number): string => (i < 2 ? `${prefix}-v${i}` : `${prefix}d${i}`);
 const bridgeOf = (i: number): string => `${prefix}-b${Math.floor(i / PER_BRIDGE)}`;
 
-function policiesFor(n: number): PortPolicy[] {
+function policiesFor(n: number): PlacedPolicy[] {
   const ports = Array.from({ length: n }, (_, i) => ({
     id: `p${i}`,
     tenant: `t${i}`,
@@ -66,7 +67,7 @@ function policiesFor(n: number): PortPolicy[] {
     mac: macOf(i),
     ips: [ip4Of(i), ip6Of(i)],
   }));
-  return portPolicies(parsePortFile(JSON.stringify({ networks: [{ id: "public", tenant: "provider", shared: true }], ports }), "bench"));
+  return placeAsNamed(portPolicies(parsePortFile(JSON.stringify({ networks: [{ id: "public", tenant: "provider", shared: true }], ports }), "bench")));
 }
 
 function frameOf(mix: Mix | "spoof" | "hello"): Uint8Array {

@@ -232,7 +232,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
   let recent = new Map<string, SpoofEvent>();
   let eventCounters: DropSample[] | undefined;
   const portFacts = (port: string) => {
-    const p = findPort(reconciler.desiredPolicies, port);
+    const p = findPort(reconciler.desiredPolicies, port, reconciler.matchedDevices);
     return p && { tenant: p.tenant, network: p.network };
   };
   const collectEvents = async (): Promise<void> => {
@@ -253,7 +253,8 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
   const eventTimer = setInterval(() => void collectEvents(), config.events.intervalMs);
   const sampler = config.events.sampleFrames
     ? driver.sampleDrops?.((dropped) => {
-        const policy = reconciler.desiredPolicies.find((p) => p.device === dropped.device);
+        const matched = reconciler.matchedDevices;
+        const policy = reconciler.desiredPolicies.find((p) => (matched.get(p.port) ?? p.device) === dropped.device);
         if (policy) tracker.sample(policy.port, dropped.reason, sampleFrame(dropped.frame, dropped.reason, dropped.timeMs), now());
       })
     : undefined;
@@ -265,7 +266,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
   const waitForPort = async (name: string, timeoutMs: number, refresh: boolean) => {
     const deadline = performance.now() + timeoutMs;
     for (;;) {
-      const policy = findPort(reconciler.desiredPolicies, name);
+      const policy = findPort(reconciler.desiredPolicies, name, reconciler.matchedDevices);
       if (policy || !refresh || performance.now() >= deadline) return policy;
       try {
         const delivery = await source.fetch(Math.max(1000, deadline - performance.now()));
@@ -274,7 +275,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
       } catch {
         // the source may not know it yet either
       }
-      if (findPort(reconciler.desiredPolicies, name)) continue;
+      if (findPort(reconciler.desiredPolicies, name, reconciler.matchedDevices)) continue;
       // Until the next delivery (the controller's long-poll brings it at once), at most 500 ms.
       let wake!: () => void;
       const delivered = new Promise<void>((r) => acceptWaiters.add((wake = r)));
@@ -300,17 +301,25 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
         case "plug":
         case "migrate-in": {
           if (!name) return { ok: false, code: "VG_USAGE", message: `${request.op}: a port id, device or MAC is required` };
+          // The hook's word on which device carries which MAC: kept until the port is unplugged.
+          for (const [mac, device] of Object.entries(request.devices ?? {})) reconciler.setDeviceHint(mac, device);
           const policy = await waitForPort(name, request.op === "migrate-in" ? timeoutMs : Math.min(timeoutMs, 5_000), true);
           if (!policy) return { ok: false, code: "VG_PORT_UNKNOWN", message: `${request.op} ${name}: no port with this id, device or MAC in the desired state (revision ${current?.revision ?? "none"})` };
           reconciler.setUnplugged(policy.port, false);
           await saveUnplugged();
           const report = await reconciler.sync(request.op);
           const state = report.states.get(policy.port);
+          const match = reconciler.matches.get(policy.port);
+          const device = match && "device" in match ? match.device : (policy.device ?? "no device yet");
+          if (state === "ambiguous-device") {
+            const why = match?.how === "ambiguous" ? match.reason : "several devices match it";
+            return { ok: false, code: "VG_DEVICE_AMBIGUOUS", message: `${request.op} ${policy.port}: no device chosen: ${why}; nothing is installed for it (name its device in the port, or pass the hypervisor's device)` };
+          }
           // Hooks plug before the device exists (libvirt's prepare, a migration's destination): a
           // port whose dataplane needs its device gets its rules at the first sync after it appears
           // (the driver's change feed starts that sync). Nothing can carry traffic on it before.
           if (state === "awaiting-device") {
-            return { ok: true, message: `${policy.port} (${policy.device}): awaiting its device; its rules go in as soon as it appears`, data: { port: policy.port, device: policy.device, level: policy.level, state } };
+            return { ok: true, message: `${policy.port} (${device}): awaiting its device; its rules go in as soon as it appears`, data: { port: policy.port, device: policy.device ?? null, level: policy.level, state } };
           }
           if (state !== "enforced") return { ok: false, code: "VG_APPLY_FAILED", message: `${request.op} ${policy.port}: rules not installed (state ${state ?? "unknown"})` };
           if (request.op === "migrate-in" && link && request.waitReady !== false) {
@@ -319,21 +328,24 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
             const m = await link.waitReady(policy.port, Math.max(0, timeoutMs - (performance.now() - started)));
             const where = `${config.source.kind === "controller" ? config.source.host : "this host"}`;
             if (!m.ready) return { ok: false, code: "VG_MIGRATION_NOT_READY", message: `migrate-in ${policy.port}: rules installed here in ${installedMs} ms, but the controller did not show the port ready on ${where} within ${timeoutMs} ms (state ${m.state}, host ${m.host ?? "none"}, bound at revision ${m.boundRevision}, applied ${m.appliedRevision ?? "never"})` };
-            return { ok: true, message: `${policy.port} (${policy.device}) protected in ${installedMs} ms, ready on ${where} in ${Math.round(performance.now() - started)} ms`, data: { port: policy.port, device: policy.device, level: policy.level, migration: m } };
+            return { ok: true, message: `${policy.port} (${device}) protected in ${installedMs} ms, ready on ${where} in ${Math.round(performance.now() - started)} ms`, data: { port: policy.port, device, level: policy.level, migration: m } };
           }
-          return { ok: true, message: `${policy.port} (${policy.device}) protected in ${Math.round(performance.now() - started)} ms`, data: { port: policy.port, device: policy.device, level: policy.level } };
+          return { ok: true, message: `${policy.port} (${device}${match?.how === "mac" ? ", found by MAC" : match?.how === "hinted" ? ", as the hypervisor named it" : ""}) protected in ${Math.round(performance.now() - started)} ms`, data: { port: policy.port, device, level: policy.level } };
         }
         case "unplug":
         case "migrate-out": {
           if (!name) return { ok: false, code: "VG_USAGE", message: `${request.op}: a port id, device or MAC is required` };
-          const policy = findPort(reconciler.desiredPolicies, name);
+          const policy = findPort(reconciler.desiredPolicies, name, reconciler.matchedDevices);
+          const device = policy && (reconciler.matchedDevices.get(policy.port) ?? policy.device);
           if (policy) {
             reconciler.setUnplugged(policy.port, true);
+            // The VM is gone: libvirt may give its vnetN to another VM, so its hints go too.
+            for (const mac of policy.macs) reconciler.setDeviceHint(mac, undefined);
             await saveUnplugged();
           }
           await reconciler.sync(request.op); // also removes rules of a port the desired state already dropped
           const port = policy?.port ?? name;
-          return { ok: true, message: policy ? `${port} (${policy.device}): every rule removed` : `${name}: not in the desired state; nothing of it is installed`, data: { port } };
+          return { ok: true, message: policy ? `${port} (${device ?? "no device"}): every rule removed` : `${name}: not in the desired state; nothing of it is installed`, data: { port } };
         }
       }
     };

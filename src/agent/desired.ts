@@ -23,7 +23,7 @@ const policy = z.looseObject({
   port: z.string().min(1),
   tenant: z.string().min(1),
   network: z.string().min(1),
-  device: z.string().min(1),
+  device: z.string().min(1).optional(),
   level: z.enum(LEVELS as [Level, ...Level[]]),
   macs: z.array(z.string()).min(1),
   bindings: z.array(binding),
@@ -61,7 +61,7 @@ export function decodeControllerAnswer(body: string, origin: string): { revision
       return mac && prefix.ok ? [{ mac, prefix: prefix.prefix }] : [];
     });
     const guards: readonly Guard[] = p.guards ?? guardsForLevel(p.level);
-    return { port: p.port, tenant: p.tenant, network: p.network, device: p.device, level: p.level, macs, bindings, guards };
+    return { port: p.port, tenant: p.tenant, network: p.network, ...(p.device !== undefined && { device: p.device }), level: p.level, macs, bindings, guards };
   });
   if (issues.length > 0) throw new PortFileError(origin, issues);
   const failClosed = parsed.data.config?.failClosed;

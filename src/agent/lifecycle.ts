@@ -12,8 +12,12 @@ export const DEFAULT_CONTROL_SOCKET = "/run/vifguard/agent.sock";
 export const LIFECYCLE_OPS = ["plug", "unplug", "migrate-in", "migrate-out", "status", "events"] as const;
 export type LifecycleOp = (typeof LIFECYCLE_OPS)[number];
 
-/** `waitReady` (migrate-in, controller source): also wait until the controller shows the port ready here; default true. */
-export type LifecycleRequest = Readonly<{ op: LifecycleOp; port?: string; timeoutMs?: number; waitReady?: boolean }>;
+/**
+ * `waitReady` (migrate-in, controller source): also wait until the controller shows the port ready here; default true.
+ * `devices` (plug, migrate-in): guest MAC → the host device the hypervisor gave it (libvirt's domain XML:
+ * <interface><mac address/><target dev/>), for ports that name no existing device (src/agent/device-match.ts).
+ */
+export type LifecycleRequest = Readonly<{ op: LifecycleOp; port?: string; timeoutMs?: number; waitReady?: boolean; devices?: Readonly<Record<string, string>> }>;
 export type LifecycleAnswer = Readonly<{ ok: true; message: string; data?: unknown }> | Readonly<{ ok: false; code: string; message: string }>;
 
 /** A lifecycle request failed (the agent said no, or could not be reached). */
@@ -29,7 +33,9 @@ export class LifecycleError extends VifguardError {
 function isRequest(value: unknown): value is LifecycleRequest {
   if (value === null || typeof value !== "object") return false;
   const r = value as Record<string, unknown>;
-  return (LIFECYCLE_OPS as readonly unknown[]).includes(r.op) && (r.port === undefined || typeof r.port === "string") && (r.timeoutMs === undefined || typeof r.timeoutMs === "number") && (r.waitReady === undefined || typeof r.waitReady === "boolean");
+  const devices = r.devices;
+  const devicesOk = devices === undefined || (devices !== null && typeof devices === "object" && !Array.isArray(devices) && Object.values(devices).every((d) => typeof d === "string"));
+  return (LIFECYCLE_OPS as readonly unknown[]).includes(r.op) && (r.port === undefined || typeof r.port === "string") && (r.timeoutMs === undefined || typeof r.timeoutMs === "number") && (r.waitReady === undefined || typeof r.waitReady === "boolean") && devicesOk;
 }
 
 /** Is another agent answering on `path`? */

@@ -50,7 +50,7 @@ export class AgentMetrics {
     this.lastSync = new Gauge({ name: "vifguard_last_successful_sync_timestamp_seconds", help: "When the dataplane last matched the desired state (Unix time)", registers });
     this.drift = new Counter({ name: "vifguard_drift_repairs_total", help: "Port units (and the fail-closed unit) repaired after they changed behind the agent's back", registers });
     this.errors = new Counter({ name: "vifguard_reconcile_errors_total", help: "Reconciles that failed (the next one retries)", registers });
-    this.ports = new Gauge({ name: "vifguard_ports", help: "Ports of the desired state by state: enforced, pending, awaiting-device (its device is not there yet), unplugged", labelNames: ["state"], registers });
+    this.ports = new Gauge({ name: "vifguard_ports", help: "Ports of the desired state by state: enforced, pending, awaiting-device (its device is not there yet), ambiguous-device (several devices match its MAC), unplugged", labelNames: ["state"], registers });
     this.revisionInfo = new Gauge({ name: "vifguard_desired_info", help: "The desired state being enforced (value 1)", labelNames: ["revision", "origin", "saved"], registers });
     this.sourceUp = new Gauge({ name: "vifguard_source_up", help: "1 when the last read of the desired-state source succeeded and was valid", registers });
     this.badDeliveries = new Counter({ name: "vifguard_source_errors_total", help: "Reads of the desired-state source that failed or were invalid (the last good state stays)", labelNames: ["kind"], registers });

@@ -56,19 +56,21 @@ export function matchesDevice(pattern: string, device: string): boolean {
   return pattern.endsWith("*") ? device.startsWith(pattern.slice(0, -1)) : device === pattern;
 }
 
-export type PortState = "enforced" | "pending" | "awaiting-device" | "unplugged";
-export const PORT_STATES: readonly PortState[] = ["enforced", "pending", "awaiting-device", "unplugged"];
+export type PortState = "enforced" | "pending" | "awaiting-device" | "ambiguous-device" | "unplugged";
+export const PORT_STATES: readonly PortState[] = ["enforced", "pending", "awaiting-device", "ambiguous-device", "unplugged"];
 
 /**
  * The state of each port the source names: enforced (its unit is installed as wanted), awaiting-device
- * (its device is not there yet, so nothing can be installed), pending (anything else), or unplugged.
+ * (its device is not there yet, so nothing can be installed), ambiguous-device (`ambiguous` names it:
+ * several devices match it, so nothing is installed), pending (anything else), or unplugged.
  */
-export function portStates(ports: readonly string[], desired: UnitMap, installed: UnitMap, unplugged: ReadonlySet<string>): Map<string, PortState> {
+export function portStates(ports: readonly string[], desired: UnitMap, installed: UnitMap, unplugged: ReadonlySet<string>, ambiguous: ReadonlySet<string> = new Set()): Map<string, PortState> {
   const byPort = new Map<string, string>();
   for (const unit of desired.values()) byPort.set(unit.port, unit.key);
   const states = new Map<string, PortState>();
   for (const port of ports) {
     if (unplugged.has(port)) states.set(port, "unplugged");
+    else if (ambiguous.has(port)) states.set(port, "ambiguous-device");
     else {
       const key = byPort.get(port);
       const wanted = key === undefined ? undefined : desired.get(key);
@@ -81,7 +83,7 @@ export function portStates(ports: readonly string[], desired: UnitMap, installed
 
 /** Counts of ports per state, every state present. */
 export function countStates(states: ReadonlyMap<string, PortState>): Record<PortState, number> {
-  const counts: Record<PortState, number> = { enforced: 0, pending: 0, "awaiting-device": 0, unplugged: 0 };
+  const counts: Record<PortState, number> = { enforced: 0, pending: 0, "awaiting-device": 0, "ambiguous-device": 0, unplugged: 0 };
   for (const state of states.values()) counts[state]++;
   return counts;
 }
@@ -115,8 +117,11 @@ export function describeDrops(deltas: readonly DropSample[]): { port: string; to
   });
 }
 
-/** The policy a lifecycle request names: by port id, else host device, else MAC (lower-case). */
-export function findPort<P extends Readonly<{ port: string; device: string; macs: readonly string[] }>>(policies: readonly P[], name: string): P | undefined {
+/**
+ * The policy a lifecycle request names: by port id, else host device (the one its source names,
+ * else the one it was matched to: `matched`, port → device), else MAC (lower-case).
+ */
+export function findPort<P extends Readonly<{ port: string; device?: string; macs: readonly string[] }>>(policies: readonly P[], name: string, matched: ReadonlyMap<string, string> = new Map()): P | undefined {
   const mac = name.toLowerCase();
-  return policies.find((p) => p.port === name) ?? policies.find((p) => p.device === name) ?? policies.find((p) => p.macs[0] === mac);
+  return policies.find((p) => p.port === name) ?? policies.find((p) => p.device === name) ?? policies.find((p) => matched.get(p.port) === name) ?? policies.find((p) => p.macs[0] === mac);
 }

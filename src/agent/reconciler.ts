@@ -5,6 +5,7 @@
 import type { Device, Driver, Unit } from "../drivers/contract.ts";
 import { FAIL_CLOSED_KEY } from "../drivers/contract.ts";
 import type { PortPolicy } from "../policy/port-policy.ts";
+import { compileMatched, type DeviceMatch } from "./device-match.ts";
 import { convergedDigests, countDrift, countStates, planChanges, portStates, splitChanges, type PortState } from "./plan.ts";
 
 export type SyncReport = Readonly<{
@@ -53,6 +54,8 @@ export class Reconciler {
   private known = false;
   private failClosedOn = true;
   private readonly unpluggedPorts = new Set<string>();
+  private readonly hints = new Map<string, string>();
+  private lastMatches: ReadonlyMap<string, DeviceMatch> = new Map();
   private converged: ReadonlyMap<string, string> = new Map();
   private current: Promise<SyncReport> | undefined;
   private queued: Promise<SyncReport> | undefined;
@@ -110,6 +113,26 @@ export class Reconciler {
     else this.unpluggedPorts.delete(port);
   }
 
+  /**
+   * A hook's word on which device carries a guest MAC (libvirt's <target dev> for each <interface>'s
+   * <mac>): used when the port names no existing device, while that device exists. `undefined`
+   * forgets the MAC's hint (the VM stopped: libvirt may give its vnetN to another VM).
+   */
+  setDeviceHint(mac: string, device: string | undefined): void {
+    if (device === undefined) this.hints.delete(mac.toLowerCase());
+    else this.hints.set(mac.toLowerCase(), device);
+  }
+
+  /** How each port met its device at the last successful sync (src/agent/device-match.ts). */
+  get matches(): ReadonlyMap<string, DeviceMatch> {
+    return this.lastMatches;
+  }
+
+  /** Port → the device it was placed on at the last successful sync. */
+  get matchedDevices(): ReadonlyMap<string, string> {
+    return new Map([...this.lastMatches.values()].flatMap((m) => ("device" in m ? [[m.port, m.device] as const] : [])));
+  }
+
   /** Port states after the last successful sync. */
   get states(): ReadonlyMap<string, PortState> {
     return this.lastStates;
@@ -146,11 +169,15 @@ export class Reconciler {
     return run;
   }
 
-  /** The units wanted now, given the devices there are: every plugged port's, plus the fail-closed unit (when on). */
-  private wanted(policies: readonly PortPolicy[], devices: readonly Device[]): Map<string, Unit> {
-    const desired = new Map(this.driver.compile(policies.filter((p) => !this.unpluggedPorts.has(p.port)), devices));
+  /**
+   * The units wanted now, given the devices there are: every plugged port's on the device it met
+   * (named, hinted or by MAC), plus the fail-closed unit (when on).
+   */
+  private wanted(policies: readonly PortPolicy[], devices: readonly Device[]): { desired: Map<string, Unit>; matches: ReadonlyMap<string, DeviceMatch> } {
+    const plugged = policies.filter((p) => !this.unpluggedPorts.has(p.port));
+    const { units: desired, matches } = compileMatched((p, d) => this.driver.compile(p, d), plugged, devices, this.hints);
     if (this.failClosed && this.failClosedOn) desired.set(FAIL_CLOSED_KEY, this.failClosed);
-    return desired;
+    return { desired, matches };
   }
 
   private async once(reason: string): Promise<SyncReport> {
@@ -161,14 +188,20 @@ export class Reconciler {
       const policies = this.policies;
       // Observe first: compile() depends on the devices it finds (and on nothing the driver holds).
       const { units: installed, devices } = await this.driver.observe();
-      const desired = this.wanted(policies, devices);
+      const { desired, matches } = this.wanted(policies, devices);
       // Knowing nothing yet (no source, nothing saved) is no reason to take protection away.
       if (!this.known) for (const [key, unit] of installed) if (!desired.has(key)) desired.set(key, unit);
       const changes = planChanges(desired, installed);
       const drift = countDrift(changes, desired, this.converged);
       for (const batch of splitChanges(changes, this.batchSize)) await this.driver.apply(batch);
       this.converged = convergedDigests(desired);
-      this.lastStates = portStates(policies.map((p) => p.port), desired, desired, this.unpluggedPorts);
+      this.lastMatches = matches;
+      const ambiguous = new Set([...matches.values()].filter((m) => m.how === "ambiguous").map((m) => m.port));
+      for (const port of ambiguous) {
+        const m = matches.get(port)!;
+        if (m.how === "ambiguous") this.log.warn({ port, candidates: m.candidates }, `port ${port}: no device chosen, ${m.reason}; nothing installed for it (fail-closed covers the devices)`);
+      }
+      this.lastStates = portStates(policies.map((p) => p.port), desired, desired, this.unpluggedPorts, ambiguous);
       this.lastOk = true;
       const report: SyncReport = { reason, revision, policies, added: changes.add.length, removed: changes.remove.length, drift, durationMs: performance.now() - started, states: this.lastStates };
       if (changes.add.length + changes.remove.length > 0) {

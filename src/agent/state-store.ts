@@ -8,6 +8,8 @@ import { decodeDelivery, decodeSaved, encodeSaved, type Delivery, type Desired }
 export class StateStore {
   readonly path: string;
   readonly unpluggedPath: string;
+  /** Writes of each file, one after the other, in call order: the last call's content is what stays. */
+  private readonly writing = new Map<string, Promise<void>>();
 
   constructor(stateDir: string) {
     this.path = join(stateDir, "desired.json");
@@ -15,8 +17,14 @@ export class StateStore {
   }
 
   /** Saves a delivery that decoded cleanly (atomic: a crash leaves the old or the new file). */
-  async save(delivery: Delivery, nowMs: number): Promise<void> {
-    await writeFileAtomic(this.path, encodeSaved(delivery, nowMs));
+  save(delivery: Delivery, nowMs: number): Promise<void> {
+    return this.write(this.path, encodeSaved(delivery, nowMs));
+  }
+
+  private write(path: string, text: string): Promise<void> {
+    const next = (this.writing.get(path) ?? Promise.resolve()).catch(() => undefined).then(() => writeFileAtomic(path, text));
+    this.writing.set(path, next);
+    return next;
   }
 
   /** The saved desired state, or undefined when there is none or it no longer decodes (reason in `problem`). */
@@ -36,8 +44,9 @@ export class StateStore {
     }
   }
 
-  async saveUnplugged(ports: readonly string[]): Promise<void> {
-    await writeFileAtomic(this.unpluggedPath, JSON.stringify([...ports].sort()) + "\n");
+  /** `ports` as of this call (concurrent plugs each save the set they saw; the last call wins). */
+  saveUnplugged(ports: readonly string[]): Promise<void> {
+    return this.write(this.unpluggedPath, JSON.stringify([...ports].sort()) + "\n");
   }
 
   async loadUnplugged(): Promise<string[]> {

@@ -3,6 +3,7 @@ import type { ControllerClient, Success } from "../controller/client.ts";
 import type { Capabilities, DropCounter, UnitMap } from "../drivers/contract.ts";
 import type { Guard } from "../policy/guards.ts";
 import type { PortPolicy } from "../policy/port-policy.ts";
+import type { DeviceMatch } from "../agent/device-match.ts";
 
 export type PortStatus = Readonly<{
   port: string;
@@ -10,17 +11,19 @@ export type PortStatus = Readonly<{
   level: string;
   /**
    * in-sync: installed and equal to the desired rules; drifted: installed but different; missing: not
-   * installed; awaiting-device: its device is not there yet, so nothing can be installed; orphan:
+   * installed; awaiting-device: its device is not there yet, so nothing can be installed;
+   * ambiguous-device: several devices match its MAC, so nothing is installed; orphan:
    * installed for a port not in the port file.
    */
-  state: "in-sync" | "drifted" | "missing" | "awaiting-device" | "orphan";
+  state: "in-sync" | "drifted" | "missing" | "awaiting-device" | "ambiguous-device" | "orphan";
   enforced: readonly Guard[];
   missing: readonly Guard[];
   limitations: readonly string[];
   drops: Readonly<Partial<Record<Guard, number>>>;
 }>;
 
-export function portStatusRows(policies: readonly PortPolicy[], desired: UnitMap, installed: UnitMap, counters: readonly DropCounter[], capabilities: Capabilities): PortStatus[] {
+/** `matches`: how each port met its device (src/agent/device-match.ts); a port absent from it shows the device its source names. */
+export function portStatusRows(policies: readonly PortPolicy[], desired: UnitMap, installed: UnitMap, counters: readonly DropCounter[], capabilities: Capabilities, matches: ReadonlyMap<string, DeviceMatch> = new Map()): PortStatus[] {
   const rows: PortStatus[] = [];
   const desiredKeys = new Set<string>();
   const unitOfPort = new Map([...desired.values()].map((u) => [u.port, u]));
@@ -28,12 +31,13 @@ export function portStatusRows(policies: readonly PortPolicy[], desired: UnitMap
     const unit = unitOfPort.get(policy.port);
     if (unit) desiredKeys.add(unit.key);
     const have = unit && installed.get(unit.key);
-    const state = unit?.awaitingDevice ? "awaiting-device" : !unit || !have ? (policy.level === "off" && !unit ? "in-sync" : "missing") : have.digest === unit.digest && !have.awaitingDevice ? "in-sync" : "drifted";
+    const match = matches.get(policy.port);
+    const state = match?.how === "ambiguous" ? "ambiguous-device" : unit?.awaitingDevice ? "awaiting-device" : !unit || !have ? (policy.level === "off" && !unit ? "in-sync" : "missing") : have.digest === unit.digest && !have.awaitingDevice ? "in-sync" : "drifted";
     const drops: Partial<Record<Guard, number>> = {};
     for (const c of counters) if (c.port === policy.port && c.packets > 0) drops[c.reason] = (drops[c.reason] ?? 0) + c.packets;
     rows.push({
       port: policy.port,
-      device: policy.device,
+      device: match && "device" in match ? match.device : (policy.device ?? "-"),
       level: policy.level,
       state,
       enforced: policy.guards.filter((g) => capabilities.guards.has(g)),

@@ -1,4 +1,5 @@
 // `vifguard status`: each port with its level, guards enforced and missing, sync state and drop counters.
+import { compileMatched } from "../agent/device-match.ts";
 import { readFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import type { Command } from "commander";
@@ -67,8 +68,8 @@ export function registerStatus(command: Command): void {
       const policies = portPolicies(await desiredState(flags));
       const driver = await driverFromFlags(flags);
       const [observed, counters] = await Promise.all([driver.observe(), driver.counters()]);
-      const desired = driver.compile(policies, observed.devices);
-      const rows = portStatusRows(policies, desired, observed.units, counters, driver.capabilities);
+      const { units: desired, matches } = compileMatched((p, d) => driver.compile(p, d), policies, observed.devices);
+      const rows = portStatusRows(policies, desired, observed.units, counters, driver.capabilities, matches);
       console.log(flags.json ? JSON.stringify(rows, null, 2) : renderStatus(rows, driver.name));
     });
 }

@@ -15,7 +15,7 @@ export type PortInput = Readonly<{
   id: string;
   tenant: string;
   network: string;
-  device: string;
+  device?: string | undefined;
   mac: string;
   ips?: readonly string[];
   allowed?: readonly AllowedInput[];
@@ -38,7 +38,7 @@ export function checkPort(input: PortInput, network: Network, at = ""): Port {
     id: input.id,
     tenant: input.tenant,
     network: input.network,
-    device: input.device,
+    ...(input.device !== undefined && { device: input.device }),
     mac: input.mac,
     ips: input.ips ?? [],
     allowed: (input.allowed ?? []).map((a) => (a.mac === undefined ? { ip: a.ip } : { ip: a.ip, mac: a.mac })),

@@ -1,6 +1,6 @@
 // The hypervisor contract every dataplane driver implements. Types only.
 import type { Guard } from "../policy/guards.ts";
-import type { PortPolicy } from "../policy/port-policy.ts";
+import type { PlacedPolicy } from "../policy/port-policy.ts";
 import type { z } from "zod";
 
 /** A known way in which a driver enforces a guard less exactly than the reference evaluator. */
@@ -50,6 +50,8 @@ export type Device = Readonly<{
   ofport?: number;
   /** Open vSwitch: external_ids:iface-id (OpenStack, OVN, libvirt's virtualport), which a port file may name instead of the name. */
   ifaceId?: string;
+  /** Open vSwitch: external_ids:attached-mac, the guest's own MAC (libvirt and OpenStack set it), lower-case. */
+  attachedMac?: string;
 }>;
 
 /** What observe() finds: the units of ours installed now, and the devices the driver can see. */
@@ -72,9 +74,10 @@ export interface Driver {
   probe(): Promise<HostFacts>;
   /**
    * Pure and deterministic: one unit per port, from the policies and the devices observe() found
-   * (a port whose device the dataplane needs and cannot see gets an `awaitingDevice` unit).
+   * (a port whose device the dataplane needs and cannot see gets an `awaitingDevice` unit). Each
+   * policy's `device` is the one the agent matched (src/agent/device-match.ts: named, or by MAC).
    */
-  compile(policies: readonly PortPolicy[], devices: readonly Device[]): UnitMap;
+  compile(policies: readonly PlacedPolicy[], devices: readonly Device[]): UnitMap;
   /** Idempotent; atomic per batch when capabilities.atomicBatch. */
   apply(changes: ChangeSet): Promise<ApplyReport>;
   /** What of ours is installed now (keys and digests; text may be empty), and the devices compile() needs. */

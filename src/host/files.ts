@@ -17,10 +17,16 @@ export async function readPortFile(path: string): Promise<PortFile> {
   return parsePortFile(text, path);
 }
 
-/** Writes `data` to `path` so that a reader sees the old or the new content, never half of it. */
+let writes = 0;
+
+/**
+ * Writes `data` to `path` so that a reader sees the old or the new content, never half of it.
+ * Concurrent writes (of one process or several) each use their own temporary file: with the pid
+ * alone, two writes in one process truncated and renamed each other's file (ENOENT on rename).
+ */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
-  const temp = `${path}.tmp-${process.pid}`;
+  const temp = `${path}.tmp-${process.pid}-${++writes}`;
   const file = await open(temp, "w", mode);
   try {
     await file.writeFile(data);

@@ -40,7 +40,7 @@ const schema = z.strictObject({
       id,
       tenant: id.optional(),
       network: id,
-      device: z.string().regex(DEVICE, "a Linux interface name of 1-15 characters: letters, digits, '.', '_' or '-'"),
+      device: z.string().regex(DEVICE, "a Linux interface name of 1-15 characters: letters, digits, '.', '_' or '-'").optional(),
       mac: z.string(),
       ips: z.array(z.string()).default([]),
       allowed: z.array(z.strictObject({ ip: z.string(), mac: z.string().optional() })).default([]),
@@ -99,9 +99,9 @@ function checkSemantics(raw: Raw, file: string): PortFile {
     const firstId = portIds.get(p.id);
     if (firstId !== undefined) issues.push({ path: `${at}.id`, value: p.id, expected: `a port id not used by another port (ports[${firstId}] has it)` });
     else portIds.set(p.id, i);
-    const firstDevice = devices.get(p.device);
+    const firstDevice = p.device === undefined ? undefined : devices.get(p.device);
     if (firstDevice !== undefined) issues.push({ path: `${at}.device`, value: p.device, expected: `a device not used by another port (ports[${firstDevice}] has it)` });
-    else devices.set(p.device, i);
+    else if (p.device !== undefined) devices.set(p.device, i);
 
     const network = networks.get(p.network);
     if (!network) issues.push({ path: `${at}.network`, value: p.network, expected: `one of the networks defined in this file (${[...networks.keys()].join(", ") || "none"})` });
@@ -150,7 +150,7 @@ function checkSemantics(raw: Raw, file: string): PortFile {
     }
     if (mac) {
       pairs.forEach((x) => x.mac && allowed.push({ ip: x.prefix, mac: x.mac }));
-      ports.push({ id: p.id, tenant, network: p.network, device: p.device, mac, ips, allowed, protection: p.protection });
+      ports.push({ id: p.id, tenant, network: p.network, ...(p.device !== undefined && { device: p.device }), mac, ips, allowed, protection: p.protection });
     }
   });
 

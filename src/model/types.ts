@@ -31,8 +31,12 @@ export type Port = Readonly<{
   id: string;
   tenant: string;
   network: string;
-  /** Host-side interface name: vnet3, tap-1a2b, vif3.0. */
-  device: string;
+  /**
+   * Host-side interface name (vnet3, tap-1a2b, vif3.0), or an OVS iface-id. Optional: without it
+   * (or when the named device does not exist) the agent finds the port's device by MAC
+   * (src/agent/device-match.ts).
+   */
+  device?: string;
   mac: Mac;
   ips: readonly Prefix[];
   allowed: readonly AllowedPair[];

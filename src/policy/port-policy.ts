@@ -12,7 +12,11 @@ export type PortPolicy = Readonly<{
   port: string;
   tenant: string;
   network: string;
-  device: string;
+  /**
+   * The device the source names (interface name or OVS iface-id); absent: found by MAC. What a
+   * driver compiles is a PlacedPolicy, whose device is the one the agent matched.
+   */
+  device?: string;
   /** The effective level: the port's, else its network's; `off` when the global switch is off. */
   level: Level;
   /** The port's own MAC first, then the other allowed MACs, sorted. */
@@ -42,8 +46,11 @@ export function portPolicy(port: Port, network: Network, config: Config): PortPo
       return seen.has(key) ? false : (seen.add(key), true);
     })
     .sort((a, b) => comparePrefixes(a.prefix, b.prefix) || (a.mac < b.mac ? -1 : a.mac > b.mac ? 1 : 0));
-  return { port: port.id, tenant: port.tenant, network: port.network, device: port.device, level, macs, bindings, guards: guardsForLevel(level) };
+  return { port: port.id, tenant: port.tenant, network: port.network, ...(port.device !== undefined && { device: port.device }), level, macs, bindings, guards: guardsForLevel(level) };
 }
+
+/** A policy with the device it was matched to (src/agent/device-match.ts): what drivers compile. */
+export type PlacedPolicy = PortPolicy & Readonly<{ device: string }>;
 
 /** Policies of every port in a validated port file, in file order. */
 export function portPolicies(file: PortFile): PortPolicy[] {

@@ -1,6 +1,6 @@
 // The agent with an in-memory driver and a real port file, control socket and /metrics.
 import assert from "node:assert/strict";
-import { rename, writeFile } from "node:fs/promises";
+import { readdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { test, type TestContext } from "node:test";
@@ -19,7 +19,7 @@ async function writePorts(file: string, ports: readonly PortSpec[] | string): Pr
   await rename(`${file}.new`, file); // as editors and config management do
 }
 
-async function startLab(t: TestContext, ports: readonly PortSpec[] | undefined, options: { driver?: FakeDriver; dir?: string; intervalMs?: number } = {}): Promise<Lab> {
+async function startLab(t: TestContext, ports: readonly PortSpec[] | string | undefined, options: { driver?: FakeDriver; dir?: string; intervalMs?: number } = {}): Promise<Lab> {
   const dir = options.dir ?? (await tempDir(t, "agent"));
   const file = join(dir, "ports.yaml");
   if (ports) await writePorts(file, ports);
@@ -210,4 +210,55 @@ test("agent: a failed apply makes /healthz fail, and the next sync retries", asy
   await lab.agent.reconciler.sync("retry");
   assert.ok(lab.driver.installed.has("eve-0"));
   assert.equal((await fetch(`http://127.0.0.1:${lab.agent.httpPort}/healthz`)).status, 200);
+});
+
+test("agent: a port without a device meets its tap by MAC, and again under a new name after a restart of the VM", async (t) => {
+  const driver = new FakeDriver();
+  driver.needsDevices = true;
+  const lab = await startLab(t, portFile([ALICE, EVE]).replace("device: vnet1, ", ""), { driver });
+  const deviceOf = (port: string): string | undefined => (JSON.parse(driver.installed.get(port)?.text || "{}") as { device?: string }).device;
+  assert.equal(lab.agent.reconciler.states.get("eve-0"), "awaiting-device", "no tap with fe:54:00:00:00:02 yet");
+  assert.equal(driver.installed.has("?eve-0"), false, "an awaiting port installs nothing");
+
+  // libvirt starts the VM: a tap with the guest's MAC, first octet fe. The change feed starts one sync.
+  driver.devices = [{ name: "vnet0", mac: "fe:54:00:00:00:01" }, { name: "vnet7", mac: "fe:54:00:00:00:02" }];
+  driver.tamper(() => undefined);
+  assert.ok(await until(() => lab.agent.reconciler.states.get("eve-0") === "enforced"), "enforced after the change feed's sync");
+  assert.equal(deviceOf("eve-0"), "vnet7");
+  const status = await requestLifecycle(lab.socket, { op: "unplug", port: "vnet7" }, 5_000);
+  assert.equal(status.ok, true, "the matched device names the port in lifecycle requests");
+  await requestLifecycle(lab.socket, { op: "plug", port: "eve-0" }, 5_000);
+
+  // The VM restarts: vnet7 goes, vnet9 comes with the same MAC. No file changes.
+  driver.devices = [{ name: "vnet0", mac: "fe:54:00:00:00:01" }, { name: "vnet9", mac: "fe:54:00:00:00:02" }];
+  driver.tamper(() => undefined);
+  assert.ok(await until(() => deviceOf("eve-0") === "vnet9"), "re-bound to the new tap within one sync");
+  assert.equal(lab.agent.reconciler.states.get("eve-0"), "enforced");
+
+  // A second tap with the same MAC: ambiguous, nothing installed for the port, and plug says so.
+  driver.devices = [...driver.devices, { name: "vnet10", mac: "fe:54:00:00:00:02" }];
+  const plug = await requestLifecycle(lab.socket, { op: "plug", port: "eve-0" }, 5_000);
+  assert.equal(plug.ok, false);
+  assert.match(plug.ok ? "" : plug.message, /no device chosen: 2 devices carry its tap MAC fe:54:00:00:00:02 \(vnet10, vnet9\)/);
+  assert.equal(lab.agent.reconciler.states.get("eve-0"), "ambiguous-device");
+  assert.equal(driver.installed.has("eve-0"), false, "the unit on vnet9 is gone: it could be the wrong VM's tap");
+  assert.equal(driver.installed.has(FAIL_CLOSED_KEY), true, "fail-closed still covers every tap without a unit");
+
+  // The hook's word (libvirt's <target dev>) settles it.
+  const hinted = await requestLifecycle(lab.socket, { op: "plug", port: "52:54:00:00:00:02", devices: { "52:54:00:00:00:02": "vnet10" } }, 5_000);
+  assert.equal(hinted.ok, true, JSON.stringify(hinted));
+  assert.equal(deviceOf("eve-0"), "vnet10");
+});
+
+test("agent: concurrent plug requests (several VMs starting at once) all succeed and leave the unplugged set saved whole", async (t) => {
+  const lab = await startLab(t, [ALICE, EVE, BOB]);
+  const ports = ["alice-0", "eve-0", "bob-0"];
+  for (const op of ["unplug", "plug", "unplug"] as const) {
+    const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => requestLifecycle(lab.socket, { op, port: ports[i % 3]! }, 10_000)));
+    assert.deepEqual(answers.filter((a) => !a.ok), [], `no ${op} failed (the state file's writes collided on one temporary name)`);
+    const saved = JSON.parse(await readFile(join(lab.dir, "state", "unplugged.json"), "utf8")) as string[];
+    assert.deepEqual(saved, op === "plug" ? [] : [...ports].sort(), `after concurrent ${op}s the file holds the set as of the last request`);
+  }
+  const leftovers = (await readdir(join(lab.dir, "state"))).filter((f) => f.includes(".tmp-"));
+  assert.deepEqual(leftovers, []);
 });

@@ -19,6 +19,7 @@ import { portPolicies } from "../../src/policy/port-policy.ts";
 import { portFile, type PortSpec } from "./fixture.ts";
 import { requireRoot } from "../support/needs-root.ts";
 import { Lab } from "../../src/conformance/lab/lab.ts";
+import { placeAsNamed } from "../../src/agent/device-match.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -157,7 +158,7 @@ export class AgentLab {
 
   /** What the desired state of `ports` compiles to, with the fail-closed unit. */
   desiredUnits(ports: readonly PortSpec[], failClosed = true): UnitMap {
-    const units = new Map(this.driver.compile(portPolicies(parsePortFile(portFile(ports), "lab")), [])); // nftables: rules need no device
+    const units = new Map(this.driver.compile(placeAsNamed(portPolicies(parsePortFile(portFile(ports), "lab"))), [])); // nftables: rules need no device
     if (failClosed && this.driver.compileFailClosed) units.set(FAIL_CLOSED_KEY, this.driver.compileFailClosed(["vnet*", "tap*", "vif*"]));
     return units;
   }

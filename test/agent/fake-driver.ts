@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import type { ApplyReport, ChangeSet, Device, Driver, DriverWatch, DropCounter, HostFacts, Observed, Unit, UnitMap } from "../../src/drivers/contract.ts";
 import { FAIL_CLOSED_KEY } from "../../src/drivers/contract.ts";
 import { GUARDS } from "../../src/policy/guards.ts";
-import type { PortPolicy } from "../../src/policy/port-policy.ts";
+import type { PlacedPolicy } from "../../src/policy/port-policy.ts";
 
 const digestOf = (text: string): string => createHash("sha256").update(text).digest("hex").slice(0, 12);
 
@@ -26,7 +26,7 @@ export class FakeDriver implements Driver {
     return { driver: "nftables", versions: { fake: "1" }, notes: [] };
   }
 
-  compile(policies: readonly PortPolicy[], devices: readonly Device[]): UnitMap {
+  compile(policies: readonly PlacedPolicy[], devices: readonly Device[]): UnitMap {
     const present = new Set(devices.map((d) => d.name));
     return new Map(
       policies.map((p) => {

@@ -65,7 +65,7 @@ test("matchesDevice() knows nft's trailing-star wildcard", () => {
 test("portStates() shows a port waiting for its device as awaiting-device, and countStates() counts it", () => {
   const states = portStates(["a", "b"], map(awaiting("a"), unit("b", "1")), map(unit("b", "1")), new Set());
   assert.deepEqual(Object.fromEntries(states), { a: "awaiting-device", b: "enforced" });
-  assert.deepEqual(countStates(states), { enforced: 1, pending: 0, "awaiting-device": 1, unplugged: 0 });
+  assert.deepEqual(countStates(states), { enforced: 1, pending: 0, "awaiting-device": 1, "ambiguous-device": 0, unplugged: 0 });
 });
 
 test("portStates() tells enforced, pending and unplugged ports apart", () => {

@@ -14,7 +14,7 @@ import { createLibvirtDriver, ensureLibvirtd, restartLibvirtd, type LibvirtDrive
 import { run } from "../../src/host/run.ts";
 import { evaluate } from "../../src/policy/evaluate.ts";
 import * as f from "../../src/policy/frame-builder.ts";
-import type { PortPolicy } from "../../src/policy/port-policy.ts";
+import type { PlacedPolicy } from "../../src/policy/port-policy.ts";
 import { ACME_MAC, ALICE_MAC, BOB_MAC, EVE_MAC, cloud } from "../drivers/ovs/fixture.ts";
 import { requireRoot } from "../support/needs-root.ts";
 
@@ -58,7 +58,7 @@ function needsRootAndLibvirt(t: TestContext): boolean {
   return requireRoot(t, "starts libvirtd, creates veth pairs, a bridge and network namespaces");
 }
 
-type Lab = Readonly<{ prefix: string; bridge: string; driver: LibvirtDriver; policies: PortPolicy[]; guest: (port: string) => string; device: (port: string) => string }>;
+type Lab = Readonly<{ prefix: string; bridge: string; driver: LibvirtDriver; policies: PlacedPolicy[]; guest: (port: string) => string; device: (port: string) => string }>;
 
 async function startLab(t: TestContext): Promise<Lab> {
   await ensureLibvirtd();

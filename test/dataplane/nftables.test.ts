@@ -11,8 +11,9 @@ import { parsePortFile } from "../../src/model/port-file.ts";
 import { evaluate } from "../../src/policy/evaluate.ts";
 import * as f from "../../src/policy/frame-builder.ts";
 import type { Guard } from "../../src/policy/guards.ts";
-import { portPolicies, type PortPolicy } from "../../src/policy/port-policy.ts";
+import { portPolicies, type PlacedPolicy, type PortPolicy } from "../../src/policy/port-policy.ts";
 import { needsRoot, NftLab } from "../drivers/nftables/lab.ts";
+import { placeAsNamed } from "../../src/agent/device-match.ts";
 
 const ALICE = "52:54:00:00:00:01";
 const EVE = "52:54:00:00:00:02";
@@ -21,7 +22,7 @@ const VIP = "52:54:00:aa:00:01";
 const BCAST = "ff:ff:ff:ff:ff:ff";
 const EVE_LL = "fe80::5054:ff:fe00:2";
 
-function policies(eveLevel: "full" | "mac"): PortPolicy[] {
+function policies(eveLevel: "full" | "mac"): PlacedPolicy[] {
   const file = {
     networks: [{ id: "lan", tenant: "provider", shared: false, protection: "full" }],
     ports: [
@@ -30,7 +31,7 @@ function policies(eveLevel: "full" | "mac"): PortPolicy[] {
       { id: "bob-0", network: "lan", device: "vnet2", mac: BOB, ips: ["10.0.0.3", "2001:db8::3"] },
     ],
   };
-  return portPolicies(parsePortFile(JSON.stringify(file), "lab.json"));
+  return placeAsNamed(portPolicies(parsePortFile(JSON.stringify(file), "lab.json")));
 }
 
 const e4 = (src: string, dst: string, payload: Uint8Array): Uint8Array => f.ether(dst, src, 0x0800, payload);
@@ -205,7 +206,7 @@ test("nftables dataplane: frames from a VM meet the reference evaluator, one-por
   await driver.probe();
 
   const full = policies("full");
-  const [, eveFull, bobFull] = full as [PortPolicy, PortPolicy, PortPolicy];
+  const [, eveFull, bobFull] = full as [PlacedPolicy, PlacedPolicy, PlacedPolicy];
   const desired = driver.compile(full, []);
 
   await t.test("apply() installs all ports in one transaction and observe() gives back the same digests", async () => {

@@ -100,7 +100,6 @@ const REJECTED: { name: string; mutate: (d: Doc) => void; path: string; value: u
   { name: "unknown network", mutate: (d) => (d.ports[0]!.network = "nope"), path: "ports[0].network", value: "nope", expected: /public, priv/ },
   { name: "duplicate network id", mutate: (d) => d.networks.push({ id: "priv", tenant: "x" }), path: "networks[2].id", value: "priv", expected: /not used by another network/ },
   { name: "misspelt field", mutate: (d) => (d.ports[0]!.allowd = []), path: "ports[0].allowd", value: [], expected: /misspelt/ },
-  { name: "missing device", mutate: (d) => delete d.ports[0]!.device, path: "ports[0].device", value: undefined, expected: /required/ },
   { name: "device name too long", mutate: (d) => (d.ports[0]!.device = "a-very-long-device-name"), path: "ports[0].device", value: "a-very-long-device-name", expected: /1-15 characters/ },
   { name: "device with a slash", mutate: (d) => (d.ports[0]!.device = "vnet/0"), path: "ports[0].device", value: "vnet/0", expected: /interface name/ },
   { name: "bad port id", mutate: (d) => (d.ports[0]!.id = "alice 0"), path: "ports[0].id", value: "alice 0", expected: /letters, digits/ },
@@ -176,4 +175,13 @@ test("cross-tenant checking finds the one conflicting claim among 20,000 ports",
     assert.ok(e instanceof PortFileError);
     assert.deepEqual(e.issues.map((i) => i.path), ["ports[19999].allowed[0].ip"]);
   }
+});
+
+test("a port may leave out its device (the agent finds it by MAC); two such ports are fine", () => {
+  const doc = baseDoc();
+  delete (doc.ports[0] as { device?: string }).device;
+  delete (doc.ports[1] as { device?: string }).device;
+  const file = validatePortFile(doc, "ports.yaml");
+  assert.deepEqual(file.ports.map((p) => p.device), [undefined, undefined]);
+  assert.equal("device" in file.ports[0]!, false, "absent, not undefined: JSON and digests stay as before");
 });

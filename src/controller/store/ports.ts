@@ -139,7 +139,7 @@ export class Ports {
         tenant: port.tenant,
         network: port.network,
         host: row.host,
-        device: port.device,
+        ...(port.device !== undefined && { device: port.device }),
         mac: port.mac,
         ips: port.ips.map((p) => p.text),
         allowed: port.allowed.map((a) => ({ ip: a.ip.text, mac: a.mac })),
@@ -411,6 +411,7 @@ async function checkDevices(trx: Trx, entries: readonly { port: Port; at: string
   const issues: Issue[] = [];
   const seen = new Map<string, string>();
   for (const { port, at, hosts } of entries) {
+    if (port.device === undefined) continue; // found by MAC: the tap's MAC is unique, a name is not claimed
     for (const host of hosts) {
       const key = `${host} ${port.device}`;
       const earlier = seen.get(key);

@@ -30,7 +30,8 @@ export type PortView = {
   tenant: string;
   network: string;
   host: string | null;
-  device: string;
+  /** Absent: the agent finds the device by MAC. */
+  device?: string;
   mac: string;
   ips: string[];
   allowed: AllowedView[];
@@ -125,7 +126,7 @@ export function portRow(port: Port, b: Placement, revision: number): PortTable {
     migrating_from: b.migratingFrom,
     bound_revision: b.boundRevision,
     ready_since_ms: b.readySinceMs,
-    device: port.device,
+    device: port.device ?? "", // "": found by MAC (the column predates optional devices)
     mac: port.mac,
     ips: JSON.stringify(port.ips.map((p) => p.text)),
     allowed: JSON.stringify(port.allowed.map((a) => ({ ip: a.ip.text, mac: a.mac }))),
@@ -145,7 +146,7 @@ export function rowToPort(row: PortRow): Port {
     id: row.id,
     tenant: row.tenant,
     network: row.network,
-    device: row.device,
+    ...(row.device !== "" && { device: row.device }),
     mac: parseMac(row.mac)!,
     ips: (JSON.parse(row.ips) as string[]).map(prefix),
     allowed: (JSON.parse(row.allowed) as AllowedView[]).map((a) => ({ ip: prefix(a.ip), mac: parseMac(a.mac)! })),

@@ -1,4 +1,4 @@
-// PortPolicy → libvirt nwfilter documents: vifguard's shared filter set and, per port, its own
+// PlacedPolicy → libvirt nwfilter documents: vifguard's shared filter set and, per port, its own
 // filter (the level's top filter with the port's MACs and (MAC, prefix) bindings as parameters) and
 // a filter binding of its device to that filter. Pure.
 //
@@ -31,7 +31,7 @@
 import { createHash } from "node:crypto";
 import type { Device, Unit, UnitMap } from "../contract.ts";
 import type { Guard } from "../../policy/guards.ts";
-import type { Binding, PortPolicy } from "../../policy/port-policy.ts";
+import type { Binding, PlacedPolicy, PortPolicy } from "../../policy/port-policy.ts";
 import { formatAddress } from "../../model/ip.ts";
 
 export const DEFAULT_PREFIX = "vifguard-";
@@ -264,7 +264,7 @@ export function portFilterXml(policy: PortPolicy, prefix: string, digest: string
 }
 
 /** The binding document of one port: its device, its first MAC, and its own filter. */
-export function bindingXml(policy: PortPolicy, prefix: string): string {
+export function bindingXml(policy: PlacedPolicy, prefix: string): string {
   const owner = ownerOf(policy.port, prefix);
   return [
     "<filterbinding>",
@@ -280,13 +280,13 @@ export function bindingXml(policy: PortPolicy, prefix: string): string {
 }
 
 /** The digest of a port's unit: its filter (without the digest itself) and its binding. */
-export function unitDigest(policy: PortPolicy, prefix: string): string {
+export function unitDigest(policy: PlacedPolicy, prefix: string): string {
   const body = portFilterXml(policy, prefix, "") + bindingXml(policy, prefix);
   return createHash("sha256").update(body).digest("hex").slice(0, 16);
 }
 
 /** One unit per port, keyed by port id; text is the port's filter followed by its binding; a port whose device is not among `devices` awaits it. Sorted by key. */
-export function compileLibvirt(policies: readonly PortPolicy[], devices: readonly Device[], prefix = DEFAULT_PREFIX): UnitMap {
+export function compileLibvirt(policies: readonly PlacedPolicy[], devices: readonly Device[], prefix = DEFAULT_PREFIX): UnitMap {
   const present = new Set(devices.map((d) => d.name));
   const units = new Map<string, Unit>();
   for (const p of [...policies].sort((a, b) => (a.port < b.port ? -1 : a.port > b.port ? 1 : 0))) {

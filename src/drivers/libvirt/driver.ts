@@ -10,7 +10,7 @@ import { followChanges } from "../../host/follow.ts";
 import { readLinks } from "../../host/links.ts";
 import { CommandError, run } from "../../host/run.ts";
 import { GUARDS, type Guard } from "../../policy/guards.ts";
-import type { PortPolicy } from "../../policy/port-policy.ts";
+import type { PlacedPolicy } from "../../policy/port-policy.ts";
 import { compileLibvirt, filterSet, portFilterName, STOCK_FILTERS, unitDocuments } from "./compile.ts";
 import { NWFILTER_URI } from "./daemon.ts";
 import {
@@ -123,7 +123,7 @@ export class LibvirtDriver implements Driver {
     }
   }
 
-  compile(policies: readonly PortPolicy[], devices: readonly Device[]): UnitMap {
+  compile(policies: readonly PlacedPolicy[], devices: readonly Device[]): UnitMap {
     return compileLibvirt(policies, devices, this.prefix);
   }
 

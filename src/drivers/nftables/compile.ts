@@ -1,4 +1,4 @@
-// PortPolicy[] → one unit per port: the port's elements in the sets and verdict maps of vifguard's
+// PlacedPolicy[] → one unit per port: the port's elements in the sets and verdict maps of vifguard's
 // nftables table (bridge family). Pure.
 //
 // The rules live once, in shared chains (render.ts: the skeleton); a port is only data: its device in
@@ -15,7 +15,7 @@ import { createHash } from "node:crypto";
 import type { Unit, UnitMap } from "../contract.ts";
 import { formatAddress, type Prefix } from "../../model/ip.ts";
 import type { Mac } from "../../model/mac.ts";
-import type { PortPolicy } from "../../policy/port-policy.ts";
+import type { PlacedPolicy } from "../../policy/port-policy.ts";
 
 /** Where vifguard's objects live: one bridge-family table named after the prefix. */
 export type NftLayout = Readonly<{ table: string }>;
@@ -87,7 +87,7 @@ function outermost(prefixes: readonly Prefix[]): Prefix[] {
 const prefixText = (p: Prefix): string => `${formatAddress(p.family, p.bytes)}/${p.length}`;
 
 /** A port's elements at its level; sorted, so equal policies give equal text. */
-export function portElements(policy: PortPolicy): PortElements {
+export function portElements(policy: PlacedPolicy): PortElements {
   const d = quote(policy.device);
   const elements: Element[] = [{ set: `ports_${policy.level}`, key: d }];
   if (policy.level !== "off") {
@@ -171,7 +171,7 @@ export function parseUnitText(text: string): Element[] {
 }
 
 /** Compiles every policy into one unit per port, keyed by device, sorted by device. */
-export function compileNftables(policies: readonly PortPolicy[], layout: NftLayout, skeletonVersion: string): UnitMap {
+export function compileNftables(policies: readonly PlacedPolicy[], layout: NftLayout, skeletonVersion: string): UnitMap {
   const units = new Map<string, Unit>();
   for (const p of [...policies].sort((a, b) => (a.device < b.device ? -1 : a.device > b.device ? 1 : 0))) {
     const ports = portElements(p);

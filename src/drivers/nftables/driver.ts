@@ -9,7 +9,7 @@ import { readLinks } from "../../host/links.ts";
 import { readNflog } from "../../host/nflog.ts";
 import { CommandError, run, type RunOptions } from "../../host/run.ts";
 import { GUARDS } from "../../policy/guards.ts";
-import type { PortPolicy } from "../../policy/port-policy.ts";
+import type { PlacedPolicy } from "../../policy/port-policy.ts";
 import { compileFailClosed, compileNftables, layoutFor, type NftLayout } from "./compile.ts";
 import { dropCounters, observedUnits, parseListing, type Listing } from "./listing.ts";
 import { guardOfLogPrefix, ND_WALK_END, NFLOG_GROUP, NOTHING_INSTALLED, renderRemoveAll, renderSkeleton, renderTransaction, SKELETON, type Installed, type Transaction } from "./render.ts";
@@ -137,7 +137,7 @@ export class NftablesDriver implements Driver {
   }
 
   /** Rules match devices by name, so they go in before a device exists: `devices` changes nothing here. */
-  compile(policies: readonly PortPolicy[], _devices: readonly Device[]): UnitMap {
+  compile(policies: readonly PlacedPolicy[], _devices: readonly Device[]): UnitMap {
     return compileNftables(policies, this.layout, SKELETON.version);
   }
 

@@ -1,4 +1,4 @@
-// PortPolicy[] + the bridge's devices (each port's OpenFlow port number) → OpenFlow flows, one unit per port. Pure.
+// PlacedPolicy[] + the bridge's devices (each port's OpenFlow port number) → OpenFlow flows, one unit per port. Pure.
 //
 // Tables, relative to `tableBase` (the operator sends every frame of the bridge there):
 //   +0 classify  in_port of a protected port → +1; anything else → pass
@@ -18,7 +18,7 @@
 import { createHash } from "node:crypto";
 import type { Device, Unit, UnitMap } from "../contract.ts";
 import { GUARDS, type Guard } from "../../policy/guards.ts";
-import type { Binding, PortPolicy } from "../../policy/port-policy.ts";
+import type { Binding, PlacedPolicy } from "../../policy/port-policy.ts";
 import type { Mac } from "../../model/mac.ts";
 
 /** What frames that pass do next: NORMAL switching, or the operator's next table. */
@@ -129,7 +129,7 @@ const v6 = (bs: readonly Binding[], mac: Mac): Binding[] => bs.filter((b) => b.m
 const v4Text = (b: Binding): string => (b.prefix.length === 0 ? "0.0.0.0/0" : b.prefix.text);
 const v6Text = (b: Binding): string => (b.prefix.length === 0 ? "::/0" : b.prefix.text);
 
-function fullChecks(p: PortPolicy, ofport: number, pass: string, t: (n: number) => number): Flow[] {
+function fullChecks(p: PlacedPolicy, ofport: number, pass: string, t: (n: number) => number): Flow[] {
   const f: Flow[] = [];
   const add = (table: number, priority: number, match: string, actions: string, guard?: Guard): void => {
     f.push({ table: t(table), priority, kind: guard ? kindOf(guard) : 0, match: `in_port=${ofport},${match}`.replace(/,$/, ""), actions: guard ? "drop" : actions });
@@ -189,7 +189,7 @@ function fullChecks(p: PortPolicy, ofport: number, pass: string, t: (n: number) 
   return f;
 }
 
-function macChecks(p: PortPolicy, ofport: number, pass: string, t: (n: number) => number): Flow[] {
+function macChecks(p: PlacedPolicy, ofport: number, pass: string, t: (n: number) => number): Flow[] {
   const f: Flow[] = [];
   const add = (priority: number, match: string, actions: string, guard?: Guard): void => {
     f.push({ table: t(CHECKS), priority, kind: guard ? kindOf(guard) : 0, match: `in_port=${ofport},${match}`.replace(/,$/, ""), actions: guard ? "drop" : actions });
@@ -213,7 +213,7 @@ function macChecks(p: PortPolicy, ofport: number, pass: string, t: (n: number) =
 }
 
 /** MACs that more than one port of a network claims: NORMAL delivers those (no pinning). */
-function sharedMacs(policies: readonly PortPolicy[]): Set<string> {
+function sharedMacs(policies: readonly PlacedPolicy[]): Set<string> {
   const seen = new Map<string, number>();
   for (const p of policies) {
     if (p.level === "off") continue;
@@ -222,7 +222,7 @@ function sharedMacs(policies: readonly PortPolicy[]): Set<string> {
   return new Set([...seen].filter(([, n]) => n > 1).map(([k]) => k));
 }
 
-function portFlows(p: PortPolicy, ofport: number, layout: OvsLayout, shared: ReadonlySet<string>): Flow[] {
+function portFlows(p: PlacedPolicy, ofport: number, layout: OvsLayout, shared: ReadonlySet<string>): Flow[] {
   const t = (n: number): number => layout.tableBase + n;
   const pass = passActions(layout);
   const normal = layout.pass === "normal";
@@ -271,7 +271,7 @@ export function ofportMap(devices: readonly Device[]): Map<string, number> {
  * interface's name or external_ids:iface-id (`devices`, from observe()); a port whose interface is
  * not on the bridge, or has no OpenFlow port number yet, gets a unit awaiting its device.
  */
-export function compileOvs(policies: readonly PortPolicy[], devices: readonly Device[], layout: OvsLayout): UnitMap {
+export function compileOvs(policies: readonly PlacedPolicy[], devices: readonly Device[], layout: OvsLayout): UnitMap {
   const shared = sharedMacs(policies);
   const ofports = ofportMap(devices);
   const units = new Map<string, Unit>();

@@ -6,7 +6,7 @@ import type { ApplyReport, Capabilities, ChangeSet, Device, Driver, DriverOption
 import { ApplyError, DriverUnavailableError } from "../../errors.ts";
 import { CommandError, run, type RunOptions } from "../../host/run.ts";
 import { GUARDS } from "../../policy/guards.ts";
-import type { PortPolicy } from "../../policy/port-policy.ts";
+import type { PlacedPolicy } from "../../policy/port-policy.ts";
 import { allCookieMask, CLASSIFY, compileOvs, guardOfKind, magicFor, parseNote, TABLE_COUNT, type OvsLayout, type PassAction } from "./compile.ts";
 import { interfaceDevices, readInterfaces, watchInterfaces, type InterfaceWatch, type OvsInterface } from "./ovsdb.ts";
 import { renderChanges, renderRemoveAll } from "./render.ts";
@@ -211,7 +211,7 @@ export class OvsDriver implements Driver {
     }
   }
 
-  compile(policies: readonly PortPolicy[], devices: readonly Device[]): UnitMap {
+  compile(policies: readonly PlacedPolicy[], devices: readonly Device[]): UnitMap {
     return compileOvs(policies, devices, this.layout);
   }
 

@@ -51,7 +51,8 @@ export async function readInterfaces(access: OvsdbAccess, bridge: string): Promi
 export function interfaceDevices(interfaces: readonly OvsInterface[]): Device[] {
   return interfaces.map((i) => {
     const ifaceId = i.externalIds["iface-id"];
-    return { name: i.name, ...(i.mac && { mac: i.mac }), ...(i.ofport > 0 && { ofport: i.ofport }), ...(ifaceId && { ifaceId }) };
+    const attachedMac = i.externalIds["attached-mac"]?.toLowerCase();
+    return { name: i.name, ...(i.mac && { mac: i.mac }), ...(i.ofport > 0 && { ofport: i.ofport }), ...(ifaceId && { ifaceId }), ...(attachedMac && { attachedMac }) };
   });
 }
 

@@ -9,21 +9,22 @@ import { canonicalFilter, ourBindings, parseBindingList, parseDropCounters, pars
 import { ApplyError } from "../../../src/errors.ts";
 import { CommandError, setRunner, type RunOptions } from "../../../src/host/run.ts";
 import { parsePortFile } from "../../../src/model/port-file.ts";
-import { portPolicies, type PortPolicy } from "../../../src/policy/port-policy.ts";
+import { portPolicies, type PlacedPolicy } from "../../../src/policy/port-policy.ts";
 import type { Device } from "../../../src/drivers/contract.ts";
 import { hasSchemas, schemaValidator } from "./schema.ts";
+import { placeAsNamed } from "../../../src/agent/device-match.ts";
 
 const CASES = new URL("../../golden/cases/", import.meta.url);
 const GOLDEN = new URL("../../golden/libvirt/", import.meta.url);
 const validator = hasSchemas() ? schemaValidator() : undefined;
 after(() => validator?.close());
 
-function policiesOf(file: string): PortPolicy[] {
-  return portPolicies(parsePortFile(readFileSync(new URL(file, CASES), "utf8"), file));
+function policiesOf(file: string): PlacedPolicy[] {
+  return placeAsNamed(portPolicies(parsePortFile(readFileSync(new URL(file, CASES), "utf8"), file)));
 }
 
 /** Every port's device is there (golden files show what gets installed). */
-function devicesOf(policies: readonly PortPolicy[]): Device[] {
+function devicesOf(policies: readonly PlacedPolicy[]): Device[] {
   return policies.map((p) => ({ name: p.device }));
 }
 
@@ -92,7 +93,7 @@ test("compile() is deterministic, sorted by port; the digest is stored in the po
 
 test("the digest changes with anything of the port, the device included", () => {
   const p = alice.find((x) => x.port === "alice-0")!;
-  const digest = (q: PortPolicy): string => compileLibvirt([q], devicesOf([q])).get(q.port)!.digest;
+  const digest = (q: PlacedPolicy): string => compileLibvirt([q], devicesOf([q])).get(q.port)!.digest;
   assert.notEqual(digest({ ...p, device: "vnet99" }), digest(p));
   assert.notEqual(digest({ ...p, level: "mac" }), digest(p));
   assert.notEqual(digest({ ...p, bindings: p.bindings.slice(1) }), digest(p));

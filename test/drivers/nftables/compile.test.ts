@@ -12,15 +12,16 @@ import { NOTHING_INSTALLED, renderRemoveAll, renderSkeleton, renderTransaction, 
 import { ApplyError } from "../../../src/errors.ts";
 import { CommandError, setRunner, type RunResult } from "../../../src/host/run.ts";
 import { parsePortFile } from "../../../src/model/port-file.ts";
-import { portPolicies, type PortPolicy } from "../../../src/policy/port-policy.ts";
+import { portPolicies, type PlacedPolicy } from "../../../src/policy/port-policy.ts";
+import { placeAsNamed } from "../../../src/agent/device-match.ts";
 
 const CASES = new URL("../../golden/cases/", import.meta.url);
 const GOLDEN = new URL("../../golden/nftables/", import.meta.url);
 const LAYOUT = layoutFor("vifguard");
 
-const load = (file: string): PortPolicy[] => portPolicies(parsePortFile(readFileSync(new URL(file, CASES), "utf8"), file));
+const load = (file: string): PlacedPolicy[] => placeAsNamed(portPolicies(parsePortFile(readFileSync(new URL(file, CASES), "utf8"), file)));
 
-function goldenText(policies: readonly PortPolicy[]): string {
+function goldenText(policies: readonly PlacedPolicy[]): string {
   const units = compileNftables(policies, LAYOUT, SKELETON.version);
   return [...units.values()].map((u) => `# unit ${u.key} port ${u.port} digest ${u.digest}\n${u.text}`).join("\n");
 }

@@ -11,8 +11,9 @@ import { GUARDS } from "../../../src/policy/guards.ts";
 import { CommandError, setRunner } from "../../../src/host/run.ts";
 import { parsePortFile } from "../../../src/model/port-file.ts";
 import type { Device } from "../../../src/drivers/contract.ts";
-import { portPolicies, type PortPolicy } from "../../../src/policy/port-policy.ts";
+import { portPolicies, type PlacedPolicy } from "../../../src/policy/port-policy.ts";
 import { cloud } from "./fixture.ts";
+import { placeAsNamed } from "../../../src/agent/device-match.ts";
 
 const CASES = new URL("../../golden/cases/", import.meta.url);
 const GOLDEN = new URL("../../golden/ovs/", import.meta.url);
@@ -20,11 +21,11 @@ const NORMAL: OvsLayout = { tableBase: 0, pass: "normal", magic: magicFor("vifgu
 const TABLE: OvsLayout = { tableBase: 20, pass: { table: 30 }, magic: magicFor("vifguard"), portRegister: 7 };
 
 /** Golden cases give each device the ofport of its position (1, 2, …); a device ending in "-gone" has none. */
-function devicesOf(policies: readonly PortPolicy[]): Device[] {
+function devicesOf(policies: readonly PlacedPolicy[]): Device[] {
   return policies.flatMap((p, i) => (p.device.endsWith("-gone") ? [] : [{ name: p.device, ofport: i + 1 }]));
 }
 
-function goldenText(policies: readonly PortPolicy[], layout: OvsLayout): string {
+function goldenText(policies: readonly PlacedPolicy[], layout: OvsLayout): string {
   const units = compileOvs(policies, devicesOf(policies), layout);
   return [...units.values()].map((u) => (u.awaitingDevice ? `# unit ${u.key} awaiting its device\n` : `# unit ${u.key} digest ${u.digest}\n${u.text}`)).join("\n");
 }
@@ -35,7 +36,7 @@ test("compile() matches the golden flows of every case", async (t) => {
   for (const file of files) {
     // A case that does not parse fails here: a golden test never skips what it cannot read.
     await t.test(file, () => {
-      const policies = portPolicies(parsePortFile(readFileSync(new URL(file, CASES), "utf8"), file));
+      const policies = placeAsNamed(portPolicies(parsePortFile(readFileSync(new URL(file, CASES), "utf8"), file)));
       const got = goldenText(policies, NORMAL);
       const target = new URL(file.replace(/\.yaml$/, ".golden"), GOLDEN);
       if (process.env.UPDATE_GOLDEN === "1") writeFileSync(target, got);

@@ -2,8 +2,9 @@
 // root/CI gate for tests that need real daemons.
 import type { TestContext } from "node:test";
 import { parsePortFile } from "../../../src/model/port-file.ts";
-import { portPolicies, type PortPolicy } from "../../../src/policy/port-policy.ts";
+import { portPolicies, type PlacedPolicy } from "../../../src/policy/port-policy.ts";
 import { requireRoot } from "../../support/needs-root.ts";
+import { placeAsNamed } from "../../../src/agent/device-match.ts";
 
 export const ALICE_MAC = "52:54:00:00:00:01";
 export const EVE_MAC = "52:54:00:00:00:02";
@@ -11,7 +12,7 @@ export const BOB_MAC = "52:54:00:00:00:03";
 export const ACME_MAC = "52:54:00:aa:00:01";
 
 /** Alice (with a VIP), Eve and Bob on a shared network at level full; acme-db at level mac. */
-export function cloud(prefix: string): PortPolicy[] {
+export function cloud(prefix: string): PlacedPolicy[] {
   const yaml = `
 networks:
   - { id: public, tenant: provider, shared: true, protection: full }
@@ -22,7 +23,7 @@ ports:
   - { id: bob-0, tenant: bob, network: public, device: ${prefix}-b, mac: "${BOB_MAC}", ips: [10.0.0.3, "2001:db8::3"] }
   - { id: acme-db-0, network: acme-private, device: ${prefix}-m, mac: "${ACME_MAC}", ips: [192.168.50.10] }
 `;
-  return portPolicies(parsePortFile(yaml, "fixture.yaml"));
+  return placeAsNamed(portPolicies(parsePortFile(yaml, "fixture.yaml")));
 }
 
 /** Skips (with the reason) unless root; under CI=true a missing prerequisite fails instead. */

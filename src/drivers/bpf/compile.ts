@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { FAIL_CLOSED_KEY, type Device, type Unit, type UnitMap } from "../contract.ts";
 import type { Level } from "../../model/types.ts";
 import { macToBytes, type Mac } from "../../model/mac.ts";
-import type { PortPolicy } from "../../policy/port-policy.ts";
+import type { PlacedPolicy } from "../../policy/port-policy.ts";
 
 export const MAP_NAMES = ["vg_ports", "vg_macs", "vg_bind4", "vg_bind6", "vg_lpm4", "vg_lpm6", "vg_failclosed"] as const;
 export type MapName = (typeof MAP_NAMES)[number];
@@ -76,7 +76,7 @@ export function portIdOf(value: string): string {
 const macKey = (ifindex: number, mac: Mac): string => `${le32(ifindex)}${hex(macToBytes(mac))}0000`;
 
 /** The entries of one port on the device with `ifindex`. */
-export function portEntries(policy: PortPolicy, ifindex: number): Entry[] {
+export function portEntries(policy: PlacedPolicy, ifindex: number): Entry[] {
   const entries: Entry[] = [];
   let flags = 0;
   if (policy.level !== "off") {
@@ -97,7 +97,7 @@ export function portEntries(policy: PortPolicy, ifindex: number): Entry[] {
 }
 
 /** One unit per port; a port whose device (by name) has no ifindex here awaits it. */
-export function compileBpf(policies: readonly PortPolicy[], devices: readonly Device[]): UnitMap {
+export function compileBpf(policies: readonly PlacedPolicy[], devices: readonly Device[]): UnitMap {
   const ifindexOf = new Map(devices.flatMap((d) => (d.ifindex !== undefined ? [[d.name, d.ifindex] as const] : [])));
   const units = new Map<string, Unit>();
   for (const policy of policies) {

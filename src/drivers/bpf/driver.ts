@@ -15,7 +15,7 @@ import { followChanges } from "../../host/follow.ts";
 import { readLinks } from "../../host/links.ts";
 import { CommandError, run, type RunOptions, type RunResult } from "../../host/run.ts";
 import { GUARDS } from "../../policy/guards.ts";
-import type { PortPolicy } from "../../policy/port-policy.ts";
+import type { PlacedPolicy } from "../../policy/port-policy.ts";
 import { COUNTS_MAP, compileBpf, compileFailClosed, MAP_NAMES, matchesPattern, observedUnits, ownerOf, parseEntryLine, patternOf, portIdOf, type MapName } from "./compile.ts";
 
 /** None: every case of the kit is enforced as the reference evaluator says. */
@@ -151,7 +151,7 @@ export class BpfDriver implements Driver {
     }
   }
 
-  compile(policies: readonly PortPolicy[], devices: readonly Device[]): UnitMap {
+  compile(policies: readonly PlacedPolicy[], devices: readonly Device[]): UnitMap {
     return compileBpf(policies, devices);
   }
 

@@ -8,16 +8,17 @@ import { test } from "node:test";
 import { compileBpf, compileFailClosed, describeEntry, DETACHED, observedUnits, ownerOf, parseEntryLine, portEntries } from "../../../src/drivers/bpf/compile.ts";
 import { FAIL_CLOSED_KEY, type Device, type Unit } from "../../../src/drivers/contract.ts";
 import { parsePortFile } from "../../../src/model/port-file.ts";
-import { portPolicies, type PortPolicy } from "../../../src/policy/port-policy.ts";
+import { portPolicies, type PlacedPolicy } from "../../../src/policy/port-policy.ts";
+import { placeAsNamed } from "../../../src/agent/device-match.ts";
 
 const CASES = new URL("../../golden/cases/", import.meta.url);
 const GOLDEN = new URL("../../golden/bpf/", import.meta.url);
 
-const load = (file: string): PortPolicy[] => portPolicies(parsePortFile(readFileSync(new URL(file, CASES), "utf8"), file));
+const load = (file: string): PlacedPolicy[] => placeAsNamed(portPolicies(parsePortFile(readFileSync(new URL(file, CASES), "utf8"), file)));
 /** Each device of the case gets an ifindex, 10 upwards in file order. */
-const devicesOf = (policies: readonly PortPolicy[]): Device[] => [...new Set(policies.map((p) => p.device))].map((name, i) => ({ name, ifindex: 10 + i }));
+const devicesOf = (policies: readonly PlacedPolicy[]): Device[] => [...new Set(policies.map((p) => p.device))].map((name, i) => ({ name, ifindex: 10 + i }));
 
-function goldenText(policies: readonly PortPolicy[]): string {
+function goldenText(policies: readonly PlacedPolicy[]): string {
   const units = compileBpf(policies, devicesOf(policies));
   return [...units.values()]
     .map((u) => `# unit ${u.key} digest ${u.digest}\n${u.text.split("\n").filter(Boolean).map((line) => `${line}\n#   ${describeEntry(parseEntryLine(line))}`).join("\n")}\n`)

@@ -80,7 +80,6 @@ export function portEntries(policy: PlacedPolicy, ifindex: number): Entry[] {
   const entries: Entry[] = [];
   let flags = 0;
   if (policy.level !== "off") {
-    for (const mac of policy.macs) entries.push({ map: "vg_macs", key: macKey(ifindex, mac), value: "01" });
     for (const b of policy.bindings) {
       const full = b.prefix.family === 4 ? 32 : 128;
       const v = b.prefix.family === 4 ? "4" : "6";
@@ -92,6 +91,8 @@ export function portEntries(policy: PlacedPolicy, ifindex: number): Entry[] {
       }
     }
   }
+  // struct mac_value: the level and flags, so the program's fast path needs no vg_ports lookup.
+  if (policy.level !== "off") for (const mac of policy.macs) entries.push({ map: "vg_macs", key: macKey(ifindex, mac), value: hex([LEVEL_CODE[policy.level], flags]) });
   entries.push({ map: "vg_ports", key: le32(ifindex), value: portValue(policy.level, flags, policy.port) });
   return entries;
 }
@@ -190,7 +191,7 @@ export function describeEntry(e: Entry): string {
       return `port ${portIdOf(e.value)} on ifindex ${ownerOf(e)}: level ${levels[parseInt(e.value.slice(0, 2), 16)]}${flags ? `, flags ${flags}` : ""}`;
     }
     case "vg_macs":
-      return `ifindex ${ownerOf(e)} may use MAC ${macText(e.key.slice(8, 20))}`;
+      return `ifindex ${ownerOf(e)} may use MAC ${macText(e.key.slice(8, 20))} (level ${levels[parseInt(e.value.slice(0, 2), 16)]}, flags ${parseInt(e.value.slice(2, 4), 16)})`;
     case "vg_bind4":
     case "vg_bind6":
       return `ifindex ${ownerOf(e)}: ${macText(e.key.slice(8, 20))} may use ${addressText(e.key.slice(24))}`;

@@ -46,6 +46,11 @@ struct mac_key {
   __u8 mac[6];
   __u8 pad[2];
 };
+// A port's MAC: the port's level and flags ride along, so the fast path needs no vg_ports lookup.
+struct mac_value {
+  __u8 level;
+  __u8 flags;
+};
 struct v4_key {
   __u32 ifindex;
   __u8 mac[6];
@@ -99,7 +104,7 @@ struct {
   __uint(max_entries, MAX_PORTS);
   __uint(map_flags, BPF_F_NO_PREALLOC);
   __type(key, struct mac_key);
-  __type(value, __u8);
+  __type(value, struct mac_value);
 } vg_macs SEC(".maps");
 
 struct {
@@ -159,24 +164,24 @@ static __always_inline int same_mac(const __u8 *a, const __u8 *b) {
   return a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3] && a[4] == b[4] && a[5] == b[5];
 }
 
-static __always_inline int bound4(__u32 ifindex, const struct port *p, const __u8 *mac, const __u8 *ip) {
+static __always_inline int bound4(__u32 ifindex, __u8 flags, const __u8 *mac, const __u8 *ip) {
   struct v4_key k = { .ifindex = ifindex };
   __builtin_memcpy(k.mac, mac, 6);
   __builtin_memcpy(k.ip, ip, 4);
   if (bpf_map_lookup_elem(&vg_bind4, &k)) return 1;
-  if (!(p->flags & FLAG_V4_PREFIXES)) return 0;
+  if (!(flags & FLAG_V4_PREFIXES)) return 0;
   struct lpm4_key l = { .prefixlen = 64 + 32, .ifindex = ifindex };
   __builtin_memcpy(l.mac, mac, 6);
   __builtin_memcpy(l.ip, ip, 4);
   return bpf_map_lookup_elem(&vg_lpm4, &l) != 0;
 }
 
-static __always_inline int bound6(__u32 ifindex, const struct port *p, const __u8 *mac, const __u8 *ip) {
+static __always_inline int bound6(__u32 ifindex, __u8 flags, const __u8 *mac, const __u8 *ip) {
   struct v6_key k = { .ifindex = ifindex };
   __builtin_memcpy(k.mac, mac, 6);
   __builtin_memcpy(k.ip, ip, 16);
   if (bpf_map_lookup_elem(&vg_bind6, &k)) return 1;
-  if (!(p->flags & FLAG_V6_PREFIXES)) return 0;
+  if (!(flags & FLAG_V6_PREFIXES)) return 0;
   struct lpm6_key l = { .prefixlen = 64 + 128, .ifindex = ifindex };
   __builtin_memcpy(l.mac, mac, 6);
   __builtin_memcpy(l.ip, ip, 16);
@@ -304,7 +309,10 @@ static __always_inline void parse6(struct __sk_buff *skb, const __u8 *ip, __u32 
   f->upper_len = end - f->w.off;
   if (f->upper == 58 && f->upper_len >= 4) {
     __u8 t = 0;
-    if (bpf_skb_load_bytes(skb, ETH_HLEN + f->off, &t, 1) == 0) {
+    if (f->off == 40) { // no extension header: the type is in the head already read
+      f->icmp = 1;
+      f->type = ip[40];
+    } else if (bpf_skb_load_bytes(skb, ETH_HLEN + f->off, &t, 1) == 0) {
       f->icmp = 1;
       f->type = t;
     }
@@ -322,14 +330,16 @@ static __always_inline void nd_options(struct __sk_buff *skb, const struct ipv6_
     return;
   }
   n->o = f->off + start;
-  if (n->o < n->end) bpf_loop((n->end - n->o) / 8 + 1, walknd_step, n, 0);
+  // Most messages carry one or two options: walked by direct calls, the rest (if any) under bpf_loop.
+  if (walknd_step(0, n) || walknd_step(1, n)) return;
+  bpf_loop((n->end - n->o) / 8 + 1, walknd_step, n, 0);
 }
 
 static __always_inline int is_nd(__u8 type) {
   return type == 133 || type == 135 || type == 136;
 }
 
-static __always_inline int ipv6_full(struct __sk_buff *skb, __u32 ifindex, const struct port *p, const __u8 *h, __u32 len) {
+static __always_inline int ipv6_full(struct __sk_buff *skb, __u32 ifindex, __u8 flags, const __u8 *h, __u32 len) {
   struct ipv6_facts f = {};
   const __u8 *ip = h + ETH_HLEN;
   parse6(skb, ip, len - ETH_HLEN, &f);
@@ -356,7 +366,7 @@ static __always_inline int ipv6_full(struct __sk_buff *skb, __u32 ifindex, const
     int dad = f.icmp && f.type == 135 && solicited;
     int mld = f.icmp && (f.type == 131 || f.type == 143);
     if (!dad && !mld) return IPV6_SPOOF;
-  } else if (!bound6(ifindex, p, mac, src)) {
+  } else if (!bound6(ifindex, flags, mac, src)) {
     return IPV6_SPOOF;
   }
   if (f.w.nonfirst) return ALLOW;
@@ -366,7 +376,7 @@ static __always_inline int ipv6_full(struct __sk_buff *skb, __u32 ifindex, const
     if (f.type == 136 || (f.type == 135 && unspecified)) {
       __u8 target[16];
       if (f.upper_len < 24 || bpf_skb_load_bytes(skb, ETH_HLEN + f.off + 8, target, 16) < 0) return ND_SPOOF;
-      if (!bound6(ifindex, p, mac, target)) return ND_SPOOF;
+      if (!bound6(ifindex, flags, mac, target)) return ND_SPOOF;
     }
     if (is_nd(f.type)) {
       struct walknd n = {};
@@ -375,14 +385,18 @@ static __always_inline int ipv6_full(struct __sk_buff *skb, __u32 ifindex, const
     }
   }
   if (f.upper == 17) {
-    __u8 ports[4];
-    if (bpf_skb_load_bytes(skb, ETH_HLEN + f.off, ports, 4) < 0) return MALFORMED;
+    __u8 b[4];
+    const __u8 *ports = ip + 40;
+    if (f.off != 40) {
+      if (bpf_skb_load_bytes(skb, ETH_HLEN + f.off, b, 4) < 0) return MALFORMED;
+      ports = b;
+    }
     if (be16(ports) == 547 || be16(ports + 2) == 546) return DHCPV6_SERVER_GUARD;
   }
   return ALLOW;
 }
 
-static __always_inline int ipv4_full(struct __sk_buff *skb, __u32 ifindex, const struct port *p, const __u8 *h, __u32 len) {
+static __always_inline int ipv4_full(struct __sk_buff *skb, __u32 ifindex, __u8 flags, const __u8 *h, __u32 len) {
   const __u8 *ip = h + ETH_HLEN;
   __u32 l3len = len - ETH_HLEN;
   if (l3len < 20) return MALFORMED;
@@ -395,21 +409,25 @@ static __always_inline int ipv4_full(struct __sk_buff *skb, __u32 ifindex, const
   __u16 sport = 0, dport = 0;
   if (fragment_offset == 0 && (protocol == 17 || protocol == 6) && total - ihl >= 4) {
     __u8 b[4];
-    if (bpf_skb_load_bytes(skb, ETH_HLEN + ihl, b, 4) < 0) return MALFORMED;
+    const __u8 *ports = ip + 20; // no options: in the head already read
+    if (ihl != 20) {
+      if (bpf_skb_load_bytes(skb, ETH_HLEN + ihl, b, 4) < 0) return MALFORMED;
+      ports = b;
+    }
     has_ports = 1;
-    sport = be16(b);
-    dport = be16(b + 2);
+    sport = be16(ports);
+    dport = be16(ports + 2);
   }
   if (protocol == 17 && fragment_offset == 0 && !has_ports) return MALFORMED;
   const __u8 *src = ip + 12;
   const __u8 *dst = ip + 16;
   if (!(src[0] | src[1] | src[2] | src[3]) && (dst[0] & dst[1] & dst[2] & dst[3]) == 0xff && protocol == 17 && sport == 68 && dport == 67) return ALLOW;
-  if (!bound4(ifindex, p, h + 6, src)) return IPV4_SPOOF;
+  if (!bound4(ifindex, flags, h + 6, src)) return IPV4_SPOOF;
   if (protocol == 17 && has_ports && (sport == 67 || dport == 68)) return DHCP_SERVER_GUARD;
   return ALLOW;
 }
 
-static __always_inline int arp_full(__u32 ifindex, const struct port *p, const __u8 *h, __u32 len) {
+static __always_inline int arp_full(__u32 ifindex, __u8 flags, const __u8 *h, __u32 len) {
   const __u8 *a = h + ETH_HLEN;
   __u32 l3len = len - ETH_HLEN;
   if (l3len < 8) return MALFORMED;
@@ -418,7 +436,7 @@ static __always_inline int arp_full(__u32 ifindex, const struct port *p, const _
   if (be16(a) != 1 || be16(a + 2) != 0x0800) return ARP_SPOOF;
   if (!same_mac(a + 8, h + 6)) return ARP_SPOOF;
   if (!(a[14] | a[15] | a[16] | a[17])) return ALLOW;
-  return bound4(ifindex, p, h + 6, a + 14) ? ALLOW : ARP_SPOOF;
+  return bound4(ifindex, flags, h + 6, a + 14) ? ALLOW : ARP_SPOOF;
 }
 
 // QEMU's announce-self is the only RARP a VM may send.
@@ -455,31 +473,21 @@ static __always_inline int mac_level(struct __sk_buff *skb, const __u8 *h, __u32
   return ALLOW;
 }
 
-#define HEAD 96 // Ethernet + the IPv6 header with room to spare: the fixed headers every check reads
+#define HEAD 60 // Ethernet, the IPv6 header and 6 bytes beyond (or IPv4 + UDP ports, or ARP): what the fast paths read
 
-static __always_inline int judge(struct __sk_buff *skb, __u32 ifindex, const struct port *p) {
-  __u8 h[HEAD] = {};
-  __u32 len = skb->len;
-  if (len < ETH_HLEN) return MALFORMED;
-  __u32 n = len < HEAD ? len : HEAD;
-  if (n < 1 || n > HEAD) return MALFORMED;
-  if (bpf_skb_load_bytes(skb, 0, h, n) < 0) return MALFORMED;
-  if (h[6] & 1) return MAC_SPOOF;
-  struct mac_key mk = { .ifindex = ifindex };
-  __builtin_memcpy(mk.mac, h + 6, 6);
-  if (!bpf_map_lookup_elem(&vg_macs, &mk)) return MAC_SPOOF;
+static __always_inline int judge(struct __sk_buff *skb, __u32 ifindex, __u8 level, __u8 flags, const __u8 *h, __u32 len) {
   __u16 type = be16(h + 12);
   // A tag the device took out of the frame (VLAN RX offload: veth, most NICs) is in skb->vlan_*.
-  if (skb->vlan_present || type == 0x8100 || type == 0x88a8 || type == 0x9100) return p->level == LEVEL_FULL ? VLAN : ALLOW;
-  if (p->level != LEVEL_FULL) return mac_level(skb, h, len, type);
+  if (skb->vlan_present || type == 0x8100 || type == 0x88a8 || type == 0x9100) return level == LEVEL_FULL ? VLAN : ALLOW;
+  if (level != LEVEL_FULL) return mac_level(skb, h, len, type);
   if (type <= 1500) return ETHERTYPE;
   switch (type) {
   case 0x0800:
-    return ipv4_full(skb, ifindex, p, h, len);
+    return ipv4_full(skb, ifindex, flags, h, len);
   case 0x86dd:
-    return ipv6_full(skb, ifindex, p, h, len);
+    return ipv6_full(skb, ifindex, flags, h, len);
   case 0x0806:
-    return arp_full(ifindex, p, h, len);
+    return arp_full(ifindex, flags, h, len);
   case 0x8035:
     return rarp_full(h, len);
   default:
@@ -502,10 +510,27 @@ static __always_inline void count(__u32 ifindex, __u32 reason, __u32 len) {
 SEC("tc")
 int from_vm(struct __sk_buff *skb) {
   __u32 ifindex = skb->ifindex;
-  struct port *p = bpf_map_lookup_elem(&vg_ports, &ifindex);
-  if (!p) return TC_ACT_SHOT; // attached without a port: fail closed
-  if (p->level == LEVEL_OFF) return TC_ACT_OK;
-  int verdict = judge(skb, ifindex, p);
+  __u32 len = skb->len;
+  __u8 h[HEAD];
+  if (len >= HEAD) {
+    if (bpf_skb_load_bytes(skb, 0, h, HEAD) < 0) return TC_ACT_SHOT;
+  } else {
+    __builtin_memset(h, 0, HEAD); // the reference reads what a short frame lacks as absent: checked by length below
+    if (len < ETH_HLEN || bpf_skb_load_bytes(skb, 0, h, len < HEAD ? len : HEAD) < 0) len = 0;
+  }
+  int verdict;
+  struct mac_key mk = { .ifindex = ifindex };
+  __builtin_memcpy(mk.mac, h + 6, 6);
+  struct mac_value *m = len && !(h[6] & 1) ? bpf_map_lookup_elem(&vg_macs, &mk) : 0;
+  if (m) {
+    verdict = judge(skb, ifindex, m->level, m->flags, h, len);
+  } else {
+    // Not one of the port's MACs (or a group MAC, or a frame shorter than a header): which port, if any?
+    struct port *p = bpf_map_lookup_elem(&vg_ports, &ifindex);
+    if (!p) return TC_ACT_SHOT; // attached without a port: fail closed
+    if (p->level == LEVEL_OFF) return TC_ACT_OK;
+    verdict = len ? MAC_SPOOF : MALFORMED;
+  }
   if (verdict == ALLOW) return TC_ACT_OK;
   count(ifindex, verdict, skb->len);
   return TC_ACT_SHOT;
@@ -514,13 +539,11 @@ int from_vm(struct __sk_buff *skb) {
 SEC("tc")
 int to_vm(struct __sk_buff *skb) {
   __u32 ifindex = skb->ifindex;
+  struct mac_key k = { .ifindex = ifindex };
+  if (bpf_skb_load_bytes(skb, 0, k.mac, 6) == 0 && bpf_map_lookup_elem(&vg_macs, &k)) return TC_ACT_OK; // addressed to the port
   struct port *p = bpf_map_lookup_elem(&vg_ports, &ifindex);
   if (!p) return TC_ACT_SHOT;
-  if (p->level == LEVEL_OFF) return TC_ACT_OK;
-  struct mac_key k = { .ifindex = ifindex };
-  if (bpf_skb_load_bytes(skb, 0, k.mac, 6) < 0) return TC_ACT_SHOT;
-  if (k.mac[0] & 1) return TC_ACT_OK;
-  if (bpf_map_lookup_elem(&vg_macs, &k)) return TC_ACT_OK;
+  if (p->level == LEVEL_OFF || (k.mac[0] & 1)) return TC_ACT_OK;
   count(ifindex, NOT_FOR_THIS_PORT, skb->len);
   return TC_ACT_SHOT;
 }

@@ -305,9 +305,13 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
           for (const [mac, device] of Object.entries(request.devices ?? {})) reconciler.setDeviceHint(mac, device);
           const policy = await waitForPort(name, request.op === "migrate-in" ? timeoutMs : Math.min(timeoutMs, 5_000), true);
           if (!policy) return { ok: false, code: "VG_PORT_UNKNOWN", message: `${request.op} ${name}: no port with this id, device or MAC in the desired state (revision ${current?.revision ?? "none"})` };
+          // The answer waits for the sync that applies the unit, not for the disk: the unplugged set
+          // (only when it changed) is saved alongside, and a failed save is logged, as it only matters after a restart.
+          const wasUnplugged = reconciler.unplugged.has(policy.port);
           reconciler.setUnplugged(policy.port, false);
-          await saveUnplugged();
+          const saved = wasUnplugged ? saveUnplugged().catch((e: Error) => log.error({ err: e }, `cannot save unplugged ports: ${e.message}`)) : undefined;
           const report = await reconciler.sync(request.op);
+          await saved;
           const state = report.states.get(policy.port);
           const match = reconciler.matches.get(policy.port);
           const device = match && "device" in match ? match.device : (policy.device ?? "no device yet");

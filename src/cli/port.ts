@@ -1,30 +1,13 @@
 // `vifguard port plug|unplug|migrate-in|migrate-out|status`: lifecycle requests to the running agent
 // over its control socket (hooks call these; they block until the agent has applied the change).
+// Hooks' calls take the short path in port-fast.ts; this is the same command for --help and errors.
 import type { Command } from "commander";
-import { LifecycleError, requestLifecycle, type LifecycleAnswer, type LifecycleOp } from "../agent/lifecycle.ts";
-import { agentSocket } from "./agent-socket.ts";
-
-type Flags = { socket?: string; timeout: string; json?: boolean; waitReady?: boolean };
-
-/**
- * One request per port, one after the other, in one process (a hook names all of a domain's MACs in one call);
- * fails if any failed. Sequential: the agent saves its unplugged set per request, and concurrent saves collide.
- */
-async function send(op: LifecycleOp, ports: readonly (string | undefined)[], flags: Flags): Promise<void> {
-  const timeoutMs = Number(flags.timeout);
-  const socket = flags.socket ?? (await agentSocket());
-  const waitReady = op === "migrate-in" && flags.waitReady === false ? { waitReady: false } : {};
-  const answers: LifecycleAnswer[] = [];
-  for (const port of ports) answers.push(await requestLifecycle(socket, { op, ...(port !== undefined && { port }), timeoutMs, ...waitReady }, timeoutMs + 5_000));
-  if (flags.json) console.log(JSON.stringify(answers.length === 1 ? answers[0] : answers, null, 2));
-  else for (const answer of answers) if (answer.ok) console.log(answer.message);
-  const failed = answers.filter((a) => !a.ok);
-  if (failed.length > 0) throw new LifecycleError(failed[0]!.code, failed.map((a) => a.message).join("\n  "));
-}
+import type { LifecycleOp } from "../agent/lifecycle.ts";
+import { sendPort as send, type PortFlags as Flags } from "./port-send.ts";
 
 export function registerPort(command: Command): void {
   const port = command
-    .addHelpText("after", "\nID is a port id, its host device (vnet3) or its MAC; several IDs are sent at once.\n\nExamples:\n  vifguard port migrate-in 52:54:00:00:00:01   # blocks until the port's rules are installed (and, with a controller, it is ready here)\n  vifguard port unplug vnet3\n");
+    .addHelpText("after", "\nID is a port id, its host device (vnet3) or its MAC; several IDs are sent at once. A port that names no\ndevice is found by MAC (its tap carries the guest MAC with first octet fe), or on the --device given for its MAC.\n\nExamples:\n  vifguard port migrate-in 52:54:00:00:00:01   # blocks until the port's rules are installed (and, with a controller, it is ready here)\n  vifguard port unplug vnet3\n");
   const verbs: [LifecycleOp, string][] = [
     ["plug", "install the port's rules now (blocks until applied)"],
     ["unplug", "remove every rule of the port (VM stopped or destroyed)"],
@@ -38,6 +21,7 @@ export function registerPort(command: Command): void {
       .option("--socket <path>", "the agent's control socket (default: controlSocket of the agent's config, /etc/vifguard/agent.yaml or $VIFGUARD_AGENT_CONFIG, else /run/vifguard/agent.sock)")
       .option("--timeout <ms>", "how long to wait for the agent", "30000")
       .option("--json", "print the agent's answer as JSON");
+    if (op === "plug" || op === "migrate-in") verb.option("--device <mac=device...>", "the host device the hypervisor gave a guest MAC (libvirt's <target dev>), for ports that name no device: e.g. 52:54:00:12:34:56=vnet3");
     // With a controller, "ready on destination" means the controller recorded it: the source then removes the port.
     if (op === "migrate-in") verb.option("--no-wait-ready", "return once the rules are installed here, without waiting for the controller to show the port ready on this host");
     verb.action((ids: string[], flags: Flags) => send(op, ids, flags));

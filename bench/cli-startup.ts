@@ -4,7 +4,8 @@
 //   before    <before-commit>'s bin/vifguard (tsx, every subcommand imported eagerly), from `git archive`
 //   tsx-lazy  this checkout's bin/vifguard (tsx, subcommands loaded lazily): what a dev checkout runs
 //   compiled  node dist/cli/main.js (what npm install -g and the .deb install)
-// Medians and ranges of wall-clock milliseconds. Prints markdown for bench/RESULTS.md "## CLI start-up".
+// and, as the floor any Node command pays, `node -e 0`; with the agent's own share of a plug (the
+// "protected in N ms" of its answer). Medians and ranges of wall-clock milliseconds. Prints markdown for bench/RESULTS.md "## CLI start-up".
 import { execFile, spawn } from "node:child_process";
 import { mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -40,11 +41,16 @@ const config = join(tmp, "agent.yaml");
 await writeFile(config, `driver: { name: nftables, netns: ${netns} }\nsource: { file: ${ports} }\nstateDir: ${join(tmp, "state")}\ncontrolSocket: ${socket}\nlisten: false\nlog: { level: warn }\n`);
 const agent = spawn(process.execPath, [join(ROOT, "dist/cli/main.js"), "agent", "--config", config], { stdio: "inherit" });
 
+const agentMs: number[] = [];
 async function timed(argv: readonly string[]): Promise<number> {
   const started = performance.now();
-  await exec(argv[0]!, argv.slice(1));
-  return performance.now() - started;
+  const { stdout } = await exec(argv[0]!, argv.slice(1));
+  const took = performance.now() - started;
+  const share = /protected in (\d+) ms/.exec(stdout);
+  if (share) agentMs.push(Number(share[1]));
+  return took;
 }
+const floor: number[] = [];
 
 try {
   for (let i = 0; ; i++) {
@@ -54,6 +60,7 @@ try {
   const times: Record<string, { help: number[]; plug: number[] }> = {};
   for (const name of Object.keys(commands)) times[name] = { help: [], plug: [] };
   for (let round = 0; round < rounds; round++) {
+    floor.push(await timed([process.execPath, "-e", "0"]));
     for (const [name, argv] of Object.entries(commands)) {
       times[name]!.help.push(await timed([...argv, "--help"]));
       times[name]!.plug.push(await timed([...argv, "port", "plug", MAC, "--socket", socket]));
@@ -66,6 +73,8 @@ try {
   for (const [name, t] of Object.entries(times)) {
     console.log(`| ${name} | ${cell(t.help)} | ${cell(t.plug)} | ${(median(t.help) / median(base.help)).toFixed(2)} / ${(median(t.plug) / median(base.plug)).toFixed(2)} |`);
   }
+  console.log(`| \`node -e 0\` (floor) | ${cell(floor)} | | |`);
+  console.log(`\nthe agent's share of a plug (its answer's "protected in"): ${cell(agentMs)} ms`);
   console.log(`\n${rounds} interleaved rounds; before = ${before}; node ${process.version}; load average ${(await exec("cat", ["/proc/loadavg"])).stdout.split(" ").slice(0, 3).join(" ")}`);
 } finally {
   agent.kill("SIGTERM");

@@ -5,6 +5,8 @@ import { run } from "../../host/run.ts";
 
 export const NWFILTER_URI = "nwfilter:///system";
 const PID_FILE = "/run/libvirtd.pid";
+const VIRTLOGD_PID_FILE = "/run/virtlogd.pid";
+const VIRTLOGD_SOCKET = "/run/libvirt/virtlogd-sock";
 
 /** Does libvirtd answer nwfilter calls on `uri`? */
 export async function libvirtdAnswers(uri = NWFILTER_URI): Promise<boolean> {
@@ -12,12 +14,30 @@ export async function libvirtdAnswers(uri = NWFILTER_URI): Promise<boolean> {
   return r?.code === 0;
 }
 
-/** The pid of the running libvirtd, from its pid file (undefined if none is running). */
-export function libvirtdPid(): number | undefined {
-  if (!existsSync(PID_FILE)) return undefined;
-  const pid = Number(readFileSync(PID_FILE, "utf8").trim());
+/** The live process named by a pid file (undefined if the file is missing or stale). */
+function pidFromFile(file: string): number | undefined {
+  if (!existsSync(file)) return undefined;
+  const pid = Number(readFileSync(file, "utf8").trim());
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
   return isAlive(pid) ? pid : undefined;
+}
+
+/** The pid of the running libvirtd, from its pid file (undefined if none is running). */
+export function libvirtdPid(): number | undefined {
+  return pidFromFile(PID_FILE);
+}
+
+/**
+ * Makes sure virtlogd runs: libvirtd hands every QEMU guest's console and log to it, so without it
+ * `virsh start` fails ("Failed to connect socket to '/run/libvirt/virtlogd-sock'") although nwfilter
+ * calls work. Resolves with whether it had to start it. Needs root.
+ */
+export async function ensureVirtlogd(timeoutMs = 30_000): Promise<{ started: boolean }> {
+  if (pidFromFile(VIRTLOGD_PID_FILE) !== undefined && existsSync(VIRTLOGD_SOCKET)) return { started: false };
+  await run("mkdir", ["-p", "/var/log/libvirt/qemu", "/run/libvirt"]);
+  if (pidFromFile(VIRTLOGD_PID_FILE) === undefined) await run("virtlogd", ["-d"]);
+  if (!(await waitFor(async () => existsSync(VIRTLOGD_SOCKET), timeoutMs))) throw new Error(`virtlogd did not create ${VIRTLOGD_SOCKET} within ${timeoutMs} ms`);
+  return { started: true };
 }
 
 async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
@@ -30,11 +50,12 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promis
 }
 
 /**
- * Makes sure libvirtd runs and answers: creates the libvirt-qemu user and group it insists on
- * (idempotently), its run and log directories, and starts `libvirtd -d`. Needs root.
- * Resolves with whether it had to start it.
+ * Makes sure libvirtd runs and answers, with virtlogd beside it (guests need it to start): creates
+ * the libvirt-qemu user and group it insists on (idempotently), its run and log directories, and
+ * starts `libvirtd -d`. Needs root. Resolves with whether it had to start libvirtd.
  */
 export async function ensureLibvirtd(uri = NWFILTER_URI, timeoutMs = 30_000): Promise<{ started: boolean }> {
+  await ensureVirtlogd(timeoutMs);
   if (await libvirtdAnswers(uri)) return { started: false };
   if ((await run("getent", ["group", "libvirt-qemu"], { allowFailure: true })).code !== 0) await run("groupadd", ["-r", "libvirt-qemu"]);
   if ((await run("id", ["libvirt-qemu"], { allowFailure: true })).code !== 0) await run("useradd", ["-r", "-g", "libvirt-qemu", "libvirt-qemu"]);

@@ -4,8 +4,8 @@
 // mounted there if need be: `ip netns exec` remounts /sys, so /sys/fs/bpf is not the same inside a
 // namespace. The object is built with clang on first use and cached by the source's hash. Effects.
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,6 +27,8 @@ export const DEFAULT_CACHE = "/var/cache/vifguard/bpf";
 /** The tc filter priority of vifguard's programs on a tap (both directions). */
 const TC_PREF = "49000";
 const SOURCE = join(dirname(fileURLToPath(import.meta.url)), "vifguard.bpf.c");
+/** The program's version: pins live under it, so an upgraded program comes with fresh maps (filled by the next apply). */
+const SOURCE_HASH = createHash("sha256").update(readFileSync(SOURCE)).digest("hex").slice(0, 16);
 
 export type BpfDriverOptions = DriverOptions & Readonly<{ bpffs?: string; cacheDir?: string }>;
 
@@ -40,6 +42,9 @@ export class BpfDriver implements Driver {
   readonly name = "bpf" as const;
   readonly capabilities = BPF_CAPABILITIES;
   private readonly options: BpfDriverOptions;
+  /** `bpffs`/<prefix>: every version's pins; removeAll() takes it all. */
+  readonly prefixDir: string;
+  /** `bpffs`/<prefix>/<source hash>: this version's programs (prog/) and maps (maps/). */
   readonly pinDir: string;
   private state: State | undefined;
   private queue: Promise<unknown> = Promise.resolve();
@@ -48,7 +53,8 @@ export class BpfDriver implements Driver {
 
   constructor(options: BpfDriverOptions = {}) {
     this.options = options;
-    this.pinDir = join(options.bpffs ?? DEFAULT_BPFFS, options.prefix ?? "vifguard");
+    this.prefixDir = join(options.bpffs ?? DEFAULT_BPFFS, options.prefix ?? "vifguard");
+    this.pinDir = join(this.prefixDir, SOURCE_HASH);
   }
 
   private mapPath(name: string): string {
@@ -72,10 +78,8 @@ export class BpfDriver implements Driver {
 
   /** The object file for the current source, built with clang unless cached. */
   async buildObject(): Promise<string> {
-    const source = await readFile(SOURCE);
-    const hash = createHash("sha256").update(source).digest("hex").slice(0, 16);
     const dir = this.options.cacheDir ?? DEFAULT_CACHE;
-    const object = join(dir, `vifguard-${hash}.bpf.o`);
+    const object = join(dir, `vifguard-${SOURCE_HASH}.bpf.o`);
     if (existsSync(object)) return object;
     await mkdir(dir, { recursive: true });
     const arch = (await run("uname", ["-m"])).stdout.trim();
@@ -91,7 +95,7 @@ export class BpfDriver implements Driver {
 
   /** Mounts a bpffs at the pin root unless one is there. */
   private async ensureBpffs(): Promise<void> {
-    const root = dirname(this.pinDir);
+    const root = dirname(this.prefixDir);
     await mkdir(root, { recursive: true });
     const type = (await run("stat", ["-f", "-c", "%T", root])).stdout.trim();
     if (type !== "bpf_fs") await run("mount", ["-t", "bpf", "bpf", root]);
@@ -102,7 +106,8 @@ export class BpfDriver implements Driver {
     if (existsSync(this.progPath("from_vm")) && existsSync(this.progPath("to_vm")) && MAP_NAMES.every((m) => existsSync(this.mapPath(m)))) return;
     const object = await this.buildObject();
     await this.ensureBpffs();
-    await rm(this.pinDir, { recursive: true, force: true });
+    // Another version's pins go (programs still attached stay loaded until the first apply replaces them).
+    await rm(this.prefixDir, { recursive: true, force: true });
     await mkdir(this.pinDir, { recursive: true });
     await run("bpftool", ["prog", "loadall", object, join(this.pinDir, "prog"), "pinmaps", join(this.pinDir, "maps"), "type", "classifier"], { timeoutMs: 120_000 });
     this.state = undefined;
@@ -122,20 +127,41 @@ export class BpfDriver implements Driver {
     return state;
   }
 
-  /** Our programs' ids, then where they are attached (by ifindex), from `bpftool net show`. */
-  private async attachments(): Promise<Map<number, Attachment>> {
+  /**
+   * Where our programs are attached, among `devices` (by ifindex): one `tc -j -batch` of `filter
+   * show` per device and direction (`bpftool net show` asks every device of the namespace, minutes
+   * at 10,000 taps). A device gone meanwhile fails its command, which prints nothing: skipped.
+   */
+  private async attachments(devices: readonly Device[]): Promise<Map<number, Attachment>> {
     const found = new Map<number, Attachment>();
-    if (!existsSync(this.progPath("from_vm"))) return found;
+    const present = devices.filter((d): d is Device & { ifindex: number } => d.ifindex !== undefined);
+    if (!existsSync(this.progPath("from_vm")) || present.length === 0) return found;
     const idOf = async (p: "from_vm" | "to_vm") => (JSON.parse((await run("bpftool", ["-j", "prog", "show", "pinned", this.progPath(p)])).stdout) as { id: number }).id;
-    const [fromVm, toVm] = [await idOf("from_vm"), await idOf("to_vm")];
-    const net = JSON.parse((await this.inNetns("bpftool", ["-j", "net", "show"])).stdout) as { tc?: { ifindex: number; kind: string; id: number }[] }[];
-    for (const t of net.flatMap((n) => n.tc ?? [])) {
-      const a = found.get(t.ifindex) ?? { ingress: false, egress: false };
-      if (t.kind === "clsact/ingress" && t.id === fromVm) a.ingress = true;
-      if (t.kind === "clsact/egress" && t.id === toVm) a.egress = true;
-      found.set(t.ifindex, a);
-    }
+    const ids = { ingress: await idOf("from_vm"), egress: await idOf("to_vm") };
+    const commands = present.flatMap((d) => (["ingress", "egress"] as const).map((direction) => ({ d, direction, line: `filter show dev ${d.name} ${direction}` })));
+    let result: RunResult | undefined;
+    await this.withFile("show.batch", commands.map((c) => c.line), async (file) => {
+      result = await this.inNetns("tc", ["-j", "-force", "-batch", file], { allowFailure: true, timeoutMs: Math.max(60_000, commands.length * 5) });
+    });
+    const failed = new Set([...result!.stderr.matchAll(/Command failed \S+:(\d+)/g)].map((m) => Number(m[1])));
+    const outputs = result!.stdout.split("\n").filter((l) => l.startsWith("["));
+    let next = 0;
+    commands.forEach((c, i) => {
+      if (failed.has(i + 1)) return;
+      const filters = JSON.parse(outputs[next++] ?? "[]") as { pref?: number; options?: { prog?: { id?: number } } }[];
+      const ours = filters.some((f) => String(f.pref) === TC_PREF && f.options?.prog?.id === ids[c.direction]);
+      const a = found.get(c.d.ifindex) ?? { ingress: false, egress: false };
+      a[c.direction] ||= ours;
+      found.set(c.d.ifindex, a);
+    });
     return found;
+  }
+
+  /** The devices that may carry our programs: the ports' (by ifindex) and those a fail-closed pattern matches. */
+  private static ofInterest(state: State, devices: readonly Device[]): Device[] {
+    const owners = new Set([...state.get("vg_ports")!.keys()].map((key) => ownerOf({ map: "vg_ports", key })!));
+    const patterns = [...state.get("vg_failclosed")!.keys()].map(patternOf);
+    return devices.filter((d) => d.ifindex !== undefined && (owners.has(d.ifindex) || patterns.some((p) => matchesPattern(d.name, p))));
   }
 
   async probe(): Promise<HostFacts> {
@@ -222,7 +248,8 @@ export class BpfDriver implements Driver {
 
     // Devices: which taps carry the programs after this apply.
     const devices = await readLinks(this.options.netns);
-    const attached = await this.attachments();
+    const interest = new Set([...BpfDriver.ofInterest(state, devices), ...BpfDriver.ofInterest(desired, devices)]);
+    const attached = await this.attachments([...interest]);
     const patterns = [...desired.get("vg_failclosed")!.keys()].map(patternOf);
     const wanted = new Set<number>(owners);
     for (const d of devices) if (d.ifindex !== undefined && patterns.some((p) => matchesPattern(d.name, p))) wanted.add(d.ifindex);
@@ -280,7 +307,8 @@ export class BpfDriver implements Driver {
 
   observe(): Promise<Observed> {
     return this.serial(async () => {
-      const [state, devices, attached] = [await this.read(), await readLinks(this.options.netns), await this.attachments()];
+      const [state, devices] = [await this.read(), await readLinks(this.options.netns)];
+      const attached = await this.attachments(BpfDriver.ofInterest(state, devices));
       this.state = state;
       return { units: observedUnits(state, (i) => attached.get(i)?.ingress === true && attached.get(i)?.egress === true, devices), devices };
     });
@@ -312,12 +340,13 @@ export class BpfDriver implements Driver {
       // A namespace already gone took its taps (and their filters) with it: only the pins are left.
       const netnsGone = this.options.netns !== undefined && !existsSync(`/run/netns/${this.options.netns}`);
       if (existsSync(this.progPath("from_vm")) && !netnsGone) {
-        const [attached, devices] = [await this.attachments(), await readLinks(this.options.netns)];
+        const devices = await readLinks(this.options.netns);
+        const attached = await this.attachments(BpfDriver.ofInterest(await this.read(), devices));
         const nameOf = new Map(devices.flatMap((d) => (d.ifindex !== undefined ? [[d.ifindex, d.name] as const] : [])));
         const lines = [...attached.entries()].filter(([i, a]) => (a.ingress || a.egress) && nameOf.has(i)).flatMap(([i]) => [`filter del dev ${nameOf.get(i)} ingress pref ${TC_PREF}`, `filter del dev ${nameOf.get(i)} egress pref ${TC_PREF}`]);
         await this.tcBatch(lines, true);
       }
-      await rm(this.pinDir, { recursive: true, force: true }); // unpinning frees the maps and programs
+      await rm(this.prefixDir, { recursive: true, force: true }); // unpinning frees the maps and programs
       this.state = undefined;
     });
   }

@@ -153,7 +153,9 @@ export function observedUnits(maps: MapContents, isAttached: (ifindex: number) =
     if (name === "vg_failclosed") continue;
     for (const [key, value] of maps.get(name) ?? []) {
       const owner = ownerOf({ map: name, key })!;
-      lines.set(owner, [...(lines.get(owner) ?? []), entryLine({ map: name, key, value })]);
+      const list = lines.get(owner);
+      if (list) list.push(entryLine({ map: name, key, value }));
+      else lines.set(owner, [entryLine({ map: name, key, value })]);
     }
   }
   const units = new Map<string, Unit>();

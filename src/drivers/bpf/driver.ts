@@ -209,11 +209,18 @@ export class BpfDriver implements Driver {
   private async applyOnce(state: State, changes: ChangeSet): Promise<State> {
     const desired: State = new Map([...state].map(([name, entries]) => [name, new Map(entries)]));
     const ifindexOfPort = new Map([...state.get("vg_ports")!].map(([key, value]) => [portIdOf(value), ownerOf({ map: "vg_ports", key })!]));
+    // Each device's entries, indexed once: a lookup per port, not a scan of every map per port.
+    const byOwner = new Map<number, { map: MapName; key: string }[]>();
+    const own = (map: MapName, key: string): void => {
+      const owner = ownerOf({ map, key })!;
+      const list = byOwner.get(owner);
+      if (list) list.push({ map, key });
+      else byOwner.set(owner, [{ map, key }]);
+    };
+    for (const name of MAP_NAMES) if (name !== "vg_failclosed") for (const key of desired.get(name)!.keys()) own(name, key);
     const dropOwner = (ifindex: number): void => {
-      for (const name of MAP_NAMES) {
-        if (name === "vg_failclosed") continue;
-        for (const key of [...desired.get(name)!.keys()]) if (ownerOf({ map: name, key }) === ifindex) desired.get(name)!.delete(key);
-      }
+      for (const { map, key } of byOwner.get(ifindex) ?? []) desired.get(map)!.delete(key);
+      byOwner.delete(ifindex);
     };
     const fresh = new Set<number>(); // ifindexes whose port is new there: its counters start at zero
     for (const key of changes.remove) {
@@ -227,17 +234,20 @@ export class BpfDriver implements Driver {
       if (unit.awaitingDevice) continue;
       if (unit.key === FAIL_CLOSED_KEY) desired.get("vg_failclosed")!.clear();
       const entries = unit.text.split("\n").filter(Boolean).map(parseEntryLine);
-      const own = entries.find((e) => e.map === "vg_ports");
+      const port = entries.find((e) => e.map === "vg_ports");
       const old = ifindexOfPort.get(unit.key);
       if (old !== undefined) dropOwner(old);
-      if (own) {
+      if (port) {
         // What the device held before (this port's old entries, or another port's) goes first.
-        const ifindex = ownerOf(own)!;
-        const before = state.get("vg_ports")!.get(own.key);
+        const ifindex = ownerOf(port)!;
+        const before = state.get("vg_ports")!.get(port.key);
         if (before === undefined || portIdOf(before) !== unit.key) fresh.add(ifindex);
         dropOwner(ifindex);
       }
-      for (const e of entries) desired.get(e.map)!.set(e.key, e.value);
+      for (const e of entries) {
+        desired.get(e.map)!.set(e.key, e.value);
+        if (e.map !== "vg_failclosed") own(e.map, e.key);
+      }
     }
     // Entries of no port (a batch cut short) go too.
     const owners = new Set([...desired.get("vg_ports")!.keys()].map((key) => ownerOf({ map: "vg_ports", key })!));

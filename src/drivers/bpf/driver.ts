@@ -223,9 +223,11 @@ export class BpfDriver implements Driver {
       byOwner.delete(ifindex);
     };
     const fresh = new Set<number>(); // ifindexes whose port is new there: its counters start at zero
+    const touched = new Set<number>(); // devices of the ports this apply adds, changes or removes
     for (const key of changes.remove) {
       if (key === FAIL_CLOSED_KEY) desired.get("vg_failclosed")!.clear();
       else if (ifindexOfPort.has(key)) {
+        touched.add(ifindexOfPort.get(key)!);
         dropOwner(ifindexOfPort.get(key)!);
         fresh.add(ifindexOfPort.get(key)!);
       }
@@ -236,12 +238,16 @@ export class BpfDriver implements Driver {
       const entries = unit.text.split("\n").filter(Boolean).map(parseEntryLine);
       const port = entries.find((e) => e.map === "vg_ports");
       const old = ifindexOfPort.get(unit.key);
-      if (old !== undefined) dropOwner(old);
+      if (old !== undefined) {
+        touched.add(old);
+        dropOwner(old);
+      }
       if (port) {
         // What the device held before (this port's old entries, or another port's) goes first.
         const ifindex = ownerOf(port)!;
         const before = state.get("vg_ports")!.get(port.key);
         if (before === undefined || portIdOf(before) !== unit.key) fresh.add(ifindex);
+        touched.add(ifindex);
         dropOwner(ifindex);
       }
       for (const e of entries) {
@@ -256,11 +262,14 @@ export class BpfDriver implements Driver {
       for (const key of [...desired.get(name)!.keys()]) if (!owners.has(ownerOf({ map: name, key })!)) desired.get(name)!.delete(key);
     }
 
-    // Devices: which taps carry the programs after this apply.
+    // Devices: which taps carry the programs after this apply. Only the touched ports' devices and
+    // those a (new or old) fail-closed pattern matches are asked: a one-port change stays small at
+    // 10,000 taps, and observe() checks every port's device (a missing program is drift, re-applied).
     const devices = await readLinks(this.options.netns);
-    const interest = new Set([...BpfDriver.ofInterest(state, devices), ...BpfDriver.ofInterest(desired, devices)]);
-    const attached = await this.attachments([...interest]);
     const patterns = [...desired.get("vg_failclosed")!.keys()].map(patternOf);
+    const oldPatterns = [...state.get("vg_failclosed")!.keys()].map(patternOf);
+    const interest = devices.filter((d) => d.ifindex !== undefined && (touched.has(d.ifindex) || [...patterns, ...oldPatterns].some((p) => matchesPattern(d.name, p))));
+    const attached = await this.attachments(interest);
     const wanted = new Set<number>(owners);
     for (const d of devices) if (d.ifindex !== undefined && patterns.some((p) => matchesPattern(d.name, p))) wanted.add(d.ifindex);
     const nameOf = new Map(devices.flatMap((d) => (d.ifindex !== undefined ? [[d.ifindex, d.name] as const] : [])));
@@ -280,7 +289,7 @@ export class BpfDriver implements Driver {
     if (lines.length > 0) await this.bpftoolBatch(lines);
 
     // Then attach the programs where they are missing (replacing is harmless: same pref and handle).
-    const attach = [...wanted].filter((i) => nameOf.has(i) && !(attached.get(i)?.ingress && attached.get(i)?.egress));
+    const attach = interest.map((d) => d.ifindex!).filter((i) => wanted.has(i) && !(attached.get(i)?.ingress && attached.get(i)?.egress));
     await this.tcBatch(
       attach.flatMap((i) => [
         `qdisc replace dev ${nameOf.get(i)} clsact`,

@@ -16,12 +16,13 @@ import { join } from "node:path";
 import { planSync } from "../src/agent/converge.ts";
 import { createLibvirtDriver, ensureLibvirtd } from "../src/drivers/libvirt/index.ts";
 import { createNftablesDriver } from "../src/drivers/nftables/index.ts";
+import { Lab } from "../src/conformance/lab/lab.ts";
 import { run } from "../src/host/run.ts";
+import * as f from "../src/policy/frame-builder.ts";
 import { parsePortFile } from "../src/model/port-file.ts";
 import { portPolicies, type PortPolicy } from "../src/policy/port-policy.ts";
 
 const URI = "nwfilter:///system";
-const PYTHON = "/usr/bin/python3";
 const sizes = process.argv.slice(2).map(Number).filter((n) => n >= 2);
 const SECONDS = 3;
 const RUNS = 3;
@@ -30,17 +31,6 @@ const hex2 = (n: number): string => (n & 0xff).toString(16).padStart(2, "0");
 const macOf = (i: number): string => `52:54:02:${hex2(i >> 16)}:${hex2(i >> 8)}:${hex2(i)}`;
 const ipOf = (i: number): string => `10.${100 + ((i >> 16) & 0xff)}.${(i >> 8) & 0xff}.${i & 0xff}`;
 
-// Sends UDP datagrams as fast as one Python process can for argv[2] seconds.
-const BLAST = `
-import socket, sys, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-d = (sys.argv[1], 9)
-b = b"x" * 18
-end = time.time() + float(sys.argv[2])
-while time.time() < end:
-    for _ in range(1000):
-        s.sendto(b, d)
-`;
 import { median } from "./stats.ts";
 
 async function virsh(commands: string[]): Promise<void> {
@@ -54,51 +44,47 @@ function randomUuid(): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
-type Lab = { id: string; devices: string[]; guests: [string, string]; policies: PortPolicy[] };
+type Bench = { lab: Lab; id: string; devices: string[]; guests: [string, string]; policies: PortPolicy[] };
 
-/** N devices; the last two are the guests a and b (namespaces behind veths on a root-namespace bridge). */
-async function startLab(n: number): Promise<Lab> {
-  const id = `vgb${randomBytes(2).toString("hex")}`;
+/** N devices; the last two are the guests a and b (the one lab's guests on a root-namespace bridge), the others bare veth pairs. */
+async function startLab(n: number): Promise<Bench> {
+  const lab = new Lab("vgb", `vgb${randomBytes(2).toString("hex")}`);
+  const id = lab.id;
   const devices = Array.from({ length: n }, (_, i) => (i === n - 2 ? `${id}a` : i === n - 1 ? `${id}b` : `${id}d${i}`));
-  await run("ip", ["link", "add", `${id}br`, "type", "bridge"]);
-  await run("ip", ["link", "set", `${id}br`, "up"]);
-  for (const [i, d] of devices.entries()) {
-    await run("ip", ["link", "add", d, "type", "veth", "peer", "name", `${d}p`]);
-    if (i < n - 2) continue;
-    const ns = `${d}-g`;
-    await run("ip", ["netns", "add", ns]);
-    await run("ip", ["link", "set", `${d}p`, "netns", ns]);
-    await run("ip", ["link", "set", d, "master", `${id}br`, "up"]);
-    await run("ip", ["link", "set", `${d}p`, "name", "eth0", "address", macOf(i)], { netns: ns });
-    await run("ip", ["addr", "add", `${ipOf(i)}/16`, "dev", "eth0"], { netns: ns });
-    await run("ip", ["link", "set", "eth0", "up"], { netns: ns });
-    await run("ip", ["link", "set", "lo", "up"], { netns: ns });
-  }
-  const a = n - 2;
-  const b = n - 1;
-  await run("ip", ["neigh", "replace", ipOf(b), "lladdr", macOf(b), "dev", "eth0"], { netns: `${devices[a]}-g` });
+  const bare = devices.slice(0, n - 2);
+  lab.onCleanup(async () => {
+    for (const d of bare) await run("ip", ["link", "del", d], { allowFailure: true });
+  });
+  await lab.bridge(undefined, `${id}br`);
+  for (const d of bare) await run("ip", ["link", "add", d, "type", "veth", "peer", "name", `${d}p`]);
+  for (const i of [n - 2, n - 1]) await lab.guest({ netns: lab.ns(i === n - 2 ? "a" : "b"), device: devices[i]!, bridge: `${id}br`, mac: macOf(i), ipv4: `${ipOf(i)}/16`, noIpv6: true });
   // Ports sort by id in a batch: the guests' ids sort last, so their jumps come after all others.
   const ports = devices.map((d, i) => ({ id: i >= n - 2 ? `zz-${i}` : `p${String(i).padStart(6, "0")}`, tenant: "t", network: "net", device: d, mac: macOf(i), ips: [ipOf(i), `2001:db8::${(i + 1).toString(16)}`] }));
   const policies = portPolicies(parsePortFile(JSON.stringify({ networks: [{ id: "net", tenant: "t", shared: true }], ports }), "bench"));
-  return { id, devices, guests: [`${devices[a]}-g`, `${devices[b]}-g`], policies };
+  return { lab, id, devices, guests: [lab.ns("a"), lab.ns("b")], policies };
 }
 
-async function stopLab(lab: Lab): Promise<void> {
-  for (const g of lab.guests) await run("ip", ["netns", "del", g], { allowFailure: true });
-  for (const d of lab.devices) await run("ip", ["link", "del", d], { allowFailure: true });
-  await run("ip", ["link", "del", `${lab.id}br`], { allowFailure: true });
+async function stopLab(bench: Bench): Promise<void> {
+  await bench.lab.cleanup();
 }
 
-/** Packets per second received by guest b from guest a (median of RUNS runs of SECONDS). */
-async function packetRate(lab: Lab): Promise<number> {
-  const [a, b] = lab.guests;
+/** Packets per second received by guest b from guest a (median of RUNS runs of SECONDS; the lab's sender, as fast as it can). */
+async function packetRate(bench: Bench): Promise<number> {
+  const [a, b] = bench.guests;
+  const n = bench.devices.length;
+  const frame = f.ether(macOf(n - 1), macOf(n - 2), 0x0800, f.udp4(ipOf(n - 2), ipOf(n - 1), 9, 9, new Uint8Array(18)));
   const rates: number[] = [];
   for (let r = 0; r < RUNS; r++) {
     const rx = async (): Promise<number> => Number((await run("cat", ["/sys/class/net/eth0/statistics/rx_packets"], { netns: b })).stdout.trim());
     const before = await rx();
-    await run(PYTHON, ["-c", BLAST, ipOf(lab.devices.length - 1), String(SECONDS)], { netns: a, timeoutMs: 60_000 });
+    const blast = bench.lab.stream(a, [frame], { count: 0, gapMs: 0 });
+    await blast.ready;
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, SECONDS * 1000));
+    await blast.stop();
+    const seconds = (performance.now() - t0) / 1000;
     await new Promise((r) => setTimeout(r, 200));
-    rates.push(((await rx()) - before) / SECONDS);
+    rates.push(((await rx()) - before) / seconds);
   }
   return median(rates);
 }
@@ -199,7 +185,7 @@ for (const [n, r] of results) {
   console.log(`| ${n} | ${s(r.vifguardInstallMs)} | ${s(r.cleanTrafficInstallMs)} | ${s(r.nftInstallMs)} | ${s(r.vifguardOnePortMs)} | ${s(r.cleanTrafficOnePortMs)} | ${s(r.nftOnePortMs)} | ${s(r.vifguardObserveMs)} | ${s(r.vifguardRemoveAllMs)} | ${s(r.cleanTrafficRemoveMs)} | ${s(r.nftRemoveAllMs)} |`);
 }
 console.log("");
-console.log(`Packet rate, guest a → guest b (60-byte UDP frames, one Python sender, median of ${RUNS} × ${SECONDS} s), the two guests' ports bound last:`);
+console.log(`Packet rate, guest a → guest b (60-byte UDP frames, the lab's raw sender (send.py), median of ${RUNS} × ${SECONDS} s), the two guests' ports bound last:`);
 console.log("");
 console.log("| ports | no filter (before / after) | vifguard libvirt | clean-traffic | vifguard nftables |");
 console.log("|---:|---:|---:|---:|---:|");

@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { planChanges } from "../src/agent/plan.ts";
 import { createNftablesDriver } from "../src/drivers/nftables/index.ts";
-import { run } from "../src/host/run.ts";
+import { addNetns, deleteNetns } from "../src/conformance/lab/net.ts";
 import { createOvsDriver } from "../src/drivers/ovs/index.ts";
 import { sandboxPrefix, startOvsSandbox } from "../src/drivers/ovs/sandbox.ts";
 import { parsePortFile } from "../src/model/port-file.ts";
@@ -46,7 +46,7 @@ function updatesFor(policies: readonly PlacedPolicy[]): PlacedPolicy[][] {
 /** The nftables driver on the same ports: one install transaction, then the same 20 updates. */
 async function nftables(policies: readonly PlacedPolicy[]): Promise<{ install: number; update: number }> {
   const netns = `vgob-nft-${randomBytes(3).toString("hex")}`;
-  await run("ip", ["netns", "add", netns]);
+  await addNetns(netns);
   const driver = createNftablesDriver({ netns });
   try {
     await driver.probe();
@@ -65,7 +65,7 @@ async function nftables(policies: readonly PlacedPolicy[]): Promise<{ install: n
   } finally {
     await driver.removeAll().catch(() => undefined);
     driver.close?.();
-    await run("ip", ["netns", "del", netns], { allowFailure: true });
+    await deleteNetns(netns);
   }
 }
 

@@ -1,7 +1,8 @@
 // Real packets through the libvirt nwfilter driver: filter bindings on root-namespace veth devices
-// (libvirt binds root-namespace devices only) enslaved to a Linux bridge with a per-run name; guests
-// in their own network namespaces on the other veth ends; scapy sends the frame builder's bytes and
-// captures at Bob. Expected verdicts come from the reference evaluator; a row where libvirt differs
+// (libvirt binds root-namespace devices only) enslaved to a Linux bridge with a per-run name, guests
+// in their own network namespaces on the other veth ends; the one lab (src/conformance/lab/) sends
+// the frame builder's bytes and captures at Bob; every "nothing arrived" ends with a control frame
+// that must arrive. Expected verdicts come from the reference evaluator; a row where libvirt differs
 // must name the declared limitation. Also: unplug and removeAll leave no binding, filter, ebtables or
 // iptables rule; a libvirtd restart under a spoof stream leaks nothing.
 // Needs root and libvirtd (started if not running); skips otherwise, fails under CI=true.
@@ -11,6 +12,7 @@ import { test, type TestContext } from "node:test";
 import { planChanges } from "../../src/agent/plan.ts";
 import { planSync } from "../../src/agent/converge.ts";
 import { createLibvirtDriver, ensureLibvirtd, restartLibvirtd, type LibvirtDriver } from "../../src/drivers/libvirt/index.ts";
+import { Lab as TheLab, type ControlSender, type Watch } from "../../src/conformance/lab/lab.ts";
 import { run } from "../../src/host/run.ts";
 import { evaluate } from "../../src/policy/evaluate.ts";
 import * as f from "../../src/policy/frame-builder.ts";
@@ -18,92 +20,49 @@ import type { PlacedPolicy } from "../../src/policy/port-policy.ts";
 import { ACME_MAC, ALICE_MAC, BOB_MAC, EVE_MAC, cloud } from "../drivers/ovs/fixture.ts";
 import { requireRoot } from "../support/needs-root.ts";
 
-const PYTHON = "/usr/bin/python3"; // the one with scapy
-
-const SEND = `
-import sys, json, time
-from scapy.all import conf
-a = json.loads(sys.stdin.read())
-s = conf.L2socket(iface=a["iface"])
-frames = [bytes.fromhex(h) for h in a["frames"]]
-n = 0
-t0 = time.time()
-for i in range(a["count"]):
-    s.send(frames[i % len(frames)])
-    n += 1
-    if a["gapMs"]:
-        d = t0 + (i + 1) * a["gapMs"] / 1000 - time.time()
-        if d > 0: time.sleep(d)
-print(n)
-`;
-
-// Counts captured frames that begin with each given frame (hex). Matching on the whole frame, not
-// on a trailer: with br_netfilter (bridge-nf-call-iptables=1) the bridge trims IP packets to their
-// declared length, which would cut off a marker appended as Ethernet padding.
-const SNIFF = `
-import sys, json
-from scapy.all import sniff
-a = json.loads(sys.argv[1])
-marks = {m: bytes.fromhex(m) for m in a["markers"]}
-counts = {m: 0 for m in marks}
-def seen(p):
-    raw = bytes(p)
-    for m, b in marks.items():
-        if raw.startswith(b): counts[m] += 1
-sniff(iface=a["iface"], prn=seen, store=False, timeout=a["timeout"])
-print(json.dumps(counts))
-`;
-
 function needsRootAndLibvirt(t: TestContext): boolean {
   return requireRoot(t, "starts libvirtd, creates veth pairs, a bridge and network namespaces");
 }
 
-type Lab = Readonly<{ prefix: string; bridge: string; driver: LibvirtDriver; policies: PlacedPolicy[]; guest: (port: string) => string; device: (port: string) => string }>;
+type Lab = Readonly<{ lab: TheLab; prefix: string; bridge: string; driver: LibvirtDriver; policies: PlacedPolicy[]; guest: (port: string) => ControlSender; device: (port: string) => string }>;
+
+const GUESTS: Record<string, { mac: string; ipv4: string }> = { "alice-0": { mac: ALICE_MAC, ipv4: "10.0.0.1" }, "eve-0": { mac: EVE_MAC, ipv4: "10.0.0.2" }, "bob-0": { mac: BOB_MAC, ipv4: "10.0.0.3" }, "acme-db-0": { mac: ACME_MAC, ipv4: "192.168.50.10" } };
 
 async function startLab(t: TestContext): Promise<Lab> {
   await ensureLibvirtd();
-  const prefix = `vgl${randomBytes(2).toString("hex")}`;
+  const lab = new TheLab("vgl", `vgl${randomBytes(2).toString("hex")}`);
+  const prefix = lab.id;
   const bridge = `${prefix}br`;
   const policies = cloud(prefix);
   const driver = createLibvirtDriver({ prefix });
-  const guests: string[] = [];
-  t.after(async () => {
+  t.after(() => lab.cleanup());
+  lab.onCleanup(async () => {
     await driver.removeAll().catch((error: unknown) => t.diagnostic(`removeAll failed: ${String(error)}`));
     const left = (await driver.observe()).units.size;
-    if (left > 0) t.diagnostic(`${left} bindings left after removeAll`);
-    for (const g of guests) await run("ip", ["netns", "del", g], { allowFailure: true });
-    for (const p of policies) await run("ip", ["link", "del", p.device], { allowFailure: true });
-    await run("ip", ["link", "del", bridge], { allowFailure: true });
+    if (left > 0) t.diagnostic(`${left} filter attachments left after removeAll`);
   });
-  await run("ip", ["link", "add", bridge, "type", "bridge", "mcast_snooping", "0"]); // flood MLD and DHCPv6 multicast to Bob
-  await run("ip", ["link", "set", bridge, "up"]);
-  const macs: Record<string, string> = { "alice-0": ALICE_MAC, "eve-0": EVE_MAC, "bob-0": BOB_MAC, "acme-db-0": ACME_MAC };
-  for (const p of policies) {
-    const g = `${p.device}-g`;
-    guests.push(g);
-    await run("ip", ["netns", "add", g]);
-    await run("ip", ["link", "add", p.device, "type", "veth", "peer", "name", `${p.device}p`]);
-    await run("ip", ["link", "set", `${p.device}p`, "netns", g]);
-    await run("ip", ["link", "set", `${p.device}p`, "name", "eth0"], { netns: g });
-    await run("sysctl", ["-qw", "net.ipv6.conf.all.disable_ipv6=1"], { netns: g }); // no kernel chatter
-    await run("ip", ["link", "set", "eth0", "address", macs[p.port]!, "promisc", "on", "up"], { netns: g });
-    await run("ip", ["link", "set", p.device, "master", bridge, "up"]);
-  }
+  await lab.bridge(undefined, bridge); // no multicast snooping: MLD and DHCPv6 multicast flood to Bob
+  // libvirt binds root-namespace devices only: the host ends stay here; the guests have no IPv6 (no kernel chatter).
+  for (const p of policies) await lab.guest({ netns: lab.ns(p.port), device: p.device, bridge, mac: GUESTS[p.port]!.mac, noIpv6: true, promisc: true });
   await driver.probe();
   await driver.apply((await planSync(driver, policies)).changes);
   const byPort = new Map(policies.map((p) => [p.port, p]));
-  return { prefix, bridge, driver, policies, guest: (port) => `${byPort.get(port)!.device}-g`, device: (port) => byPort.get(port)!.device };
+  return { lab, prefix, bridge, driver, policies, guest: (port) => ({ netns: lab.ns(port), ...GUESTS[port]! }), device: (port) => byPort.get(port)!.device };
 }
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 
 async function send(lab: Lab, from: string, frames: readonly Uint8Array[], count: number, gapMs = 0): Promise<number> {
-  const { stdout } = await run(PYTHON, ["-c", SEND], { netns: lab.guest(from), input: JSON.stringify({ iface: "eth0", frames: frames.map(hex), count, gapMs }), timeoutMs: 180_000 });
-  return Number(stdout.trim());
+  return (await lab.lab.stream(lab.guest(from).netns, frames, { count, gapMs }).done).sent;
 }
 
-function sniff(lab: Lab, at: string, markers: readonly Uint8Array[], timeoutS: number): Promise<Record<string, number>> {
-  return run(PYTHON, ["-c", SNIFF, JSON.stringify({ iface: "eth0", markers: markers.map(hex), timeout: timeoutS })], { netns: lab.guest(at), timeoutMs: (timeoutS + 30) * 1000 }).then((r) => JSON.parse(r.stdout.trim().split("\n").at(-1)!) as Record<string, number>);
+/**
+ * Counts frames carrying each marker (here the whole frame, not a trailer: with br_netfilter
+ * (bridge-nf-call-iptables=1) the bridge trims IP packets to their declared length) at `at`; ready
+ * once bound; stop(guest) ends with that guest's control frame, which must arrive.
+ */
+function sniff(lab: Lab, at: string, markers: readonly Uint8Array[], timeoutS: number): Watch {
+  return lab.lab.watch(lab.guest(at).netns, markers, timeoutS);
 }
 
 const settle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -170,15 +129,16 @@ test("libvirt dataplane: each frame reaches Bob exactly when the reference evalu
   const list = rows();
   const markers = list.map((row) => row.frame);
   assert.equal(new Set(markers.map(hex)).size, markers.length, "every row's frame is unique");
-  const sniffing = sniff(lab, "bob-0", markers, 8);
-  await settle(2500);
+  const sniffing = sniff(lab, "bob-0", markers, 60);
+  await sniffing.ready;
   // One sender process per guest, each frame twice: a process per row took longer than the capture
   // (scapy's start-up), so the last rows' frames were sent after the sniffer had stopped.
   for (const from of new Set(list.map((row) => row.from))) {
     const frames = list.filter((row) => row.from === from).map((row) => row.frame);
     await send(lab, from, frames, frames.length * 2);
   }
-  const counts = await sniffing;
+  sniffing.stop(lab.guest("alice-0"));
+  const counts = await sniffing.counts;
   for (const [i, row] of list.entries()) {
     const out = evaluate(byPort.get(row.from)!, row.frame, "from-vm");
     const into = evaluate(byPort.get("bob-0")!, row.frame, "to-vm");
@@ -214,12 +174,15 @@ test("libvirt dataplane: Eve in promiscuous mode sees no unicast for others, flo
   const lab = await startLab(t);
   const known = f.ether(BOB_MAC, ALICE_MAC, 0x0800, f.icmp4Echo("10.0.0.1", "10.0.0.3"));
   const unknown = f.ether("52:54:00:77:77:77", ALICE_MAC, 0x0800, f.icmp4Echo("10.0.0.1", "10.0.0.77"));
-  const atEve = sniff(lab, "eve-0", [known, unknown], 6);
-  const atBob = sniff(lab, "bob-0", [known], 6);
-  await settle(2500);
+  const atEve = sniff(lab, "eve-0", [known, unknown], 60);
+  const atBob = sniff(lab, "bob-0", [known], 60);
+  await Promise.all([atEve.ready, atBob.ready]);
   await send(lab, "alice-0", [known], 3);
   await send(lab, "alice-0", [unknown], 3);
-  const [eve, bob] = await Promise.all([atEve, atBob]);
+  // Alice's broadcast control frame must reach both: Eve's zeros then mean dropped, not late.
+  atEve.stop(lab.guest("alice-0"));
+  atBob.stop(lab.guest("alice-0"));
+  const [eve, bob] = await Promise.all([atEve.counts, atBob.counts]);
   assert.equal(bob[hex(known)], 3, "Bob gets his unicast");
   assert.equal(eve[hex(known)], 0, "Eve does not get Bob's");
   assert.equal(eve[hex(unknown)], 0, "nor unicast the bridge floods for an unknown MAC");
@@ -285,15 +248,16 @@ test("libvirt dataplane: a libvirtd restart under a spoof stream leaks nothing a
   const lab = await startLab(t);
   const spoof = f.ether(BOB_MAC, EVE_MAC, 0x0800, f.icmp4Echo("10.0.0.1", "10.0.0.3"));
   const legit = f.ether(BOB_MAC, EVE_MAC, 0x0800, f.icmp4Echo("10.0.0.2", "10.0.0.3"));
-  const atBob = sniff(lab, "bob-0", [spoof, legit], 20);
-  await settle(3000);
+  const atBob = sniff(lab, "bob-0", [spoof, legit], 120);
+  await atBob.ready;
   const stream = send(lab, "eve-0", [spoof, legit], 6000, 2);
   await settle(1500);
   const t0 = performance.now();
   await restartLibvirtd();
   const up = performance.now() - t0;
   const sent = await stream;
-  const counts = await atBob;
+  atBob.stop(lab.guest("alice-0"));
+  const counts = await atBob.counts;
   const leaked = counts[hex(spoof)] ?? 0;
   t.diagnostic(`libvirtd restart took ${up.toFixed(0)} ms; ${leaked} of ${sent / 2} spoofed frames reached Bob; ${counts[hex(legit)]} of ${sent / 2} legitimate ones`);
   assert.equal(leaked, 0);
@@ -308,10 +272,11 @@ test("libvirt dataplane: changing a port under a spoof stream redefines its filt
   const lab = await startLab(t);
   const spoof = f.ether(BOB_MAC, EVE_MAC, 0x0800, f.icmp4Echo("10.0.0.1", "10.0.0.3"));
   const legit = f.ether(BOB_MAC, EVE_MAC, 0x0800, f.icmp4Echo("10.0.0.2", "10.0.0.3"));
-  const atBob = sniff(lab, "bob-0", [spoof, legit], 40);
-  await settle(3000);
-  let streaming = true;
-  const stream = send(lab, "eve-0", [spoof, legit], 30000, 1).finally(() => (streaming = false));
+  const atBob = sniff(lab, "bob-0", [spoof, legit], 180);
+  await atBob.ready;
+  // Until stopped, not a fixed count: on a loaded host six applies took 33 s and outlasted a 30 s stream.
+  const stream = lab.lab.stream(lab.guest("eve-0").netns, [spoof, legit], { count: 0, gapMs: 1 });
+  await stream.ready;
   const timings: number[] = [];
   for (let i = 0; i < 6; i++) {
     const extra = i % 2 === 0 ? [{ family: 4 as const, bytes: Uint8Array.from([10, 0, 0, 50]), length: 32, text: "10.0.0.50" }] : [];
@@ -319,14 +284,13 @@ test("libvirt dataplane: changing a port under a spoof stream redefines its filt
     const report = await lab.driver.apply((await planSync(lab.driver, changed)).changes);
     timings.push(report.durationMs);
   }
-  const outlasted = streaming;
-  const sent = await stream;
-  const counts = await atBob;
+  const { sent } = await stream.stop();
+  atBob.stop(lab.guest("alice-0"));
+  const counts = await atBob.counts;
   const leaked = counts[hex(spoof)] ?? 0;
   const delivered = counts[hex(legit)] ?? 0;
   const median = [...timings].sort((a, b) => a - b)[Math.floor(timings.length / 2)]!;
   t.diagnostic(`changed eve-0 6x (median ${median.toFixed(0)} ms per apply: ${timings.map((x) => x.toFixed(0)).join(", ")}); ${leaked} of ${sent / 2} spoofed frames reached Bob, ${delivered} of ${sent / 2} legitimate ones`);
-  assert.ok(outlasted, "the spoof stream outlasted the changes");
   assert.equal(leaked, 0, "no spoofed frame gets through while a port changes");
   assert.ok(delivered >= 0.99 * (sent / 2), "the port's legitimate traffic keeps flowing (old chains until the new ones are in)");
   assert.deepEqual((await planSync(lab.driver, lab.policies)).changes, { add: [], remove: [] }, "observe() reads the last change back (the 6th took the extra address away again)");

@@ -5,6 +5,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { addNetns, deleteNetns } from "../../conformance/lab/net.ts";
 import { run, type RunResult } from "../../host/run.ts";
 
 export type OvsSandbox = Readonly<{
@@ -113,13 +114,12 @@ export async function startOvsSandbox(options: SandboxOptions): Promise<OvsSandb
       stopped = true;
       await killPid(await readPid(switchPid));
       await killPid(await readPid(dbPid));
-      await run("ip", ["netns", "del", netns], { allowFailure: true });
+      await deleteNetns(netns);
       await rm(runDir, { recursive: true, force: true });
     },
   };
   try {
-    await run("ip", ["netns", "add", netns]);
-    await run("ip", ["link", "set", "lo", "up"], { netns });
+    await addNetns(netns);
     await run("ovsdb-tool", ["create", join(runDir, "conf.db"), "/usr/share/openvswitch/vswitch.ovsschema"], { env });
     await startDatabase();
     await sandbox.vsctl("--no-wait", "init");

@@ -245,7 +245,10 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
     }
     const due = tracker.due(now(), portFacts);
     if (due.length === 0) return;
-    for (const e of due) recent.set(e.id, e);
+    for (const e of due) {
+      if (!recent.has(e.id)) metrics.spoofEvent(e.port, e.reason);
+      recent.set(e.id, e);
+    }
     recent = keepNewest(recent, config.events.keep);
     link?.submitEvents(due);
   };

@@ -18,6 +18,7 @@ export class AgentMetrics {
   private readonly sourceUp: Gauge;
   private readonly badDeliveries: Counter;
   private readonly lifecycle: Counter;
+  private readonly spoofEvents: Counter;
 
   constructor(readCounters: () => Promise<readonly DropCounter[]>) {
     const registers = [this.registry];
@@ -54,6 +55,7 @@ export class AgentMetrics {
     this.revisionInfo = new Gauge({ name: "vifguard_desired_info", help: "The desired state being enforced (value 1)", labelNames: ["revision", "origin", "saved"], registers });
     this.sourceUp = new Gauge({ name: "vifguard_source_up", help: "1 when the last read of the desired-state source succeeded and was valid", registers });
     this.badDeliveries = new Counter({ name: "vifguard_source_errors_total", help: "Reads of the desired-state source that failed or were invalid (the last good state stays)", labelNames: ["kind"], registers });
+    this.spoofEvents = new Counter({ name: "vifguard_spoof_events_total", help: "Spoof events begun (an episode of drops of one port for one reason, see vifguard events)", labelNames: ["port", "reason"], registers });
     this.lifecycle = new Counter({ name: "vifguard_lifecycle_requests_total", help: "plug, unplug, migrate-in and migrate-out requests by result", labelNames: ["op", "result"], registers });
     for (const state of PORT_STATES) this.ports.set({ state }, 0);
   }
@@ -78,6 +80,11 @@ export class AgentMetrics {
   source(up: boolean, kind?: "unreadable" | "invalid"): void {
     this.sourceUp.set(up ? 1 : 0);
     if (kind) this.badDeliveries.inc({ kind });
+  }
+
+  /** A spoof event begun (its first report). */
+  spoofEvent(port: string, reason: string): void {
+    this.spoofEvents.inc({ port, reason });
   }
 
   request(op: string, ok: boolean): void {

@@ -9,6 +9,7 @@ import { createApi } from "./api/app.ts";
 import { Authenticator } from "./auth.ts";
 import type { ControllerConfig } from "./config.ts";
 import { ControllerConfigError } from "./errors.ts";
+import { ControllerMetrics } from "./metrics.ts";
 import { startHoldSweeper } from "./migration-hold.ts";
 import { parseStoreUrl, redact } from "./store/open.ts";
 import { checkSecretFile } from "../host/secrets.ts";
@@ -62,7 +63,7 @@ export async function startController(config: StartOptions & Readonly<{ store: s
   let server: ServerType | undefined;
   try {
     await watch.start();
-    const app = createApi({ store, watch, auth: new Authenticator(store, tokens), maxBodyBytes: config.maxBodyBytes, logError: (error) => logger.error({ err: error }, "request failed") });
+    const app = createApi({ store, watch, auth: new Authenticator(store, tokens), maxBodyBytes: config.maxBodyBytes, metrics: new ControllerMetrics(store), logError: (error) => logger.error({ err: error }, "request failed") });
     const listen = config.listen ?? { host: "127.0.0.1", port: 8700 };
     const address = await new Promise<AddressInfo>((resolve, reject) => {
       server = serve({ fetch: app.fetch, hostname: listen.host, port: listen.port }, (info) => resolve(info));

@@ -9,6 +9,7 @@ import { formatPath } from "../../model/port-file.ts";
 import type { Authenticator } from "../auth.ts";
 import { ApiError, HTTP_STATUS } from "../errors.ts";
 import { VERSION } from "../../version.ts";
+import type { ControllerMetrics } from "../metrics.ts";
 import { errors, type Api, type ApiDeps, type ApiEnv } from "./common.ts";
 import { registerEvents } from "./events.ts";
 import { registerHosts } from "./hosts.ts";
@@ -16,7 +17,7 @@ import { registerNetworks } from "./networks.ts";
 import { registerPorts } from "./ports.ts";
 import { registerTokens } from "./tokens.ts";
 
-export type ApiOptions = ApiDeps & Readonly<{ auth: Authenticator; maxBodyBytes?: number; logError?: (error: unknown) => void }>;
+export type ApiOptions = ApiDeps & Readonly<{ auth: Authenticator; maxBodyBytes?: number; logError?: (error: unknown) => void; metrics?: ControllerMetrics }>;
 
 export const DEFAULT_MAX_BODY_BYTES = 1 << 20;
 const DOCUMENT_PATH = "/v1/openapi.json";
@@ -127,6 +128,21 @@ export function createApi(options: ApiOptions): OpenAPIHono<ApiEnv> {
     tags: TAGS,
   });
 
+  const metrics = options.metrics;
+  if (metrics) {
+    // Prometheus scrapes without a token, like the agent's /metrics: counts and host names only.
+    app.get("/metrics", async (c) => c.body(await metrics.registry.metrics(), 200, { "content-type": metrics.registry.contentType }));
+    app.use("/v1/*", async (c, next) => {
+      const started = performance.now();
+      try {
+        await next();
+      } finally {
+        // The matched pattern, not the path: ids would make a label per port.
+        const route = c.req.routePath === "/v1/*" || c.req.routePath === "*" ? "(unmatched)" : c.req.routePath;
+        metrics.observe(c.req.method, route, c.res.status, (performance.now() - started) / 1000);
+      }
+    });
+  }
   app.use("/v1/*", bodyLimit({
     maxSize: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     onError: (c) => answer(c, new ApiError("VG_TOO_LARGE", `The body exceeds ${options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES} bytes`, [{ path: "(body)", value: c.req.header("content-length") ?? "(chunked)", expected: `at most ${options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES} bytes` }])),

@@ -234,6 +234,14 @@ async function main(): Promise<void> {
             const t1 = performance.now();
             await bpf.apply({ add: [...bpf.compile(policiesFor(n), await readLinks(hv)).values()], remove: [] });
             console.error(`bpf: ${n} ports installed in ${(performance.now() - t1).toFixed(0)} ms (maps batch ${bpf.lastBatchMs.toFixed(0)} ms)`);
+            // A one-port change with N installed (the last port to level mac and back), as the agent makes it.
+            const last = policiesFor(n).at(-1)!;
+            const devices = await readLinks(hv);
+            for (const level of ["mac", "full"] as const) {
+              const t2 = performance.now();
+              await bpf.apply({ add: [...bpf.compile([{ ...last, level }], devices).values()], remove: [] });
+              console.error(`bpf: one-port change (to ${level}) with ${n} installed in ${(performance.now() - t2).toFixed(0)} ms`);
+            }
           }
           if (mode === "ovs-normal" || mode === "ovs") await toOvs();
           if (mode === "ovs") await ovsOn(n);

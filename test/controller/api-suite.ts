@@ -471,7 +471,8 @@ export async function holdSuite(t: TestContext, backend: Backend): Promise<void>
   const ms = Date.now() - started;
   assert.equal(woke.status, 200);
   assert.deepEqual(woke.body.ports.map((p: { port: string }) => p.port), ["held-1"], "hs1 lost held-0 and keeps held-1");
-  assert.ok(ms >= 250 && ms < 5_000, `hs1's set dropped held-0 after ${ms} ms`);
+  // Not before the 300 ms hold ends (a slow host only makes this later); no upper bound: a timing, not a verdict.
+  assert.ok(ms >= 250, `hs1's set dropped held-0 after ${ms} ms`);
   const m = (await admin("GET", "/v1/ports/held-0/migration")).body;
   assert.deepEqual([m.state, m.source, m.sourceHoldUntil], ["ready", null, null]);
   const pending = (await admin("GET", "/v1/ports/held-1/migration")).body;

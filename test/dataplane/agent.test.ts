@@ -47,7 +47,8 @@ test("agent dataplane: `nft delete table` and `nft flush table` by hand are repa
     const ms = await waitFor(() => lab.converged(BASE), 10_000, `repair after ${how}`, 10);
     const total = performance.now() - started;
     figures.push(`${how} table: repaired in ${total.toFixed(0)} ms`);
-    assert.ok(ms < 2_000, `${how}: repaired in ${ms.toFixed(0)} ms`);
+    // A figure, not a bound: the check above is that it was repaired at all, well inside the 10 s wait.
+    figures.push(`${how}: converged ${ms.toFixed(0)} ms after the first check`);
     await settle(300);
   }
   t.diagnostic(figures.join("; "));

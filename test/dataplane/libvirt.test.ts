@@ -12,7 +12,8 @@ import { test, type TestContext } from "node:test";
 import { planChanges } from "../../src/agent/plan.ts";
 import { planSync } from "../../src/agent/converge.ts";
 import { createLibvirtDriver, ensureLibvirtd, restartLibvirtd, type LibvirtDriver } from "../../src/drivers/libvirt/index.ts";
-import { Lab as TheLab, type ControlSender, type Watch } from "../../src/conformance/lab/lab.ts";
+import { Lab as TheLab, type ControlSender } from "../../src/conformance/lab/lab.ts";
+import { hex } from "../../src/conformance/lab/wire.ts";
 import { run } from "../../src/host/run.ts";
 import { evaluate } from "../../src/policy/evaluate.ts";
 import * as f from "../../src/policy/frame-builder.ts";
@@ -50,20 +51,8 @@ async function startLab(t: TestContext): Promise<Lab> {
   return { lab, prefix, bridge, driver, policies, guest: (port) => ({ netns: lab.ns(port), ...GUESTS[port]! }), device: (port) => byPort.get(port)!.device };
 }
 
-const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 
-async function send(lab: Lab, from: string, frames: readonly Uint8Array[], count: number, gapMs = 0): Promise<number> {
-  return (await lab.lab.stream(lab.guest(from).netns, frames, { count, gapMs }).done).sent;
-}
 
-/**
- * Counts frames carrying each marker (here the whole frame, not a trailer: with br_netfilter
- * (bridge-nf-call-iptables=1) the bridge trims IP packets to their declared length) at `at`; ready
- * once bound; stop(guest) ends with that guest's control frame, which must arrive.
- */
-function sniff(lab: Lab, at: string, markers: readonly Uint8Array[], timeoutS: number): Watch {
-  return lab.lab.watch(lab.guest(at).netns, markers, timeoutS);
-}
 
 const settle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -129,13 +118,13 @@ test("libvirt dataplane: each frame reaches Bob exactly when the reference evalu
   const list = rows();
   const markers = list.map((row) => row.frame);
   assert.equal(new Set(markers.map(hex)).size, markers.length, "every row's frame is unique");
-  const sniffing = sniff(lab, "bob-0", markers, 60);
+  const sniffing = lab.lab.watch(lab.guest("bob-0").netns, markers, 60);
   await sniffing.ready;
   // One sender process per guest, each frame twice: a process per row took longer than the capture
   // (scapy's start-up), so the last rows' frames were sent after the sniffer had stopped.
   for (const from of new Set(list.map((row) => row.from))) {
     const frames = list.filter((row) => row.from === from).map((row) => row.frame);
-    await send(lab, from, frames, frames.length * 2);
+    await lab.lab.repeat(lab.guest(from).netns, frames, frames.length * 2);
   }
   sniffing.stop(lab.guest("alice-0"));
   const counts = await sniffing.counts;
@@ -174,11 +163,11 @@ test("libvirt dataplane: Eve in promiscuous mode sees no unicast for others, flo
   const lab = await startLab(t);
   const known = f.ether(BOB_MAC, ALICE_MAC, 0x0800, f.icmp4Echo("10.0.0.1", "10.0.0.3"));
   const unknown = f.ether("52:54:00:77:77:77", ALICE_MAC, 0x0800, f.icmp4Echo("10.0.0.1", "10.0.0.77"));
-  const atEve = sniff(lab, "eve-0", [known, unknown], 60);
-  const atBob = sniff(lab, "bob-0", [known], 60);
+  const atEve = lab.lab.watch(lab.guest("eve-0").netns, [known, unknown], 60);
+  const atBob = lab.lab.watch(lab.guest("bob-0").netns, [known], 60);
   await Promise.all([atEve.ready, atBob.ready]);
-  await send(lab, "alice-0", [known], 3);
-  await send(lab, "alice-0", [unknown], 3);
+  await lab.lab.repeat(lab.guest("alice-0").netns, [known], 3);
+  await lab.lab.repeat(lab.guest("alice-0").netns, [unknown], 3);
   // Alice's broadcast control frame must reach both: Eve's zeros then mean dropped, not late.
   atEve.stop(lab.guest("alice-0"));
   atBob.stop(lab.guest("alice-0"));
@@ -248,9 +237,9 @@ test("libvirt dataplane: a libvirtd restart under a spoof stream leaks nothing a
   const lab = await startLab(t);
   const spoof = f.ether(BOB_MAC, EVE_MAC, 0x0800, f.icmp4Echo("10.0.0.1", "10.0.0.3"));
   const legit = f.ether(BOB_MAC, EVE_MAC, 0x0800, f.icmp4Echo("10.0.0.2", "10.0.0.3"));
-  const atBob = sniff(lab, "bob-0", [spoof, legit], 120);
+  const atBob = lab.lab.watch(lab.guest("bob-0").netns, [spoof, legit], 120);
   await atBob.ready;
-  const stream = send(lab, "eve-0", [spoof, legit], 6000, 2);
+  const stream = lab.lab.repeat(lab.guest("eve-0").netns, [spoof, legit], 6000, 2);
   await settle(1500);
   const t0 = performance.now();
   await restartLibvirtd();
@@ -272,7 +261,7 @@ test("libvirt dataplane: changing a port under a spoof stream redefines its filt
   const lab = await startLab(t);
   const spoof = f.ether(BOB_MAC, EVE_MAC, 0x0800, f.icmp4Echo("10.0.0.1", "10.0.0.3"));
   const legit = f.ether(BOB_MAC, EVE_MAC, 0x0800, f.icmp4Echo("10.0.0.2", "10.0.0.3"));
-  const atBob = sniff(lab, "bob-0", [spoof, legit], 180);
+  const atBob = lab.lab.watch(lab.guest("bob-0").netns, [spoof, legit], 180);
   await atBob.ready;
   // Until stopped, not a fixed count: on a loaded host six applies took 33 s and outlasted a 30 s stream.
   const stream = lab.lab.stream(lab.guest("eve-0").netns, [spoof, legit], { count: 0, gapMs: 1 });

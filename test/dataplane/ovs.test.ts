@@ -8,7 +8,8 @@ import { test } from "node:test";
 import { planSync } from "../../src/agent/converge.ts";
 import { createOvsDriver, type OvsDriver } from "../../src/drivers/ovs/index.ts";
 import { sandboxPrefix, startOvsSandbox, type OvsSandbox } from "../../src/drivers/ovs/sandbox.ts";
-import { Lab as TheLab, type ControlSender, type Watch } from "../../src/conformance/lab/lab.ts";
+import { Lab as TheLab, type ControlSender } from "../../src/conformance/lab/lab.ts";
+import { hex } from "../../src/conformance/lab/wire.ts";
 import * as f from "../../src/policy/frame-builder.ts";
 import type { PortPolicy } from "../../src/policy/port-policy.ts";
 import { ALICE_MAC, BOB_MAC, EVE_MAC, cloud, needsRoot } from "../drivers/ovs/fixture.ts";
@@ -42,16 +43,8 @@ function marker(): Uint8Array {
   markerSeq++;
   return Uint8Array.from([0x76, 0x67, 0x6f, 0x76, (markerSeq >> 8) & 0xff, markerSeq & 0xff, 0x6d, 0x6b]);
 }
-const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 
-async function send(lab: Lab, from: string, frames: readonly Uint8Array[], count: number, gapMs = 0): Promise<number> {
-  return (await lab.lab.stream(lab.guest(from).netns, frames, { count, gapMs }).done).sent;
-}
 
-/** Counts frames per marker at `at` (ready once bound); stop(guest) ends with that guest's control frame. */
-function sniff(lab: Lab, at: string, markers: readonly Uint8Array[], timeoutS: number): Watch {
-  return lab.lab.watch(lab.guest(at).netns, markers, timeoutS);
-}
 
 const settle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -69,9 +62,9 @@ test("OVS dataplane: spoofed frames from Eve never reach Bob; legitimate ones do
     { name: "Eve's VLAN-tagged frame", from: "eve-0", arrives: false, frame: (m) => f.withTrailer(f.tag(f.ether(BOB_MAC, EVE_MAC, 0x0800, f.icmp4Echo("10.0.0.2", "10.0.0.3")), 5), m) },
   ];
   const markers = rows.map(() => marker());
-  const sniffing = sniff(lab, "bob-0", markers, 60);
+  const sniffing = lab.lab.watch(lab.guest("bob-0").netns, markers, 60);
   await sniffing.ready;
-  for (const [i, row] of rows.entries()) await send(lab, row.from, [row.frame(markers[i]!)], 3);
+  for (const [i, row] of rows.entries()) await lab.lab.repeat(lab.guest(row.from).netns, [row.frame(markers[i]!)], 3);
   sniffing.stop(lab.guest("alice-0"));
   const counts = await sniffing.counts;
   for (const [i, row] of rows.entries()) {
@@ -91,11 +84,11 @@ test("OVS dataplane: Eve in promiscuous mode never sees unicast between Alice an
   if (!needsRoot(t)) return;
   const lab = await startLab(sandboxPrefix("vgod"), t);
   const m = marker();
-  const sniffing = sniff(lab, "eve-0", [m], 60);
+  const sniffing = lab.lab.watch(lab.guest("eve-0").netns, [m], 60);
   await sniffing.ready;
   // Nobody has been learned yet: without vifguard's to-vm pinning NORMAL would flood these to Eve.
-  await send(lab, "alice-0", [f.withTrailer(f.ether(BOB_MAC, ALICE_MAC, 0x0800, f.icmp4Echo("10.0.0.1", "10.0.0.3")), m)], 3);
-  await send(lab, "bob-0", [f.withTrailer(f.ether(ALICE_MAC, BOB_MAC, 0x0800, f.icmp4Echo("10.0.0.3", "10.0.0.1")), m)], 3);
+  await lab.lab.repeat(lab.guest("alice-0").netns, [f.withTrailer(f.ether(BOB_MAC, ALICE_MAC, 0x0800, f.icmp4Echo("10.0.0.1", "10.0.0.3")), m)], 3);
+  await lab.lab.repeat(lab.guest("bob-0").netns, [f.withTrailer(f.ether(ALICE_MAC, BOB_MAC, 0x0800, f.icmp4Echo("10.0.0.3", "10.0.0.1")), m)], 3);
   sniffing.stop(lab.guest("alice-0")); // a broadcast: it must reach Eve
   const counts = await sniffing.counts;
   assert.equal(counts[hex(m)], 0);
@@ -107,11 +100,11 @@ test("OVS dataplane: replacing ports' flows under load loses none of the legitim
   const fromBob = marker();
   const fromAlice = marker();
   const COUNT = 3000;
-  const atAlice = sniff(lab, "alice-0", [fromBob], 120);
-  const atBob = sniff(lab, "bob-0", [fromAlice], 120);
+  const atAlice = lab.lab.watch(lab.guest("alice-0").netns, [fromBob], 120);
+  const atBob = lab.lab.watch(lab.guest("bob-0").netns, [fromAlice], 120);
   await Promise.all([atAlice.ready, atBob.ready]);
-  const bobStream = send(lab, "bob-0", [f.withTrailer(f.ether(ALICE_MAC, BOB_MAC, 0x0800, f.icmp4Echo("10.0.0.3", "10.0.0.1")), fromBob)], COUNT, 2);
-  const aliceStream = send(lab, "alice-0", [f.withTrailer(f.ether(BOB_MAC, ALICE_MAC, 0x0800, f.icmp4Echo("10.0.0.1", "10.0.0.3")), fromAlice)], COUNT, 2);
+  const bobStream = lab.lab.repeat(lab.guest("bob-0").netns, [f.withTrailer(f.ether(ALICE_MAC, BOB_MAC, 0x0800, f.icmp4Echo("10.0.0.3", "10.0.0.1")), fromBob)], COUNT, 2);
+  const aliceStream = lab.lab.repeat(lab.guest("alice-0").netns, [f.withTrailer(f.ether(BOB_MAC, ALICE_MAC, 0x0800, f.icmp4Echo("10.0.0.1", "10.0.0.3")), fromAlice)], COUNT, 2);
   // While both stream (~6 s), replace Eve's unit and Alice's own unit 40 times, alternating an extra address.
   const timings: number[] = [];
   for (let i = 0; i < 40; i++) {
@@ -136,9 +129,9 @@ test("OVS dataplane: ovs-vswitchd restart under a spoof stream (flows lost; re-a
   if (!needsRoot(t)) return;
   const lab = await startLab(sandboxPrefix("vgod"), t);
   const spoof = marker();
-  const atBob = sniff(lab, "bob-0", [spoof], 120);
+  const atBob = lab.lab.watch(lab.guest("bob-0").netns, [spoof], 120);
   await atBob.ready;
-  const stream = send(lab, "eve-0", [f.withTrailer(f.ether(BOB_MAC, EVE_MAC, 0x0800, f.icmp4Echo("10.0.0.1", "10.0.0.3")), spoof)], 4000, 2);
+  const stream = lab.lab.repeat(lab.guest("eve-0").netns, [f.withTrailer(f.ether(BOB_MAC, EVE_MAC, 0x0800, f.icmp4Echo("10.0.0.1", "10.0.0.3")), spoof)], 4000, 2);
   await settle(1500);
   const t0 = performance.now();
   await lab.sandbox.restartSwitch();
@@ -161,9 +154,9 @@ test("OVS dataplane: with fail_mode=secure a restart leaks no spoofed frame", as
   const lab = await startLab(sandboxPrefix("vgod"), t);
   await lab.sandbox.vsctl("set-fail-mode", lab.bridge, "secure");
   const spoof = marker();
-  const atBob = sniff(lab, "bob-0", [spoof], 120);
+  const atBob = lab.lab.watch(lab.guest("bob-0").netns, [spoof], 120);
   await atBob.ready;
-  const stream = send(lab, "eve-0", [f.withTrailer(f.ether(BOB_MAC, EVE_MAC, 0x0800, f.icmp4Echo("10.0.0.1", "10.0.0.3")), spoof)], 4000, 2);
+  const stream = lab.lab.repeat(lab.guest("eve-0").netns, [f.withTrailer(f.ether(BOB_MAC, EVE_MAC, 0x0800, f.icmp4Echo("10.0.0.1", "10.0.0.3")), spoof)], 4000, 2);
   await settle(1500);
   await lab.sandbox.restartSwitch();
   await lab.driver.apply((await planSync(lab.driver, lab.policies)).changes);

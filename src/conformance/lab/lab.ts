@@ -65,6 +65,11 @@ export class Lab {
     return sendFrames(netns, iface, frames, gapMs, this.children);
   }
 
+  /** Sends `count` frames cycling through `frames`, `gapMs` apart (0: as fast as it can); resolves with how many went. */
+  async repeat(netns: string, frames: readonly Uint8Array[], count: number, gapMs = 0, iface = "eth0"): Promise<number> {
+    return (await this.stream(netns, frames, { count, gapMs }, iface).done).sent;
+  }
+
   stream(netns: string, frames: readonly Uint8Array[], options: StreamOptions = {}, iface = "eth0"): Running<Sent> {
     return stream(netns, iface, frames, options, this.children);
   }

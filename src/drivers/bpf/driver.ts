@@ -27,8 +27,23 @@ export const DEFAULT_CACHE = "/var/cache/vifguard/bpf";
 /** The tc filter priority of vifguard's programs on a tap (both directions). */
 const TC_PREF = "49000";
 const SOURCE = join(dirname(fileURLToPath(import.meta.url)), "vifguard.bpf.c");
-/** The program's version: pins live under it, so an upgraded program comes with fresh maps (filled by the next apply). */
-const SOURCE_HASH = createHash("sha256").update(readFileSync(SOURCE)).digest("hex").slice(0, 16);
+let sourceHash: string | undefined;
+/**
+ * The program's version: pins live under it, so an upgraded program comes with fresh maps (filled by
+ * the next apply). Read on first use, so that importing the registry never needs the C source.
+ */
+function programVersion(): string {
+  if (sourceHash === undefined) {
+    let source: Buffer;
+    try {
+      source = readFileSync(SOURCE);
+    } catch (error) {
+      throw new DriverUnavailableError("bpf", `the program's source ${SOURCE} is missing (a build must ship it beside driver.js)`, { cause: error });
+    }
+    sourceHash = createHash("sha256").update(source).digest("hex").slice(0, 16);
+  }
+  return sourceHash;
+}
 
 export type BpfDriverOptions = DriverOptions & Readonly<{ bpffs?: string; cacheDir?: string }>;
 
@@ -45,7 +60,9 @@ export class BpfDriver implements Driver {
   /** `bpffs`/<prefix>: every version's pins; removeAll() takes it all. */
   readonly prefixDir: string;
   /** `bpffs`/<prefix>/<source hash>: this version's programs (prog/) and maps (maps/). */
-  readonly pinDir: string;
+  get pinDir(): string {
+    return join(this.prefixDir, programVersion());
+  }
   private state: State | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   /** Duration of the last `bpftool batch` (ms), for benchmarks. */
@@ -54,7 +71,7 @@ export class BpfDriver implements Driver {
   constructor(options: BpfDriverOptions = {}) {
     this.options = options;
     this.prefixDir = join(options.bpffs ?? DEFAULT_BPFFS, options.prefix ?? "vifguard");
-    this.pinDir = join(this.prefixDir, SOURCE_HASH);
+
   }
 
   private mapPath(name: string): string {
@@ -79,7 +96,7 @@ export class BpfDriver implements Driver {
   /** The object file for the current source, built with clang unless cached. */
   async buildObject(): Promise<string> {
     const dir = this.options.cacheDir ?? DEFAULT_CACHE;
-    const object = join(dir, `vifguard-${SOURCE_HASH}.bpf.o`);
+    const object = join(dir, `vifguard-${programVersion()}.bpf.o`);
     if (existsSync(object)) return object;
     await mkdir(dir, { recursive: true });
     const arch = (await run("uname", ["-m"])).stdout.trim();

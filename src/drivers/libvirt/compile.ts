@@ -263,8 +263,11 @@ export function portFilterXml(policy: PortPolicy, prefix: string, digest: string
   return filterXml(portFilterName(policy.port, prefix), "root", undefined, body).xml;
 }
 
-/** The binding document of one port: its device, its first MAC, and its own filter. */
-export function bindingXml(policy: PlacedPolicy, prefix: string): string {
+/**
+ * The attachment document of one port (libvirt's <filterbinding>: named an attachment here, since in
+ * vifguard a binding is a (MAC, prefix) pair only): its device, its first MAC, and its own filter.
+ */
+export function attachmentXml(policy: PlacedPolicy, prefix: string): string {
   const owner = ownerOf(policy.port, prefix);
   return [
     "<filterbinding>",
@@ -281,7 +284,7 @@ export function bindingXml(policy: PlacedPolicy, prefix: string): string {
 
 /** The digest of a port's unit: its filter (without the digest itself) and its binding. */
 export function unitDigest(policy: PlacedPolicy, prefix: string): string {
-  const body = portFilterXml(policy, prefix, "") + bindingXml(policy, prefix);
+  const body = portFilterXml(policy, prefix, "") + attachmentXml(policy, prefix);
   return createHash("sha256").update(body).digest("hex").slice(0, 16);
 }
 
@@ -296,16 +299,16 @@ export function compileLibvirt(policies: readonly PlacedPolicy[], devices: reado
       continue;
     }
     const digest = unitDigest(p, prefix);
-    units.set(p.port, { key: p.port, port: p.port, digest, text: portFilterXml(p, prefix, digest) + bindingXml(p, prefix) });
+    units.set(p.port, { key: p.port, port: p.port, digest, text: portFilterXml(p, prefix, digest) + attachmentXml(p, prefix) });
   }
   return units;
 }
 
-/** A unit's two documents: the port's filter and its binding. */
-export function unitDocuments(unit: Unit): { filter: string; binding: string } {
+/** A unit's two documents: the port's filter and its attachment (libvirt's filter binding). */
+export function unitDocuments(unit: Unit): { filter: string; attachment: string } {
   const at = unit.text.indexOf("<filterbinding>");
   if (at < 0) throw new Error(`bug: unit ${unit.key} has no binding document`);
-  return { filter: unit.text.slice(0, at), binding: unit.text.slice(at) };
+  return { filter: unit.text.slice(0, at), attachment: unit.text.slice(at) };
 }
 
 /** The device a unit's binding is for (read back from its text). */

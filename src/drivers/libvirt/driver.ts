@@ -16,8 +16,8 @@ import { NWFILTER_URI } from "./daemon.ts";
 import {
   canonicalFilter,
   instantiatedDevices,
-  ourBindings,
-  parseBindingList,
+  ourAttachments,
+  parseAttachmentList,
   parseDropCounters,
   parseFilterDumps,
   parseFilterNames,
@@ -25,7 +25,7 @@ import {
   renderApply,
   virshErrors,
   virshQuote,
-  type InstalledBinding,
+  type InstalledAttachment,
 } from "./render.ts";
 
 export type LibvirtDriverOptions = DriverOptions &
@@ -170,13 +170,13 @@ export class LibvirtDriver implements Driver {
   }
 
   /** Every binding libvirt holds, ours or not, as [device, filter] rows. */
-  private async bindingRows(): Promise<Array<[device: string, filter: string]>> {
-    return parseBindingList((await run("virsh", ["-q", "-c", this.uri, "nwfilter-binding-list"])).stdout);
+  private async attachmentRows(): Promise<Array<[device: string, filter: string]>> {
+    return parseAttachmentList((await run("virsh", ["-q", "-c", this.uri, "nwfilter-binding-list"])).stdout);
   }
 
   /** Our bindings as libvirt holds them, each with its port filter's digest, and whether libvirt made its rules (one binding-list, one batch of dumpxml, one ebtables listing). */
-  async bindings(): Promise<InstalledBinding[]> {
-    const ours = ourBindings(await this.bindingRows(), this.prefix);
+  async bindings(): Promise<InstalledAttachment[]> {
+    const ours = ourAttachments(await this.attachmentRows(), this.prefix);
     if (ours.length === 0) return [];
     const filters = [...new Set(ours.map((b) => b.filter))];
     const dumped = parsePortFilters((await this.virsh(filters.map((f) => `nwfilter-dumpxml ${virshQuote(f)}`))).stdout);
@@ -198,7 +198,7 @@ export class LibvirtDriver implements Driver {
         const docs = unitDocuments(u);
         return [
           [`${u.key}\u0000filter`, docs.filter],
-          [`${u.key}\u0000binding`, docs.binding],
+          [`${u.key}\u0000binding`, docs.attachment],
         ];
       });
       const errors = await this.withFiles(files, async (fileOf) => {
@@ -241,7 +241,7 @@ export class LibvirtDriver implements Driver {
 
   async counters(): Promise<DropCounter[]> {
     // Device → port is all it needs: the binding list, without the filters' digests.
-    const found = ourBindings(await this.bindingRows(), this.prefix);
+    const found = ourAttachments(await this.attachmentRows(), this.prefix);
     if (found.length === 0) return [];
     const stdout = await listEbtables(["-t", "nat", "-L", "--Lc"]);
     const byDevice = new Map(found.map((b) => [b.device, b.key]));
@@ -255,7 +255,7 @@ export class LibvirtDriver implements Driver {
     // directly), then the port filters, then the shared filters top first: libvirt refuses to
     // undefine a filter that a binding or another filter still references. A shared filter that a
     // domain's own <filterref> uses stays (libvirt says "in use"); that is the operator's.
-    const bound = (await this.bindingRows()).filter(([, filter]) => filter.startsWith(this.prefix));
+    const bound = (await this.attachmentRows()).filter(([, filter]) => filter.startsWith(this.prefix));
     const deleted = await this.virsh(bound.map(([device]) => `nwfilter-binding-delete ${virshQuote(device)}`));
     const portHead = portFilterName("", this.prefix);
     const portFilters = parseFilterNames((await run("virsh", ["-q", "-c", this.uri, "nwfilter-list"])).stdout).filter((n) => n.startsWith(portHead));
@@ -263,7 +263,7 @@ export class LibvirtDriver implements Driver {
     const undefined_ = await this.virsh(names.map((n) => `nwfilter-undefine ${virshQuote(n)}`));
     this.filtersCurrent = false;
     const errors = [...deleted.errors, ...undefined_.errors.filter((e) => !/not found|no nwfilter with matching name|in use/i.test(e))];
-    const ports = ourBindings(bound, this.prefix).map((b) => b.key);
+    const ports = ourAttachments(bound, this.prefix).map((b) => b.key);
     if (errors.length > 0) throw new ApplyError({ driver: "libvirt", ports, command: "virsh nwfilter-binding-delete / nwfilter-undefine", stderr: errors.join("\n") });
   }
 }

@@ -4,7 +4,7 @@ import type { DriverModule } from "../contract.ts";
 import { LIBVIRT_CAPABILITIES, LibvirtDriver, type LibvirtDriverOptions } from "./driver.ts";
 
 export { LIBVIRT_CAPABILITIES, LIBVIRT_GUARDS, LIBVIRT_LIMITATIONS, LibvirtDriver, type LibvirtDriverOptions } from "./driver.ts";
-export { bindingXml, compileLibvirt, DEFAULT_PREFIX, filterrefSnippet, filterSet, topFilter, type FilterDef } from "./compile.ts";
+export { attachmentXml, compileLibvirt, DEFAULT_PREFIX, filterrefSnippet, filterSet, topFilter, type FilterDef } from "./compile.ts";
 export { ensureLibvirtd, ensureVirtlogd, libvirtdPid, restartLibvirtd, stopLibvirtd, NWFILTER_URI } from "./daemon.ts";
 
 export function createLibvirtDriver(options: LibvirtDriverOptions = {}): LibvirtDriver {

@@ -14,7 +14,7 @@ import { chainGuard, deviceOf, portFilterName } from "./compile.ts";
  * that one references; `instantiated` false when libvirt holds the binding but made no rules (its
  * device was missing when it was created: libvirt does not watch for the device).
  */
-export type InstalledBinding = Readonly<{ key: string; device: string; filter: string; digest: string; top?: string; instantiated?: boolean }>;
+export type InstalledAttachment = Readonly<{ key: string; device: string; filter: string; digest: string; top?: string; instantiated?: boolean }>;
 
 /** Quotes one argument for the virsh shell (it splits on blanks and understands single quotes). */
 export function virshQuote(arg: string): string {
@@ -31,7 +31,7 @@ export type UnitFile = "filter" | "binding";
  * all; otherwise the binding(s) in the way (same key on another device, another binding on its
  * device) are deleted right before the create. `fileOf` names the temp file of a unit's document.
  */
-export function renderApply(changes: ChangeSet, installed: readonly InstalledBinding[], prefix: string, fileOf: (key: string, file: UnitFile) => string): string[] {
+export function renderApply(changes: ChangeSet, installed: readonly InstalledAttachment[], prefix: string, fileOf: (key: string, file: UnitFile) => string): string[] {
   const commands: string[] = [];
   const live = new Map(installed.map((b) => [b.device, b]));
   const drop = (device: string): void => {
@@ -59,7 +59,7 @@ export function renderApply(changes: ChangeSet, installed: readonly InstalledBin
 }
 
 /** `virsh nwfilter-binding-list` → [device, filter] rows. */
-export function parseBindingList(text: string): Array<[device: string, filter: string]> {
+export function parseAttachmentList(text: string): Array<[device: string, filter: string]> {
   const rows: Array<[string, string]> = [];
   for (const line of text.split("\n")) {
     const m = /^\s*(\S+)\s+(\S+)\s*$/.exec(line);
@@ -70,7 +70,7 @@ export function parseBindingList(text: string): Array<[device: string, filter: s
 }
 
 /** Our bindings among `nwfilter-binding-list` rows: those whose filter is one of our port filters. */
-export function ourBindings(rows: ReadonlyArray<readonly [device: string, filter: string]>, prefix: string): Array<{ key: string; device: string; filter: string }> {
+export function ourAttachments(rows: ReadonlyArray<readonly [device: string, filter: string]>, prefix: string): Array<{ key: string; device: string; filter: string }> {
   const head = portFilterName("", prefix);
   return rows
     .filter(([, filter]) => filter.startsWith(head) && filter.length > head.length)

@@ -3,9 +3,9 @@
 import assert from "node:assert/strict";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { after, test } from "node:test";
-import { bindingXml, CHAINS, compileLibvirt, deviceOf, filterrefSnippet, filterSet, ownerOf, portFilterName, portFilterXml, topFilter, unitDocuments } from "../../../src/drivers/libvirt/compile.ts";
+import { attachmentXml, CHAINS, compileLibvirt, deviceOf, filterrefSnippet, filterSet, ownerOf, portFilterName, portFilterXml, topFilter, unitDocuments } from "../../../src/drivers/libvirt/compile.ts";
 import { LIBVIRT_CAPABILITIES, LibvirtDriver } from "../../../src/drivers/libvirt/driver.ts";
-import { canonicalFilter, ourBindings, parseBindingList, parseDropCounters, parseFilterNames, parsePortFilters, renderApply, virshErrors } from "../../../src/drivers/libvirt/render.ts";
+import { canonicalFilter, ourAttachments, parseAttachmentList, parseDropCounters, parseFilterNames, parsePortFilters, renderApply, virshErrors } from "../../../src/drivers/libvirt/render.ts";
 import { ApplyError } from "../../../src/errors.ts";
 import { CommandError, setRunner, type RunOptions } from "../../../src/host/run.ts";
 import { parsePortFile } from "../../../src/model/port-file.ts";
@@ -69,7 +69,7 @@ test("compile() matches the golden port filters and bindings of every case, each
       for (const u of units.values()) {
         const docs = unitDocuments(u);
         validates("nwfilter", docs.filter);
-        validates("nwfilterbinding", docs.binding);
+        validates("nwfilterbinding", docs.attachment);
       }
     });
   }
@@ -85,8 +85,8 @@ test("compile() is deterministic, sorted by port; the digest is stored in the po
   for (const u of a.values()) {
     const docs = unitDocuments(u);
     assert.match(docs.filter, new RegExp(`^<filter name='vifguard-port-${u.port}' chain='root'>[\\s\\S]*<parameter name='VG_DIGEST' value='${u.digest}'/>`));
-    assert.match(docs.binding, new RegExp(`<filterref filter='vifguard-port-${u.port}'/>`));
-    assert.doesNotMatch(docs.binding, /<parameter/, "every per-port value lives in the filter, so a change never touches the binding");
+    assert.match(docs.attachment, new RegExp(`<filterref filter='vifguard-port-${u.port}'/>`));
+    assert.doesNotMatch(docs.attachment, /<parameter/, "every per-port value lives in the filter, so a change never touches the binding");
     assert.equal(deviceOf(u), alice.find((p) => p.port === u.port)!.device);
   }
 });
@@ -151,7 +151,7 @@ test("the prefix names filters and owners, and owners get stable uuids", () => {
   const p = alice[0]!;
   const units = compileLibvirt([p], devicesOf([p]), "lab-");
   assert.match(units.get(p.port)!.text, /<filterref filter='lab-full'>/);
-  assert.match(bindingXml(p, "lab-"), new RegExp(`<filterref filter='${portFilterName(p.port, "lab-")}'/>`));
+  assert.match(attachmentXml(p, "lab-"), new RegExp(`<filterref filter='${portFilterName(p.port, "lab-")}'/>`));
   assert.equal(portFilterName(p.port, "lab-"), `lab-port-${p.port}`);
   assert.equal(ownerOf(p.port, "lab-").name, `lab-${p.port}`);
   assert.equal(ownerOf(p.port, "lab-").uuid, ownerOf(p.port, "lab-").uuid);
@@ -197,9 +197,9 @@ test("renderApply(): removals, an in-place redefinition for a bound port, delete
 });
 
 test("parsers read virsh and ebtables output", () => {
-  const rows = parseBindingList(" Port Dev   Filter\n--------------------\n vnet0      vifguard-port-alice-0\n tap-x      clean-traffic\n vnet5      vifguard-full\n vnet6      vifguard-port-\n");
+  const rows = parseAttachmentList(" Port Dev   Filter\n--------------------\n vnet0      vifguard-port-alice-0\n tap-x      clean-traffic\n vnet5      vifguard-full\n vnet6      vifguard-port-\n");
   assert.deepEqual(rows.slice(0, 2), [["vnet0", "vifguard-port-alice-0"], ["tap-x", "clean-traffic"]]);
-  assert.deepEqual(ourBindings(rows, "vifguard-"), [{ key: "alice-0", device: "vnet0", filter: "vifguard-port-alice-0" }]);
+  assert.deepEqual(ourAttachments(rows, "vifguard-"), [{ key: "alice-0", device: "vnet0", filter: "vifguard-port-alice-0" }]);
   const dump = `virsh # nwfilter-dumpxml vifguard-port-alice-0
 <filter name='vifguard-port-alice-0' chain='root'>
   <uuid>11111111-2222-4333-8444-555555555555</uuid>

@@ -5,7 +5,7 @@ import { installSandboxPolicy, runConformance, type CaseResult, type Conformance
 import { Sandbox } from "../conformance/sandbox.ts";
 import { unprotectedDriver } from "../conformance/unprotected.ts";
 import { createNftablesDriver } from "../drivers/nftables/index.ts";
-import { migrationAct } from "./migration-act.ts";
+import { migrationAct } from "./migration/story.ts";
 
 export type DemoOptions = Readonly<{ log: (line: string) => void; migration: boolean }>;
 

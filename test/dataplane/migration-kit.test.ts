@@ -1,5 +1,5 @@
 // The conformance kit's attack stories across two hypervisors, after live migrations: the migration
-// lab (src/demo/migration-act.ts: a controller, one agent process with the nftables driver per
+// lab (src/demo/migration/lab.ts: a controller, one agent process with the nftables driver per
 // hypervisor) moves Alice from hv1 to hv2 (Eve and Bob are there: the same hypervisor) and back to
 // hv1 (Eve and Bob on the other one), and after each move every case of src/conformance/cases.ts
 // is sent as a real frame and judged as src/conformance/run.ts judges it: the sender's policy
@@ -12,7 +12,7 @@ import { test } from "node:test";
 import { buildCases, type Addresses, type Case } from "../../src/conformance/cases.ts";
 import { SUBNET4, SUBNET6 } from "../../src/conformance/sandbox.ts";
 import { captureCases, controlFrame, marked, sendFrames } from "../../src/conformance/wire.ts";
-import { MigrationLab, type GuestName, type Host, type MigrationFigures } from "../../src/demo/migration-act.ts";
+import { MigrationLab, type GuestName, type Host, type MigrationFigures } from "../../src/demo/migration/lab.ts";
 import { evaluate, type Decision } from "../../src/policy/evaluate.ts";
 import { needsNftables, needsRoot } from "../agent/dataplane-lab.ts";
 

@@ -6,7 +6,7 @@
 // the reason; fails under CI=true).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { MigrationLab, placeLosses, type MigrationFigures } from "../../src/demo/migration-act.ts";
+import { MigrationLab, placeLosses, type MigrationFigures } from "../../src/demo/migration/lab.ts";
 import { needsNftables, needsRoot } from "../agent/dataplane-lab.ts";
 
 test("placeLosses() places each lost ping before, at or after the switch-over, and finds the longest silence", () => {

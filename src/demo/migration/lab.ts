@@ -8,23 +8,25 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { decodeControllerAnswer } from "../agent/desired.ts";
-import { Lab } from "../conformance/lab/lab.ts";
-import { PYTHON } from "../conformance/lab/scripts.ts";
-import { SUBNET4, SUBNET6, VIP4, VIP6 } from "../conformance/sandbox.ts";
-import type { Driver } from "../drivers/contract.ts";
-import { createDriver } from "../drivers/registry.ts";
-import { follow, type Followed } from "../host/follow.ts";
-import { run } from "../host/run.ts";
-import * as f from "../policy/frame-builder.ts";
-import type { PortPolicy } from "../policy/port-policy.ts";
-import { controllerClient, succeed, type ControllerClient } from "../controller/client.ts";
-import { startController, type RunningController } from "../controller/server.ts";
+import { decodeControllerAnswer } from "../../agent/desired.ts";
+import { Lab } from "../../conformance/lab/lab.ts";
+import { PYTHON } from "../../conformance/lab/scripts.ts";
+import { SUBNET4, SUBNET6, VIP4, VIP6 } from "../../conformance/sandbox.ts";
+import type { Driver } from "../../drivers/contract.ts";
+import { createDriver } from "../../drivers/registry.ts";
+import { follow, type Followed } from "../../host/follow.ts";
+import { run } from "../../host/run.ts";
+import * as f from "../../policy/frame-builder.ts";
+import type { PortPolicy } from "../../policy/port-policy.ts";
+import { controllerClient, succeed, type ControllerClient } from "../../controller/client.ts";
+import { startController, type RunningController } from "../../controller/server.ts";
+import { COPY_MS, PING_INTERVAL_MS, SWITCH_SLACK_MS, placeLosses, type Host, type MigrationFigures } from "./figures.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
+const ROOT = new URL("../../../", import.meta.url).pathname;
 
 export type GuestName = "alice" | "eve" | "bob";
-export type Host = "hv1" | "hv2";
+export type { Host, MigrationFigures };
+export { placeLosses };
 const HOSTS: readonly Host[] = ["hv1", "hv2"];
 const other = (h: Host): Host => (h === "hv1" ? "hv2" : "hv1");
 
@@ -38,58 +40,6 @@ const EVE = guest("eve", 2, "vnet1", "hv2");
 const BOB = guest("bob", 3, "vnet2", "hv2");
 const GUESTS = [ALICE, EVE, BOB] as const;
 
-/** Ping interval of Bob's stream, and how long the VM keeps running on the source after the destination is ready (the memory copy). */
-const PING_INTERVAL_MS = 10;
-const COPY_MS = 1_000;
-/** A lost ping counts as "at the switch-over" if sent from this long before its start to this long after the new interface was up. */
-const SWITCH_SLACK_MS = 2 * PING_INTERVAL_MS;
-
-export type MigrationFigures = Readonly<{
-  from: Host;
-  to: Host;
-  /** Spoofed frames from Eve seen at Alice (any interface), Bob and on the wire between the hypervisors. */
-  spoofedThrough: number;
-  spoofedSent: number;
-  /** Bob → Alice pings (every 10 ms) lost, over the whole window (spoof stream start to end). */
-  pingLossPercent: number;
-  pingSent: number;
-  pingLost: number;
-  /** Lost pings by when they were sent: before the switch-over, at it (±2 intervals), after it. */
-  pingLostBefore: number;
-  pingLostAt: number;
-  pingLostAfter: number;
-  /** When each lost ping was sent, in ms after the switch-over began (negative: before). */
-  lostOffsetsMs: number[];
-  /** The longest time between two answered pings, and when it began (ms after the switch-over began). */
-  longestPingGapMs: number;
-  pingGapStartMs: number;
-  /** From the PATCH to the switch-over (old interface deleted, new one up), and how long that took. */
-  switchOverMs: number;
-  switchDurationMs: number;
-  /** From the PATCH of Alice's host to the controller showing her port ready on the destination. */
-  readyMs: number;
-  /** From the PATCH to the first sample of the destination's dataplane holding Alice's port. */
-  destinationInstalledMs: number;
-  /** From the PATCH to the first sample of the source's dataplane no longer holding it. */
-  sourceCleanMs: number;
-  /** From the PATCH to the controller ending the migration (the source reported the port released). */
-  migrationEndedMs: number;
-  /** How long `vifguard port migrate-in` (the destination's hook) and `migrate-out` (the source's) took, process start included. */
-  migrateInMs: number;
-  migrateOutMs: number;
-  /** Samples of both dataplanes during the migration in which neither held Alice's port (must be 0). */
-  gapSamples: number;
-  /** Samples before the switch-over in which the source did not hold Alice's port (must be 0: the VM still ran there). */
-  sourceGoneEarlySamples: number;
-  samples: number;
-  /** Replies to 3 IPv4 and 3 IPv6 pings from Bob to Alice after the migration. */
-  repliesAfter: number;
-  repliesAfter6: number;
-  /** Frames Eve's port dropped, as the agent of her hypervisor reported them to the controller. */
-  eveDropsReported: number;
-}>;
-
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 /** Wall-clock ms, comparable with the python scripts' time.time(). */
 const wallMs = (): number => performance.timeOrigin + performance.now();
@@ -102,27 +52,6 @@ const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 
 type Running = { process: Followed; lines: string[] };
 
-/** Where the pings were lost, relative to the switch-over. Pure. */
-export function placeLosses(sent: readonly number[], answered: ReadonlySet<number>, switchStart: number, switchEnd: number, slackMs: number): {
-  lost: number; before: number; at: number; after: number; offsets: number[]; longestGapMs: number; gapStartMs: number;
-} {
-  const offsets: number[] = [];
-  let [before, at, after] = [0, 0, 0];
-  let lastAnswered: number | undefined;
-  let [longestGapMs, gapStart] = [0, 0];
-  sent.forEach((t, seq) => {
-    if (answered.has(seq)) {
-      if (lastAnswered !== undefined && t - lastAnswered > longestGapMs) [longestGapMs, gapStart] = [t - lastAnswered, lastAnswered];
-      lastAnswered = t;
-      return;
-    }
-    offsets.push(Math.round(t - switchStart));
-    if (t < switchStart - slackMs) before++;
-    else if (t > switchEnd + slackMs) after++;
-    else at++;
-  });
-  return { lost: offsets.length, before, at, after, offsets, longestGapMs, gapStartMs: gapStart - switchStart };
-}
 
 /** The two-hypervisor lab. start() builds it, migrate() moves Alice to the other hypervisor, cleanup() removes everything. */
 export class MigrationLab {
@@ -423,20 +352,5 @@ export class MigrationLab {
     await this.controller?.close().catch(() => undefined);
     await this.lab.cleanup();
     if (this.dir) await rm(this.dir, { recursive: true, force: true });
-  }
-}
-
-/**
- * The demo's multi-host act: builds the two-hypervisor lab, migrates Alice from hv1 to hv2 under
- * Eve's spoof stream and Bob's pings, narrates each step through `log`, and removes everything.
- */
-export async function migrationAct(log: (line: string) => void): Promise<{ spoofedThrough: number; pingLossPercent: number }> {
-  const lab = await MigrationLab.create(log);
-  try {
-    await lab.start();
-    const figures = await lab.migrate();
-    return { spoofedThrough: figures.spoofedThrough, pingLossPercent: figures.pingLossPercent };
-  } finally {
-    await lab.cleanup();
   }
 }

@@ -10,6 +10,7 @@ import { requestLifecycle } from "../../src/agent/lifecycle.ts";
 import type { SpoofEvent } from "../../src/agent/events.ts";
 import { AgentLab, hex, marker, needsNftables, needsRoot, settle, waitFor } from "../agent/dataplane-lab.ts";
 import { ALICE, BOB, EVE, portFile, type PortSpec } from "../agent/fixture.ts";
+import { vifguard } from "../support/cli.ts";
 
 const CAROL: PortSpec = { id: "carol-0", tenant: "carol", device: "vnet3", mac: "52:54:00:00:00:04", ips: ["10.0.0.4"] };
 const BASE = [ALICE, EVE, BOB];
@@ -172,6 +173,10 @@ test("agent dataplane: /metrics shows Eve's drop counters rising after an attack
     const events = answer.ok ? (answer.data as { events: SpoofEvent[] }).events : [];
     return events.some((e) => e.port === "eve-0" && e.reason === "arp-spoof" && e.samples.some((s) => s.protocol === "ARP"));
   }, 5_000, "a sampled ARP frame in Eve's arp-spoof event");
+  // `vifguard events` on this host asks the same agent and reads the event in one line.
+  const cli = await vifguard("events", "--socket", lab.socket, "--port", "eve-0", "--reason", "arp-spoof");
+  assert.equal(cli.code, 0, cli.stderr);
+  assert.match(cli.stdout, /^eve-0 claimed 10\.0\.0\.1 [\d,]+ times, [\d:–]+, ARP \(arp-spoof\)$/m, cli.stdout);
   const health = await fetch(`http://127.0.0.1:${lab.metricsPort}/healthz`);
   assert.equal(health.status, 200);
 });

@@ -187,10 +187,18 @@ test("agent: migrate-in waits for the port to appear in the desired state, then 
 });
 
 test("agent: /metrics shows drops, port states, sync time; a drop rise logs one line per port", async (t) => {
+  // A fake clock for the agent's interval timers (the drop sampler's 100 ms): the test moves time on
+  // instead of sleeping past a period and hoping the sampler ran.
+  t.mock.timers.enable({ apis: ["setInterval"] });
   const lab = await startLab(t, [ALICE, EVE, BOB]);
+  const sampled = async (): Promise<void> => {
+    t.mock.timers.tick(100);
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r)); // the sampler's awaits
+  };
   lab.driver.drops = [{ port: "eve-0", reason: "arp-spoof", packets: 5, bytes: 300 }];
-  await new Promise((r) => setTimeout(r, 250));
+  await sampled();
   lab.driver.drops = [{ port: "eve-0", reason: "arp-spoof", packets: 42, bytes: 2520 }];
+  await sampled();
   assert.ok(await until(() => lab.logs.some((l) => l.msg === "port eve-0 dropped 37 frames: arp-spoof")), JSON.stringify(lab.logs.filter((l) => l.event === "drops")));
   const text = await (await fetch(`http://127.0.0.1:${lab.agent.httpPort}/metrics`)).text();
   assert.match(text, /^vifguard_dropped_frames_total\{port="eve-0",reason="arp-spoof"\} 42$/m);

@@ -76,7 +76,7 @@ export function matchDevices(policies: readonly PortPolicy[], devices: readonly 
       continue;
     }
     const tap = mac === undefined ? undefined : tapMac(mac);
-    const candidates = [...new Set(devices.filter((d) => !claimed.has(d.name) && ((tap !== undefined && d.mac === tap) || (mac !== undefined && d.attachedMac === mac))).map((d) => d.name))].sort();
+    const candidates = [...new Set(devices.filter((d) => !claimed.has(d.name) && !d.isMaster && ((tap !== undefined && d.mac === tap) || (mac !== undefined && d.attachedMac === mac))).map((d) => d.name))].sort();
     if (candidates.length === 1) found.set(p.port, { port: p.port, how: "mac", device: candidates[0]! });
     else if (candidates.length > 1) found.set(p.port, { port: p.port, how: "ambiguous", candidates, reason: `${candidates.length} devices carry its tap MAC ${tap} (${candidates.join(", ")})` });
     else if (p.device !== undefined) found.set(p.port, { port: p.port, how: "named-absent", device: p.device });

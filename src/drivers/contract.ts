@@ -52,6 +52,9 @@ export type Device = Readonly<{
   ifaceId?: string;
   /** Open vSwitch: external_ids:attached-mac, the guest's own MAC (libvirt and OpenStack set it), lower-case. */
   attachedMac?: string;
+  /** Other interfaces are enslaved to it (a bridge or a bond). A Linux bridge whose ports are all taps
+   *  takes the lowest tap's MAC, so it carries a guest's tap MAC without being that guest's device. */
+  isMaster?: boolean;
 }>;
 
 /** What observe() finds: the units of ours installed now, and the devices the driver can see. */

@@ -2,15 +2,16 @@
 import type { Device } from "../drivers/contract.ts";
 import { run } from "./run.ts";
 
-type IpLink = { ifindex?: unknown; ifname?: unknown; address?: unknown; link_type?: unknown };
+type IpLink = { ifindex?: unknown; ifname?: unknown; address?: unknown; link_type?: unknown; master?: unknown };
 
-/** Parses `ip -j link show`: name, ifindex, and the MAC of Ethernet links. Pure. */
+/** Parses `ip -j link show`: name, ifindex, the MAC of Ethernet links, and which links are masters. Pure. */
 export function parseLinks(json: string): Device[] {
   const links = JSON.parse(json || "[]") as IpLink[];
+  const masters = new Set(links.flatMap((l) => (typeof l.master === "string" ? [l.master] : [])));
   return links.flatMap((l): Device[] => {
     if (typeof l.ifname !== "string") return [];
     const mac = l.link_type === "ether" && typeof l.address === "string" ? l.address.toLowerCase() : undefined;
-    return [{ name: l.ifname, ...(typeof l.ifindex === "number" && { ifindex: l.ifindex }), ...(mac && { mac }) }];
+    return [{ name: l.ifname, ...(typeof l.ifindex === "number" && { ifindex: l.ifindex }), ...(mac && { mac }), ...(masters.has(l.ifname) && { isMaster: true }) }];
   });
 }
 

@@ -37,6 +37,7 @@ const CASES: Case[] = [
   { name: "two ports matching one tap (one MAC on two networks): both ambiguous", ports: [port("a", A), port("b", A)], devices: [tap("vnet1", "fe:54:00:12:34:56")], want: { a: "ambiguous vnet1", b: "ambiguous vnet1" } },
   { name: "OVS: a port may name an interface's iface-id", ports: [port("a", A, "uuid-1")], devices: [tap("tap1", "fe:00:00:00:00:01", { ifaceId: "uuid-1", ofport: 3 })], want: { a: "named uuid-1" } },
   { name: "OVS: external_ids:attached-mac is the guest's MAC", ports: [port("a", A)], devices: [tap("tap1", "02:00:00:00:00:01", { attachedMac: A, ofport: 3 })], want: { a: "mac tap1" } },
+  { name: "a Linux bridge of taps takes the lowest tap's MAC: a master is never a guest's device", ports: [port("a", A)], devices: [tap("br0", "fe:54:00:12:34:56", { isMaster: true }), tap("vnet0", "fe:54:00:12:34:56")], want: { a: "mac vnet0" } },
   { name: "several ports, each its own tap", ports: [port("b", B), port("a", A)], devices: [tap("vnet1", "fe:54:00:12:34:56"), tap("vnet0", "fe:54:00:00:00:02")], want: { a: "mac vnet1", b: "mac vnet0" } },
 ];
 
@@ -74,4 +75,18 @@ test("compileMatched: the driver compiles placed ports; a port with no device ge
 test("placeAsNamed refuses a port that names no device", () => {
   assert.throws(() => placeAsNamed([port("a", A)]), /port a names no device/);
   assert.deepEqual(placeAsNamed([port("a", A, "vnet0")]).map((p) => p.device), ["vnet0"]);
+});
+
+test("parseLinks: a link other links name as master (a bridge, a bond) is marked, so it is never taken for a tap", async () => {
+  const { parseLinks } = await import("../../src/host/links.ts");
+  const json = JSON.stringify([
+    { ifindex: 2, ifname: "br0", link_type: "ether", address: "FE:54:00:12:34:56" },
+    { ifindex: 3, ifname: "vnet0", link_type: "ether", address: "fe:54:00:12:34:56", master: "br0" },
+    { ifindex: 1, ifname: "lo", link_type: "loopback", address: "00:00:00:00:00:00" },
+  ]);
+  assert.deepEqual(parseLinks(json), [
+    { name: "br0", ifindex: 2, mac: "fe:54:00:12:34:56", isMaster: true },
+    { name: "vnet0", ifindex: 3, mac: "fe:54:00:12:34:56" },
+    { name: "lo", ifindex: 1 },
+  ]);
 });

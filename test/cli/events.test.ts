@@ -43,7 +43,9 @@ test("vifguard events --controller: one line per event, filters, tenant scope, -
   assert.equal((await admin("POST", "/v1/ports", { id: "alice-0", tenant: "alice", network: "pub", device: "vnet0", mac: MAC(1), ips: ["10.0.0.1"], host: "hv2" })).status, 201);
   assert.equal((await admin("POST", "/v1/ports", { id: "eve-0", tenant: "eve", network: "pub", device: "vnet1", mac: MAC(2), ips: ["10.0.0.2"], host: "hv2" })).status, 201);
   const hv2 = client(c, await token(c, "agent", "hv2"));
-  const t0 = Date.parse("2026-12-05T12:03:00Z");
+  // Yesterday at 12:03 UTC: inside the controller's retention whenever the test runs; a line names the day of an event that is not today's.
+  const t0 = Math.floor(Date.now() / 86_400_000) * 86_400_000 - 86_400_000 + 43_380_000;
+  const day = `${new Date(t0).toISOString().slice(0, 10)} `;
   const sample = (protocol: string) => ({ atMs: t0, srcMac: MAC(2), dstMac: "ff:ff:ff:ff:ff:ff", protocol, claimed: "10.0.0.1" });
   const report = (events: unknown[]) => hv2("PUT", "/v1/hosts/hv2/status", { ports: [], events });
   assert.equal((await report([
@@ -59,20 +61,20 @@ test("vifguard events --controller: one line per event, filters, tenant scope, -
   const all = await vifguard("events", "--controller", c.url, "--token-file", adminFile);
   assert.equal(all.code, 0, all.stderr);
   assert.deepEqual(all.stdout.trim().split("\n"), [
-    "eve-0 on hv2 claimed 10.0.0.1 (alice-0's) 5,089 times, 12:03–12:05, ARP and IPv4 (arp-spoof, ipv4-spoof)",
-    "alice-0 on hv2 sent as MAC 52:54:00:00:00:09 once, 12:03, mac-spoof",
+    `eve-0 on hv2 claimed 10.0.0.1 (alice-0's) 5,089 times, ${day}12:03–12:05, ARP and IPv4 (arp-spoof, ipv4-spoof)`,
+    `alice-0 on hv2 sent as MAC 52:54:00:00:00:09 once, ${day}12:03, mac-spoof`,
   ]);
 
   const arp = await vifguard("events", "--controller", c.url, "--token-file", adminFile, "--reason", "arp-spoof", "--port", "eve-0", "--json");
   assert.equal(arp.code, 0, arp.stderr);
   assert.deepEqual((JSON.parse(arp.stdout) as { id: string; count: number }[]).map((e) => [e.id, e.count]), [[`hv2/eve-0/arp-spoof/${t0}`, 5000]]);
-  const later = await vifguard("events", "--controller", c.url, "--token-file", adminFile, "--since", "2026-12-05T13:00:00Z");
+  const later = await vifguard("events", "--controller", c.url, "--token-file", adminFile, "--since", new Date(t0 + 3_420_000).toISOString());
   assert.equal(later.stdout.trim(), `no spoof events (${c.url})`);
 
   // Eve's token: her own port's events only, and not whose address she claimed.
   const mine = await vifguard("events", "--controller", c.url, "--token-file", eveFile);
   assert.equal(mine.code, 0, mine.stderr);
-  assert.deepEqual(mine.stdout.trim().split("\n"), ["eve-0 on hv2 claimed 10.0.0.1 5,089 times, 12:03–12:05, ARP and IPv4 (arp-spoof, ipv4-spoof)"]);
+  assert.deepEqual(mine.stdout.trim().split("\n"), [`eve-0 on hv2 claimed 10.0.0.1 5,089 times, ${day}12:03–12:05, ARP and IPv4 (arp-spoof, ipv4-spoof)`]);
   const theirs = await vifguard("events", "--controller", c.url, "--token-file", eveFile, "--tenant", "alice");
   assert.equal(theirs.code, 1);
   assert.match(theirs.stderr, /GET http:\/\/127\.0\.0\.1:\d+\/v1\/events: 403 VG_FORBIDDEN A tenant token may read its own tenant's events only \(eve\)/);

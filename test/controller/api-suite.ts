@@ -579,7 +579,8 @@ export async function eventsSuite(t: TestContext, backend: Backend): Promise<voi
   await admin("PUT", "/v1/hosts/hv1", { driver: "nftables", version: "1", capabilities: { guards: FULL_GUARDS, limitations: [] } });
   assert.equal((await admin("POST", "/v1/ports", { id: "ev-alice-0", tenant: "alice", network: "ev-net", device: "vnet0", mac: MAC(0x71), ips: ["10.0.0.1"], host: "hv1" })).status, 201);
   assert.equal((await admin("POST", "/v1/ports", { id: "ev-eve-0", tenant: "eve", network: "ev-net", device: "vnet1", mac: MAC(0x72), ips: ["10.0.0.2"], host: "hv1" })).status, 201);
-  const t0 = Date.parse("2026-12-05T12:03:00Z");
+  // Yesterday at 12:03 UTC: inside the controller's retention (a week by default) whenever the suite runs.
+  const t0 = Math.floor(Date.now() / 86_400_000) * 86_400_000 - 86_400_000 + 43_380_000;
   const event = (port: string, reason: string, first: number, count: number, claimed: string[] = []) => ({
     id: `${port}/${reason}/${first}`, port, reason, firstSeenMs: first, lastSeenMs: first + 120_000, count, claimed,
     samples: claimed.map((a) => ({ atMs: first, srcMac: MAC(0x72), dstMac: "ff:ff:ff:ff:ff:ff", protocol: "ARP", arpSenderIp: a, claimed: a })),
@@ -593,7 +594,7 @@ export async function eventsSuite(t: TestContext, backend: Backend): Promise<voi
     const list = (await admin("GET", "/v1/events")).body;
     assert.equal(list.events.length, 1);
     const e = list.events[0];
-    assert.deepEqual([e.id, e.host, e.port, e.tenant, e.network, e.reason, e.count, e.claimed, e.firstSeenAt, e.lastSeenAt], [`hv1/ev-eve-0/arp-spoof/${t0}`, "hv1", "ev-eve-0", "eve", "ev-net", "arp-spoof", 5089, ["10.0.0.1"], "2026-12-05T12:03:00.000Z", "2026-12-05T12:05:00.000Z"]);
+    assert.deepEqual([e.id, e.host, e.port, e.tenant, e.network, e.reason, e.count, e.claimed, e.firstSeenAt, e.lastSeenAt], [`hv1/ev-eve-0/arp-spoof/${t0}`, "hv1", "ev-eve-0", "eve", "ev-net", "arp-spoof", 5089, ["10.0.0.1"], new Date(t0).toISOString(), new Date(t0 + 120_000).toISOString()]);
     assert.deepEqual(e.claimedFrom, { port: "ev-alice-0", tenant: "alice" }, "the admin sees whose address was claimed");
     // The same event again (it went on): updated in place, not duplicated.
     await hv1("PUT", "/v1/hosts/hv1/status", { ports: [], events: [{ ...event("ev-eve-0", "arp-spoof", t0, 6000, ["10.0.0.1"]), lastSeenMs: t0 + 180_000 }] });

@@ -9,7 +9,9 @@ import { GUARDS } from "../../policy/guards.ts";
 import type { PlacedPolicy } from "../../policy/port-policy.ts";
 import { allCookieMask, CLASSIFY, compileOvs, guardOfKind, magicFor, parseNote, TABLE_COUNT, type OvsLayout, type PassAction } from "./compile.ts";
 import { interfaceDevices, readInterfaces, watchInterfaces, type InterfaceWatch, type OvsInterface } from "./ovsdb.ts";
-import { renderChanges, renderRemoveAll } from "./render.ts";
+import { OfConnection, OpenFlowConnectionError, OpenFlowError } from "./ofconn.ts";
+import { encodeAddFlow, encodeDeleteByCookie, UnsupportedFlowError } from "./openflow.ts";
+import { changeOps, removeAllOps, renderOps, type BundleOp } from "./render.ts";
 
 /** Reconnecting the OVSDB monitor after it ended: first delay, doubled per failure up to max. */
 const WATCH_RETRY_MS: Readonly<{ first: number; max: number }> = { first: 500, max: 30_000 };
@@ -87,6 +89,9 @@ export function parseDump(text: string): DumpedFlow[] {
   return flows;
 }
 
+/** The system's OVS run directory (Debian's openvswitch-switch). */
+const DEFAULT_RUN_DIR = "/var/run/openvswitch";
+
 /** The system's OVSDB socket (Debian's openvswitch-switch). */
 const DEFAULT_DB_SOCKET = "/var/run/openvswitch/db.sock";
 
@@ -101,6 +106,10 @@ export class OvsDriver implements Driver {
   readonly layout: OvsLayout;
   readonly bridge: string;
   private readonly options: OvsDriverOptions;
+  /** The long-lived OpenFlow connection bundles go through; ovs-ofctl is the fallback. */
+  private readonly connection: OfConnection;
+  /** Why the last bundle went through ovs-ofctl instead (undefined: the connection worked). */
+  fallbackReason: string | undefined;
 
   constructor(options: OvsDriverOptions) {
     this.options = options;
@@ -110,6 +119,44 @@ export class OvsDriver implements Driver {
     const pass = options.pass ?? "normal";
     if (pass !== "normal" && pass.table >= tableBase && pass.table < tableBase + TABLE_COUNT) throw new RangeError(`pass table ${pass.table} is one of vifguard's tables ${tableBase}–${tableBase + TABLE_COUNT - 1}`);
     this.layout = { tableBase, pass, magic: magicFor(options.prefix ?? "vifguard"), portRegister: options.portRegister ?? 7 };
+    this.connection = new OfConnection(join(options.runDir ?? DEFAULT_RUN_DIR, `${options.bridge}.mgmt`));
+  }
+
+  close(): void {
+    this.connection.close();
+  }
+
+  /**
+   * Sends `ops` as one atomic bundle over the bridge's management socket. If the socket cannot be
+   * used (missing, no permission, connection lost mid-bundle) or a flow is outside the encoder's
+   * vocabulary, the same ops go through `ovs-ofctl --bundle` (and set-frags) instead: every op
+   * is idempotent, so a bundle that may or may not have been committed is safe to send again.
+   */
+  private async sendBundle(ops: readonly BundleOp[]): Promise<void> {
+    try {
+      await this.connection.bundle(
+        ops.map((o) => (o.op === "add" ? (xid: number) => encodeAddFlow(xid, o.line) : (xid: number) => encodeDeleteByCookie(xid, o.table, o.cookie, o.mask))),
+        (i) => {
+          const o = ops[i];
+          return o === undefined ? "request" : o.op === "add" ? `add ${o.line}` : `delete table=${o.table},cookie=0x${o.cookie.toString(16)}`;
+        },
+      );
+      this.fallbackReason = undefined;
+      return;
+    } catch (error) {
+      if (error instanceof OpenFlowError) throw error;
+      if (!(error instanceof OpenFlowConnectionError || error instanceof UnsupportedFlowError)) throw error;
+      this.fallbackReason = error.message;
+    }
+    // In OVS's default fragment handling ("normal") every fragment's transport ports and ICMP type
+    // read as 0, so an RA, or a DHCP server's reply, in a first fragment would pass the guards.
+    // nx-match keeps them for first fragments. It is bridge state outside the flow table (a bundle
+    // cannot carry it, a restarted vswitchd forgets it): set it with every apply, it is idempotent.
+    // (The OpenFlow connection sets it once per connection, i.e. once per ovs-vswitchd.)
+    await this.ofctl(["set-frags", this.bridge, "nx-match"]);
+    const bundle = renderOps(ops);
+    // ~420,000 flows (10,000 ports) take over a minute in one bundle on a small host: scale the timeout.
+    await this.ofctl(["--bundle", "add-flows", this.bridge, "-"], { input: bundle, timeoutMs: Math.max(60_000, Math.ceil(bundle.length / 100)) });
   }
 
   private get env(): Record<string, string> {
@@ -217,22 +264,14 @@ export class OvsDriver implements Driver {
 
   async apply(changes: ChangeSet): Promise<ApplyReport> {
     const started = performance.now();
-    const bundle = renderChanges(changes, this.layout);
     try {
-      // In OVS's default fragment handling ("normal") every fragment's transport ports and ICMP type
-      // read as 0, so an RA, or a DHCP server's reply, in a first fragment would pass the guards.
-      // nx-match keeps them for first fragments. It is bridge state outside the flow table (a bundle
-      // cannot carry it, a restarted vswitchd forgets it): set it with every apply, it is idempotent.
-      await this.ofctl(["set-frags", this.bridge, "nx-match"]);
-      // ~420,000 flows (10,000 ports) take over a minute in one bundle on a small host: scale the timeout.
-      const lines = Math.ceil(bundle.length / 100);
-      await this.ofctl(["--bundle", "add-flows", this.bridge, "-"], { input: bundle, timeoutMs: Math.max(60_000, lines) });
+      await this.sendBundle(changeOps(changes, this.layout));
     } catch (error) {
       const result = error instanceof CommandError ? error.result : undefined;
       throw new ApplyError({
         driver: "ovs",
         ports: [...changes.add.map((u) => u.port), ...changes.remove],
-        command: result?.command ?? "ovs-ofctl --bundle add-flows",
+        command: result?.command ?? (error instanceof OpenFlowError ? `OpenFlow bundle on ${this.bridge}.mgmt` : "ovs-ofctl --bundle add-flows"),
         stderr: result?.stderr ?? String(error),
         cause: error,
       });
@@ -282,6 +321,6 @@ export class OvsDriver implements Driver {
   }
 
   async removeAll(): Promise<void> {
-    await this.ofctl(["--bundle", "add-flows", this.bridge, "-"], { input: renderRemoveAll(this.layout) });
+    await this.sendBundle(removeAllOps(this.layout));
   }
 }

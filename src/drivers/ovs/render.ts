@@ -1,4 +1,5 @@
-// Units and removals → one `ovs-ofctl --bundle add-flows BRIDGE -` input. Pure.
+// Units and removals → the steps of one bundle (sent as OpenFlow by ofconn.ts, or as
+// `ovs-ofctl --bundle add-flows BRIDGE -` input). Pure.
 // Each replaced or removed unit is first deleted by its exact cookies in each of vifguard's tables (never
 // in anyone else's), then its flows are added; the bundle commits atomically, so a port is never
 // seen without its flows, and other ports' flows (other cookies) are not touched at all.
@@ -6,10 +7,14 @@ import type { ChangeSet } from "../contract.ts";
 import { GUARDS } from "../../policy/guards.ts";
 import { allCookieMask, baseFlows, cookieOf, keyHash, TABLE_COUNT, type OvsLayout } from "./compile.ts";
 
-function deleteLines(layout: OvsLayout, cookieMask: string): string[] {
-  const lines: string[] = [];
-  for (let i = 0; i < TABLE_COUNT; i++) lines.push(`delete table=${layout.tableBase + i},cookie=${cookieMask}`);
-  return lines;
+/** One step of a bundle: delete by cookie/mask in one table, or add one flow line. */
+export type BundleOp = Readonly<{ op: "delete"; table: number; cookie: bigint; mask: bigint }> | Readonly<{ op: "add"; line: string }>;
+
+const EXACT = 0xffffffffffffffffn;
+
+function deleteAll(layout: OvsLayout): BundleOp[] {
+  const [cookie, mask] = allCookieMask(layout).split("/").map((x) => BigInt(x)) as [bigint, bigint];
+  return Array.from({ length: TABLE_COUNT }, (_, i) => ({ op: "delete" as const, table: layout.tableBase + i, cookie, mask }));
 }
 
 /**
@@ -18,28 +23,38 @@ function deleteLines(layout: OvsLayout, cookieMask: string): string[] {
  * delete scans every flow of the table (with 10,000 ports, a bundle of 1,000 masked replacements
  * took over a minute).
  */
-function unitDeleteLines(layout: OvsLayout, key: string): string[] {
+function unitDeletes(layout: OvsLayout, key: string): BundleOp[] {
   const hash = keyHash(key);
-  const lines: string[] = [];
+  const ops: BundleOp[] = [];
   for (let i = 0; i < TABLE_COUNT; i++) {
-    for (let kind = 0; kind <= GUARDS.length; kind++) lines.push(`delete table=${layout.tableBase + i},cookie=${cookieOf(layout, hash, kind)}/-1`);
+    for (let kind = 0; kind <= GUARDS.length; kind++) ops.push({ op: "delete", table: layout.tableBase + i, cookie: BigInt(cookieOf(layout, hash, kind)), mask: EXACT });
   }
-  return lines;
+  return ops;
 }
 
 /** The bundle for a change set; the base flows are (re)added each time, which is idempotent. */
-export function renderChanges(changes: ChangeSet, layout: OvsLayout): string {
-  const lines: string[] = [];
-  for (const key of [...changes.remove].sort()) lines.push(...unitDeleteLines(layout, key));
+export function changeOps(changes: ChangeSet, layout: OvsLayout): BundleOp[] {
+  const ops: BundleOp[] = [];
+  for (const key of [...changes.remove].sort()) ops.push(...unitDeletes(layout, key));
   for (const unit of changes.add) {
-    lines.push(...unitDeleteLines(layout, unit.key));
-    for (const line of unit.text.split("\n")) if (line.trim()) lines.push(`add ${line}`);
+    ops.push(...unitDeletes(layout, unit.key));
+    for (const line of unit.text.split("\n")) if (line.trim()) ops.push({ op: "add", line: line.trim() });
   }
-  for (const line of baseFlows(layout)) lines.push(`add ${line}`);
-  return lines.join("\n") + "\n";
+  for (const line of baseFlows(layout)) ops.push({ op: "add", line });
+  return ops;
 }
 
 /** The bundle that takes away every flow vifguard owns under this layout's magic. */
-export function renderRemoveAll(layout: OvsLayout): string {
-  return deleteLines(layout, allCookieMask(layout)).join("\n") + "\n";
+export function removeAllOps(layout: OvsLayout): BundleOp[] {
+  return deleteAll(layout);
 }
+
+/** Bundle ops → `ovs-ofctl --bundle add-flows BRIDGE -` input (the fallback path). */
+export function renderOps(ops: readonly BundleOp[]): string {
+  const hex = (n: bigint): string => `0x${n.toString(16)}`;
+  const text = ops.map((o) => (o.op === "add" ? `add ${o.line}` : `delete table=${o.table},cookie=${hex(o.cookie)}/${o.mask === EXACT ? "-1" : hex(o.mask)}`));
+  return text.join("\n") + "\n";
+}
+
+export const renderChanges = (changes: ChangeSet, layout: OvsLayout): string => renderOps(changeOps(changes, layout));
+export const renderRemoveAll = (layout: OvsLayout): string => renderOps(removeAllOps(layout));

@@ -9,7 +9,7 @@ import { guardsForLevel, type Guard } from "../policy/guards.ts";
 import { ApiError } from "./errors.ts";
 import { PortFileError } from "../errors.ts";
 
-export type NetworkInput = Readonly<{ id: string; tenant: string; shared?: boolean; protection?: Level; widestPair?: Partial<WidestPair> | undefined }>;
+export type NetworkInput = Readonly<{ id: string; tenant: string; shared?: boolean; protection?: Level; widestPair?: Partial<WidestPair> | undefined; ranges?: readonly string[] | undefined }>;
 export type AllowedInput = Readonly<{ ip: string; mac?: string | undefined }>;
 export type PortInput = Readonly<{
   id: string;
@@ -24,7 +24,7 @@ export type PortInput = Readonly<{
 
 /** Validates one network as the port file would; issue paths are relative to the request body. */
 export function checkNetwork(input: NetworkInput, at = ""): Network {
-  const network = { id: input.id, tenant: input.tenant, shared: input.shared ?? false, protection: input.protection ?? "full", ...(input.widestPair && { widestPair: input.widestPair }) };
+  const network = { id: input.id, tenant: input.tenant, shared: input.shared ?? false, protection: input.protection ?? "full", ...(input.widestPair && { widestPair: input.widestPair }), ...(input.ranges && { ranges: input.ranges }) };
   const file = validated({ networks: [network], ports: [] }, [["networks[0].", at]]);
   return file.networks[0]!;
 }
@@ -44,8 +44,8 @@ export function checkPort(input: PortInput, network: Network, at = ""): Port {
     allowed: (input.allowed ?? []).map((a) => (a.mac === undefined ? { ip: a.ip } : { ip: a.ip, mac: a.mac })),
   };
   if (input.protection !== undefined && input.protection !== null) port.protection = input.protection;
-  const { id, tenant, shared, protection, widestPair } = network;
-  const file = validated({ networks: [{ id, tenant, shared, protection, ...(widestPair && { widestPair }) }], ports: [port] }, [["ports[0].", at], ["networks[0].", `network ${network.id}: `]]);
+  const { id, tenant, shared, protection, widestPair, ranges } = network;
+  const file = validated({ networks: [{ id, tenant, shared, protection, ...(widestPair && { widestPair }), ...(ranges && { ranges }) }], ports: [port] }, [["ports[0].", at], ["networks[0].", `network ${network.id}: `]]);
   return file.ports[0]!;
 }
 

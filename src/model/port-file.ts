@@ -33,6 +33,7 @@ const schema = z.strictObject({
         ipv4: z.number().int().min(0).max(32).default(DEFAULT_WIDEST_PAIR.ipv4),
         ipv6: z.number().int().min(0).max(128).default(DEFAULT_WIDEST_PAIR.ipv6),
       }).optional(),
+      ranges: z.array(z.string()).max(64).optional(),
     }),
   ),
   ports: z.array(
@@ -82,12 +83,25 @@ export function parsePortFile(text: string, file: string): PortFile {
 function checkSemantics(raw: Raw, file: string): PortFile {
   const issues: Issue[] = [];
   const networks = new Map<string, Network>();
+  const rangesOf = new Map<string, Prefix[]>();
   raw.networks.forEach((n, i) => {
+    const ranges: Prefix[] = [];
+    (n.ranges ?? []).forEach((text, j) => {
+      const parsed = parsePrefix(text);
+      if (!parsed.ok) issues.push({ path: `networks[${i}].ranges[${j}]`, value: text, expected: parsed.expected });
+      else if (isIpv4InIpv6(parsed.prefix) || prefixesOverlap(parsed.prefix, LINK_LOCAL)) {
+        issues.push({ path: `networks[${i}].ranges[${j}]`, value: text, expected: "an IPv4 or global IPv6 prefix (not IPv4-mapped/compatible, not link-local: link-locals follow the ports' MACs)" });
+      } else ranges.push(parsed.prefix);
+    });
+    rangesOf.set(n.id, ranges);
+    // Canonical text; no range at all is the same as none given.
+    const { ranges: _given, ...rest } = n;
+    const network: Network = ranges.length > 0 ? { ...rest, ranges: ranges.map((r) => r.text) } : rest;
     if (networks.has(n.id)) issues.push({ path: `networks[${i}].id`, value: n.id, expected: "a network id not used by another network" });
     if (n.shared && n.protection !== "full") {
       issues.push({ path: `networks[${i}].protection`, value: n.protection, expected: "full on a shared network (mac and off would let tenants spoof each other)" });
     }
-    networks.set(n.id, n);
+    networks.set(n.id, network);
   });
 
   const ports: Port[] = [];
@@ -139,7 +153,7 @@ function checkSemantics(raw: Raw, file: string): PortFile {
     const written = [...ips.map((prefix, j) => ({ path: `${at}.ips[${j}]`, prefix, pair: false })), ...pairs.map((x) => ({ ...x, pair: true }))];
     const refused = new Set<string>();
     for (const claim of written) {
-      const expected = claimProblem(claim.prefix, claim.pair, network, derived.map((d) => d.prefix));
+      const expected = claimProblem(claim.prefix, claim.pair, network, derived.map((d) => d.prefix)) ?? outsideRanges(claim.prefix, network, rangesOf.get(p.network));
       if (expected) {
         issues.push({ path: claim.path, value: claim.prefix.text, expected });
         refused.add(claim.path);
@@ -186,6 +200,21 @@ function claimProblem(prefix: Prefix, pair: boolean, network: Network | undefine
     return `on shared network ${network.id}, no link-local address or prefix but those derived from the port's own MACs (${own}), which it holds anyway`;
   }
   return undefined;
+}
+
+/**
+ * Why `prefix` is outside its network's own ranges, or undefined if it is inside one of them (or the
+ * network has no range of that family). IPv6 link-local is exempt: it is bound by the MACs. A pair
+ * wider than the range that would contain it is told the range's length as the limit.
+ */
+function outsideRanges(prefix: Prefix, network: Network | undefined, ranges: readonly Prefix[] | undefined): string | undefined {
+  if (!network || !ranges || prefixesOverlap(prefix, LINK_LOCAL)) return undefined;
+  const same = ranges.filter((r) => r.family === prefix.family);
+  if (same.length === 0 || same.some((r) => prefixCovers(r, prefix))) return undefined;
+  const list = same.map((r) => r.text).join(", ");
+  const inside = same.find((r) => prefixCovers(prefix, r));
+  if (inside) return `a prefix no wider than /${inside.length}, network ${network.id}'s range ${inside.text} (its ranges: ${list})`;
+  return `an address or prefix inside network ${network.id}'s ranges (${list})`;
 }
 
 /**

@@ -18,6 +18,12 @@ export type Network = Readonly<{
    * DEFAULT_WIDEST_PAIR. An admin may raise it per network.
    */
   widestPair?: WidestPair | undefined;
+  /**
+   * The network's own address ranges (IPv4 and/or IPv6 prefixes, canonical text); undefined or
+   * empty: any. A port's addresses and allowed pairs of a family with a range must lie inside one
+   * (so no pair is wider than the range). IPv6 link-local is outside their scope (see semantics.md).
+   */
+  ranges?: string[] | undefined;
 }>;
 
 /** The shortest prefix length an allowed pair may have on a shared network, per family. */

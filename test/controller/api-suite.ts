@@ -562,6 +562,45 @@ export async function claimSuite(t: TestContext, backend: Backend): Promise<void
     // Alice's address inside the batch is still found (one query per batch).
     await refused(await alice("POST", "/v1/ports", { id: "a-big", network: "pub", device: "vnet9", mac: MAC(9), ips: [...v6(250, 0x2000), "2001:db8:e::1005"] }), 409, "VG_ADDRESS_CLAIMED", "ips[250]", /another tenant/);
   });
+
+  await t.test("a network's own ranges: addresses and pairs outside are refused, no pair wider than the range; naming field, value and limit", async () => {
+    const made = await admin("POST", "/v1/networks", { id: "ranged", tenant: "provider", shared: true, ranges: ["10.20.0.0/16", "2001:db8:20::/48"] });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    assert.deepEqual((await admin("GET", "/v1/networks/ranged")).body.ranges, ["10.20.0.0/16", "2001:db8:20::/48"]);
+    await refused(await admin("POST", "/v1/networks", { id: "bad-range", tenant: "provider", ranges: ["10.0.0.1/8"] }), 400, "VG_INVALID", "ranges[0]", /host bits zero/);
+    const at = (body: object) => eve("POST", "/v1/ports", { id: "r0", network: "ranged", mac: MAC(0x20), ...body });
+    await refused(await at({ ips: ["10.21.0.1"] }), 400, "VG_INVALID", "ips[0]", /inside network ranged's ranges \(10\.20\.0\.0\/16\)/);
+    await refused(await at({ allowed: [{ ip: "2001:db8:21::/64" }] }), 400, "VG_INVALID", "allowed[0].ip", /2001:db8:20::\/48/);
+    // Raised widestPair or not, a pair is never wider than the network's range.
+    assert.equal((await admin("PATCH", "/v1/networks/ranged", { widestPair: { ipv4: 8 } })).status, 200);
+    await refused(await at({ allowed: [{ ip: "10.0.0.0/8" }] }), 400, "VG_INVALID", "allowed[0].ip", /no wider than \/16, network ranged's range 10\.20\.0\.0\/16/);
+    const ok = await at({ ips: ["10.20.0.1", "2001:db8:20::1", "fe80::5054:ff:fe00:20"], allowed: [{ ip: "10.20.1.0/24" }] });
+    assert.equal(ok.status, 201, JSON.stringify(ok.body));
+    // Narrowing the ranges under a port that holds something outside is refused, naming the port.
+    await refused(await admin("PATCH", "/v1/networks/ranged", { ranges: ["10.20.2.0/24"] }), 409, "VG_CONFLICT", "ranges", /port r0 still fits/);
+    assert.equal((await admin("PATCH", "/v1/networks/ranged", { ranges: [] })).body.ranges, undefined, "[] removes the ranges");
+  });
+
+  await t.test("leaks: a taken port id, another tenant's port and private network answer as a missing or own one would", async () => {
+    const strip = (res: Answer) => ({ status: res.status, code: res.body?.code, message: res.body?.message, expected: res.body?.issues?.map((i: { expected: string }) => i.expected) });
+    // Port ids are global: taken by another tenant answers exactly as taken by her own port.
+    assert.deepEqual(strip(await eve("POST", "/v1/ports", { id: "a0", network: "pub", mac: MAC(0x30) })), strip(await eve("POST", "/v1/ports", { id: "e0", network: "pub", mac: MAC(0x30) })));
+    await alice("POST", "/v1/networks", { id: "alice-private" });
+    assert.deepEqual(strip(await eve("POST", "/v1/networks", { id: "alice-private" })), strip(await eve("POST", "/v1/networks", { id: "e0-net-taken" }).then(async () => eve("POST", "/v1/networks", { id: "e0-net-taken" }))));
+    for (const [method, suffix, body] of [["GET", "", undefined], ["PATCH", "", { ips: [] }], ["DELETE", "", undefined], ["GET", "/allowed", undefined], ["POST", "/allowed", { ip: "10.0.0.9" }], ["GET", "/status", undefined], ["GET", "/migration", undefined]] as const) {
+      const foreign = strip(await eve(method, `/v1/ports/a0${suffix}`, body));
+      const missing = strip(await eve(method, `/v1/ports/a0${suffix}`.replace("a0", "zz"), body));
+      assert.equal(foreign.status, 404, `${method} ${suffix}`);
+      assert.deepEqual({ ...foreign, message: foreign.message?.replace("a0", "X") }, { ...missing, message: missing.message?.replace("zz", "X") }, `${method} ${suffix}`);
+    }
+    for (const [method, body] of [["GET", undefined], ["PATCH", { protection: "full" }], ["DELETE", undefined]] as const) {
+      const foreign = strip(await eve(method, "/v1/networks/alice-private", body));
+      const missing = strip(await eve(method, "/v1/networks/nope-private", body));
+      assert.deepEqual({ ...foreign, message: foreign.message?.replace("alice-private", "X") }, { ...missing, message: missing.message?.replace("nope-private", "X") }, method);
+    }
+    // The admin still sees who holds a claim.
+    await refused(await admin("POST", "/v1/ports", { id: "e-x", tenant: "eve", network: "pub", mac: MAC(0x31), ips: ["10.0.0.1"] }), 409, "VG_ADDRESS_CLAIMED", "ips[0]", /port a0, tenant alice/);
+  });
 }
 
 /**

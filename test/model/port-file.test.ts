@@ -90,6 +90,13 @@ const REJECTED: { name: string; mutate: (d: Doc) => void; path: string; value: u
   { name: "a NAT64 /96 pair on a shared network", mutate: (d) => (d.ports[1]!.allowed = [{ ip: "64:ff9b::/96" }]), path: "ports[1].allowed[0].ip", value: "64:ff9b::/96", expected: /does not contain 64:ff9b::\/96/ },
   { name: "a 6to4 range on a shared network whose limit was raised", mutate: (d) => ((d.networks[0]!.widestPair = { ipv6: 8 }), (d.ports[1]!.allowed = [{ ip: "2000::/8" }])), path: "ports[1].allowed[0].ip", value: "2000::/8", expected: /does not contain 2002::\/16/ },
   { name: "a widestPair beyond the family's length", mutate: (d) => (d.networks[0]!.widestPair = { ipv4: 33 }), path: "networks[0].widestPair.ipv4", value: 33, expected: /32/ },
+  // Issue 12 item 2: a network's own ranges bound its ports' addresses and pairs (no pair wider than the range).
+  { name: "an address outside the network's ranges", mutate: (d) => ((d.networks[0]!.ranges = ["10.0.0.0/24", "2001:db8::/48"]), (d.ports[1]!.ips = ["10.0.1.2"])), path: "ports[1].ips[0]", value: "10.0.1.2", expected: /inside network public's ranges \(10\.0\.0\.0\/24\)/ },
+  { name: "a pair wider than the network's range, its widestPair raised", mutate: (d) => ((d.networks[0]!.ranges = ["10.0.0.0/24"]), (d.networks[0]!.widestPair = { ipv4: 8 }), (d.ports[1]!.allowed = [{ ip: "10.0.0.0/16" }])), path: "ports[1].allowed[0].ip", value: "10.0.0.0/16", expected: /no wider than \/24, network public's range 10\.0\.0\.0\/24/ },
+  { name: "an IPv6 pair outside the network's IPv6 range", mutate: (d) => ((d.networks[0]!.ranges = ["2001:db8::/48"]), (d.ports[1]!.allowed = [{ ip: "2001:db9::/64" }])), path: "ports[1].allowed[0].ip", value: "2001:db9::/64", expected: /ranges \(2001:db8::\/48\)/ },
+  { name: "a range with host bits", mutate: (d) => (d.networks[0]!.ranges = ["10.0.0.1/24"]), path: "networks[0].ranges[0]", value: "10.0.0.1/24", expected: /host bits zero/ },
+  { name: "a link-local range", mutate: (d) => (d.networks[0]!.ranges = ["fe80::/64"]), path: "networks[0].ranges[0]", value: "fe80::/64", expected: /not link-local/ },
+  { name: "an IPv4-mapped range", mutate: (d) => (d.networks[0]!.ranges = ["::ffff:0:0/96"]), path: "networks[0].ranges[0]", value: "::ffff:0:0/96", expected: /not IPv4-mapped/ },
   { name: "an IPv6 address held by two tenants", mutate: (d) => (d.ports[1]!.ips = ["2001:db8:0::1"]), path: "ports[1].ips[0]", value: "2001:db8::1", expected: /alice-0/ },
   { name: "another tenant's MAC on the same network", mutate: (d) => (d.ports[1]!.mac = "52:54:00:00:00:01"), path: "ports[1].mac", value: "52:54:00:00:00:01", expected: /ports\[0\]\.mac of port alice-0, tenant alice/ },
   { name: "another tenant's MAC as an address-pair MAC", mutate: (d) => (d.ports[1]!.allowed = [{ ip: "10.0.0.50", mac: "52:54:00:00:00:01" }]), path: "ports[1].allowed[0].mac", value: "52:54:00:00:00:01", expected: /alice-0/ },
@@ -139,6 +146,18 @@ test("on a shared network a port may hold its own derived link-local, NAT64/6to4
   doc.networks[1]!.shared = false;
   doc.ports.push({ id: "db-0", network: "priv", device: "tap0", mac: "52:54:00:aa:00:01", allowed: [{ ip: "0.0.0.0/0" }, { ip: "::/0" }] });
   assert.equal(validatePortFile(doc, "f").ports.length, 3, "an unshared network's single tenant chooses freely");
+});
+
+test("a network's ranges: addresses and pairs inside pass, a family without a range is free, link-locals follow the MACs", () => {
+  const doc = baseDoc();
+  doc.networks[0]!.ranges = ["10.0.0.0/16"];
+  doc.ports[1]!.ips = ["10.0.0.2", "2001:db8:77::2", "fe80::5054:ff:fe00:2"];
+  doc.ports[1]!.allowed = [{ ip: "10.0.9.0/24" }];
+  const file = validatePortFile(doc, "f");
+  assert.deepEqual(file.networks[0]!.ranges, ["10.0.0.0/16"]);
+  assert.equal(file.ports[1]!.allowed[0]!.ip.text, "10.0.9.0/24");
+  doc.networks[0]!.ranges = [];
+  assert.equal(validatePortFile(doc, "f").networks[0]!.ranges, undefined, "an empty list is no range");
 });
 
 test("two ports of one tenant may share a VIP on one network (failover pairs)", () => {

@@ -71,7 +71,7 @@ export function registerNetworks(app: Api, { store }: ApiDeps) {
     .openapi(createRoute({
       method: "patch", path: "/v1/networks/{id}", operationId: "updateNetwork", tags: ["networks"], security,
       summary: "Change a network",
-      description: "Change its default level, or (admins) its sharing. Sharing a network whose ports are below full is refused (409), naming the ports.",
+      description: "Change its default level, its own address ranges, or (admins) its sharing and widest pair. Sharing a network whose ports are below full, or narrowing its ranges under a port that holds something outside them, is refused (409), naming the ports.",
       request: { params: idParam, ...jsonBody(networkPatch) }, responses: { 200: body(network, "The network"), 400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404], 409: errors[409] },
     }), async (c) => {
       const p = c.var.principal;

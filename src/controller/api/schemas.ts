@@ -30,15 +30,21 @@ const widestPairDescription = "On a shared network, the widest allowed-pair pref
 export const widestPair = z.object({ ipv4: z.number().int().min(0).max(32), ipv6: z.number().int().min(0).max(128) }).openapi("WidestPair", { description: widestPairDescription });
 const widestPairInput = z.strictObject({ ipv4: z.number().int().min(0).max(32).optional(), ipv6: z.number().int().min(0).max(128).optional() })
   .openapi("WidestPairInput", { description: `${widestPairDescription}. An unnamed family keeps its current value` });
-export const network = z.object({ id: z.string(), tenant: z.string(), shared: z.boolean(), protection: level, widestPair: widestPair.optional(), revision: z.number().int() }).openapi("Network");
+const rangesDescription = "The network's own address ranges (IPv4 and/or IPv6 prefixes). A port's addresses and allowed pairs of a family with a range must lie inside one of them (so no pair is wider than the range); IPv6 link-local is exempt (bound by the ports' MACs)";
+const ranges = z.array(z.string().openapi({ example: "10.0.0.0/24" })).max(64);
+export const network = z.object({ id: z.string(), tenant: z.string(), shared: z.boolean(), protection: level, widestPair: widestPair.optional(), ranges: ranges.optional().openapi({ description: rangesDescription }), revision: z.number().int() }).openapi("Network");
 export const networkCreate = z.strictObject({
   id: z.string().openapi({ example: "public" }),
   tenant: z.string().optional().openapi({ description: "Default (tenant tokens): the token's tenant; admins must give it" }),
   shared: z.boolean().optional().openapi({ description: "Several tenants on one L2 segment; admin only. Default false" }),
   protection: level.optional().openapi({ description: "Default level of its ports; default full (must be full when shared)" }),
   widestPair: widestPairInput.optional(),
+  ranges: ranges.optional().openapi({ description: `${rangesDescription}. Default: none (any address)` }),
 }).openapi("NetworkCreate");
-export const networkPatch = z.strictObject({ shared: z.boolean().optional(), protection: level.optional(), widestPair: widestPairInput.optional() }).openapi("NetworkPatch");
+export const networkPatch = z.strictObject({
+  shared: z.boolean().optional(), protection: level.optional(), widestPair: widestPairInput.optional(),
+  ranges: ranges.optional().openapi({ description: `${rangesDescription}. Replaces the list; [] removes every range. Refused (409) while a port on the network holds something outside the new ranges` }),
+}).openapi("NetworkPatch");
 
 export const allowed = z.strictObject({
   ip: z.string().openapi({ example: "10.0.0.100/32", description: "An address or a CIDR" }),

@@ -159,6 +159,13 @@ const spoofEvents: Migration = {
   },
 };
 
+// Issue 12: a network's own address ranges (JSON list of prefixes; null: none).
+const networkRanges: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema.alterTable("network").addColumn("ranges", "text").execute();
+  },
+};
+
 export const migrations: MigrationProvider = {
-  getMigrations: () => Promise.resolve({ "001_initial": initial, "002_migration_hold": migrationHold, "003_claim_hardening": claimHardening, "004_spoof_events": spoofEvents }),
+  getMigrations: () => Promise.resolve({ "001_initial": initial, "002_migration_hold": migrationHold, "003_claim_hardening": claimHardening, "004_spoof_events": spoofEvents, "005_network_ranges": networkRanges }),
 };

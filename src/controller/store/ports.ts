@@ -24,7 +24,7 @@ export type PortPatch = Readonly<{
   /** Edits the allowed pairs inside the write transaction (no lost update between two edits). */
   editAllowed?: (current: readonly AllowedView[]) => readonly { ip: string; mac?: string | undefined }[];
 }>;
-export type NetworkPatch = Readonly<{ shared?: boolean; protection?: Level; widestPair?: Partial<WidestPair> }>;
+export type NetworkPatch = Readonly<{ shared?: boolean; protection?: Level; widestPair?: Partial<WidestPair>; ranges?: readonly string[] }>;
 export type PortCreate = PortInput & Readonly<{ host?: string | null }>;
 /**
  * What a tenant caller may learn: with `tenant` set, a refusal says "held by another tenant" instead
@@ -54,8 +54,8 @@ export class Networks {
     const network = checkNetwork(input);
     return this.core.write(async ({ trx, revision }) => {
       if (await this.get(network.id, trx)) throw conflict("id", network.id, "a network id not used yet");
-      const { widestPair, ...rest } = network;
-      await trx.insertInto("network").values({ ...rest, shared: network.shared ? 1 : 0, widest_pair: widestPair ? JSON.stringify(widestPair) : null, revision }).execute();
+      const { widestPair, ranges, ...rest } = network;
+      await trx.insertInto("network").values({ ...rest, shared: network.shared ? 1 : 0, widest_pair: widestPair ? JSON.stringify(widestPair) : null, ranges: ranges ? JSON.stringify(ranges) : null, revision }).execute();
       return { ...network, revision };
     });
   }
@@ -65,28 +65,37 @@ export class Networks {
       const current = await this.get(id, trx);
       if (!current) throw notFound("network", id);
       access.canChange?.(current);
-      const next = checkNetwork({ ...current, ...patch, ...((current.widestPair || patch.widestPair) && { widestPair: { ...current.widestPair, ...patch.widestPair } }) });
+      const { ranges: _old, ...kept } = current;
+      const ranges = patch.ranges ?? current.ranges;
+      const next = checkNetwork({
+        ...kept, ...patch,
+        ...((current.widestPair || patch.widestPair) && { widestPair: { ...current.widestPair, ...patch.widestPair } }),
+        ...(ranges && { ranges }),
+      });
       if (next.shared) {
         // A network turning shared must not keep ports below full, nor ports of tenants that claim the same addresses.
         const weak = await trx.selectFrom("port").select(["id", "protection"]).where("network", "=", id).where("protection", "in", ["mac", "off"]).limit(5).execute();
         if (weak.length > 0) {
           throw new ApiError("VG_CONFLICT", `Network ${id} cannot be shared while ports on it are below full`, weak.map((p) => ({ path: "shared", value: true, expected: `false while port ${p.id} has protection ${p.protection} (set it to full first)` })));
         }
-        // Nor ports whose claims a shared network refuses (a wide pair, a foreign link-local, …).
+      }
+      if (next.shared || next.ranges !== undefined) {
+        // Nor ports whose claims the network would now refuse (a wide pair, a foreign link-local, an address outside its ranges, …).
+        const field = patch.shared !== undefined && next.shared && !current.shared ? "shared" : patch.ranges !== undefined ? "ranges" : "widestPair";
+        const value = field === "shared" ? true : field === "ranges" ? next.ranges : next.widestPair;
         const issues: Issue[] = [];
         for (const row of await trx.selectFrom("port").selectAll().where("network", "=", id).orderBy("id").execute()) {
           try {
             checkPort(inputOf(rowToPort(row)), next);
           } catch (error) {
             if (!(error instanceof ApiError)) throw error;
-            const field = patch.shared !== undefined && !current.shared ? "shared" : "widestPair";
-            issues.push(...error.issues.map((i) => ({ path: field, value: field === "shared" ? true : next.widestPair, expected: `a network port ${row.id} still fits (its ${i.path} ${JSON.stringify(i.value)} needs ${i.expected})` })));
+            issues.push(...error.issues.map((i) => ({ path: field, value, expected: `a network port ${row.id} still fits (its ${i.path} ${JSON.stringify(i.value)} needs ${i.expected})` })));
           }
           if (issues.length >= 5) break;
         }
         if (issues.length > 0) throw new ApiError("VG_CONFLICT", `Network ${id} would refuse what ports on it hold; nothing was stored`, issues);
       }
-      await trx.updateTable("network").set({ shared: next.shared ? 1 : 0, protection: next.protection, widest_pair: next.widestPair ? JSON.stringify(next.widestPair) : null, revision }).where("id", "=", id).execute();
+      await trx.updateTable("network").set({ shared: next.shared ? 1 : 0, protection: next.protection, widest_pair: next.widestPair ? JSON.stringify(next.widestPair) : null, ranges: next.ranges ? JSON.stringify(next.ranges) : null, revision }).where("id", "=", id).execute();
       touch(await hostsOfNetwork(trx, id));
       return { ...next, revision };
     });

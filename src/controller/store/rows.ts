@@ -85,7 +85,7 @@ export function migrationView(b: Placement, applied: number | undefined, holdMs:
 
 export function networkView(row: Selectable<Database["network"]>): NetworkView {
   const widestPair = row.widest_pair === null ? undefined : (JSON.parse(row.widest_pair) as WidestPair);
-  return { id: row.id, tenant: row.tenant, shared: row.shared === 1, protection: row.protection as Level, ...(widestPair && { widestPair }), revision: Number(row.revision) };
+  return { id: row.id, tenant: row.tenant, shared: row.shared === 1, protection: row.protection as Level, ...(widestPair && { widestPair }), ...(row.ranges !== null && { ranges: JSON.parse(row.ranges) as string[] }), revision: Number(row.revision) };
 }
 
 export function hostView(row: Selectable<Database["host"]>): HostView {

@@ -15,6 +15,8 @@ export type NetworkTable = {
   protection: string;
   /** JSON: {ipv4, ipv6}, the widest allowed pair on a shared network; null: the defaults. */
   widest_pair: string | null;
+  /** JSON: the network's own address ranges (canonical prefixes); null: none. */
+  ranges: string | null;
   revision: number;
 };
 

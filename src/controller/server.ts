@@ -15,6 +15,7 @@ import { parseStoreUrl, redact } from "./store/open.ts";
 import { checkSecretFile } from "../host/secrets.ts";
 import { Store } from "./store/store.ts";
 import { RevisionWatch } from "./watch.ts";
+import { loadUiAssets } from "./ui.ts";
 
 export type StartOptions = Partial<Omit<ControllerConfig, "listen">> & Readonly<{
   listen?: ControllerConfig["listen"];
@@ -54,6 +55,7 @@ export async function startController(config: StartOptions & Readonly<{ store: s
     if (text.trim().length < 16) throw new ControllerConfigError("controller config", [{ path: "bootstrapTokenFile", value: config.bootstrapTokenFile, expected: "a file holding a token of at least 16 characters" }]);
     tokens.push(text.trim());
   }
+  const ui = await loadUiAssets();
   const store = await Store.open(config.store, { refuseMissingGuards: config.refuseMissingGuards ?? false, ...(config.migrationHoldMs !== undefined && { migrationHoldMs: config.migrationHoldMs }),
     ...(config.maxAddressesPerPort !== undefined && { maxAddressesPerPort: config.maxAddressesPerPort }),
     ...(config.maxAllowedPairsPerPort !== undefined && { maxAllowedPairsPerPort: config.maxAllowedPairsPerPort }),
@@ -63,7 +65,7 @@ export async function startController(config: StartOptions & Readonly<{ store: s
   let server: ServerType | undefined;
   try {
     await watch.start();
-    const app = createApi({ store, watch, auth: new Authenticator(store, tokens), maxBodyBytes: config.maxBodyBytes, metrics: new ControllerMetrics(store), logError: (error) => logger.error({ err: error }, "request failed") });
+    const app = createApi({ store, watch, auth: new Authenticator(store, tokens), maxBodyBytes: config.maxBodyBytes, metrics: new ControllerMetrics(store), ui, logError: (error) => logger.error({ err: error }, "request failed") });
     const listen = config.listen ?? { host: "127.0.0.1", port: 8700 };
     const address = await new Promise<AddressInfo>((resolve, reject) => {
       server = serve({ fetch: app.fetch, hostname: listen.host, port: listen.port }, (info) => resolve(info));

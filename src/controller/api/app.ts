@@ -11,6 +11,7 @@ import { ApiError, HTTP_STATUS } from "../errors.ts";
 import { VERSION } from "../../version.ts";
 import { UI_PAGE } from "../ui/page.ts";
 import type { ControllerMetrics } from "../metrics.ts";
+import { registerUi, type UiAssets } from "../ui.ts";
 import { errors, type Api, type ApiDeps, type ApiEnv } from "./common.ts";
 import { registerEvents } from "./events.ts";
 import { registerHosts } from "./hosts.ts";
@@ -18,7 +19,9 @@ import { registerNetworks } from "./networks.ts";
 import { registerPorts } from "./ports.ts";
 import { registerTokens } from "./tokens.ts";
 
-export type ApiOptions = ApiDeps & Readonly<{ auth: Authenticator; maxBodyBytes?: number; logError?: (error: unknown) => void; metrics?: ControllerMetrics }>;
+export type ApiOptions = ApiDeps & Readonly<{ auth: Authenticator; maxBodyBytes?: number; logError?: (error: unknown) => void; metrics?: ControllerMetrics;
+  /** The web page's files (../ui.ts): served at /ui/ when given. */
+  ui?: UiAssets }>;
 
 export const DEFAULT_MAX_BODY_BYTES = 1 << 20;
 const DOCUMENT_PATH = "/v1/openapi.json";
@@ -159,6 +162,8 @@ export function createApi(options: ApiOptions): OpenAPIHono<ApiEnv> {
 
   registerRoutes(app, options);
   documentCommonAnswers(app);
+  // After the document is complete: the page's routes are plain hono routes, not in it.
+  if (options.ui) registerUi(app, options.ui);
 
   app.notFound((c) => answer(c, new ApiError("VG_NOT_FOUND", `No route ${c.req.method} ${c.req.path}`, [{ path: "(url)", value: c.req.path, expected: `a path of ${DOCUMENT_PATH}` }])));
   app.onError((error, c) => {

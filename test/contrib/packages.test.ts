@@ -25,6 +25,8 @@ test("scripts/build-packages: the npm tarball and the .deb install on clean root
 
   const listing = (await run("tar", ["-tzf", tarball])).stdout.split("\n");
   assert.ok(listing.includes("package/dist/cli/main.js") && listing.includes("package/LICENSE") && listing.includes("package/npm-shrinkwrap.json"));
+  for (const file of ["index.html", "style.css", "app.js"]) assert.ok(listing.includes(`package/dist/web/public/${file}`), `the web page's ${file} is in the tarball`);
+  assert.ok(!listing.some((f) => f.startsWith("package/dist/web/app/") || f === "package/dist/web/build.js"), "the page's sources and build script stay out");
   assert.deepEqual(listing.filter((f) => /^package\/(test|bench|src|\.ci)\//.test(f)), [], "no tests, benches or sources in the tarball");
 
   const examples = join(ROOT, "examples/ports.yaml");
@@ -47,6 +49,9 @@ test("scripts/build-packages: the npm tarball and the .deb install on clean root
     assert.match((await run(bin, ["--help"])).stdout, /^Usage: vifguard/);
     assert.match((await run(bin, ["check", "-f", join(root, "etc/vifguard/ports.yaml")])).stdout, /^port alice-0 /m);
     assert.ok(!(await readdir(join(root, "usr/lib/vifguard/node_modules"))).includes("tsx"), "runs compiled JS, no tsx");
+    // The compiled controller finds the web page's files beside it, as the committed bundle.
+    const loaded = await run("node", ["--input-type=module", "-e", `const { loadUiAssets } = await import(${JSON.stringify(join(root, "usr/lib/vifguard/dist/controller/ui.js"))}); const a = await loadUiAssets(); process.stdout.write(a.get("app.js").body)`]);
+    assert.equal(loaded.stdout, await readFile(join(ROOT, "src/web/public/app.js"), "utf8"), "the .deb's controller serves the committed bundle");
     for (const file of ["lib/systemd/system/vifguard-agent.service", "lib/systemd/system/vifguard-controller.service", "usr/share/vifguard/hooks/libvirt-qemu", "etc/xen/scripts/vif-vifguard", "usr/share/vifguard/hooks/ovs/vifguard-ovs-watch", "etc/vifguard/agent.yaml", "etc/vifguard/hooks.conf"]) {
       await readFile(join(root, file)); // throws ENOENT when missing
     }

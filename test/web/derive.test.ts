@@ -84,17 +84,21 @@ test("dropRates: per second between samples; a counter that went down was reset;
   assert.deepEqual(history.map((s) => s.atMs), [2, 3, 4]);
 });
 
-test("chartOf: paths scaled into the box with 10% headroom; nothing without points", () => {
+test("chartOf: paths and dots scaled into the box with 10% headroom, over the samples' span; nothing without points", () => {
   const chart = chartOf([
     { reason: "arp-spoof", points: [{ atMs: 0, perSecond: 0 }, { atMs: 1_000, perSecond: 100 }, { atMs: 2_000, perSecond: 50 }] },
     { reason: "ipv4-spoof", points: [{ atMs: 1_000, perSecond: 10 }] },
   ], 200, 110);
   assert.equal(chart.max, 100);
   assert.deepEqual(chart.lines, [
-    { reason: "arp-spoof", d: "M0,110 L100,10 L200,60", max: 100 },
-    { reason: "ipv4-spoof", d: "M100,100", max: 10 },
+    { reason: "arp-spoof", d: "M0,110 L100,10 L200,60", dots: [{ x: 0, y: 110 }, { x: 100, y: 10 }, { x: 200, y: 60 }], max: 100 },
+    { reason: "ipv4-spoof", d: "M100,100", dots: [{ x: 100, y: 100 }], max: 10 },
   ]);
   assert.deepEqual([chart.fromMs, chart.toMs], [0, 2_000]);
+  // One rate point after a baseline sample at -2000: it sits at the right end, not alone at both.
+  const spanned = chartOf([{ reason: "arp-spoof", points: [{ atMs: 2_000, perSecond: 50 }] }], 200, 110, { fromMs: -2_000, toMs: 2_000 });
+  assert.deepEqual(spanned.lines[0]!.dots, [{ x: 200, y: 10 }]);
+  assert.deepEqual([spanned.fromMs, spanned.toMs], [-2_000, 2_000]);
   assert.deepEqual(chartOf([], 200, 100).lines, []);
   assert.equal(chartOf([{ reason: "vlan", points: [{ atMs: 5, perSecond: 0 }] }], 200, 100).lines[0]!.d, "M200,100", "all zero: on the axis");
 });

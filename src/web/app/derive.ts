@@ -99,23 +99,28 @@ export function dropRates(history: readonly CounterSample[]): RateSeries[] {
   });
 }
 
-export type ChartLine = Readonly<{ reason: string; d: string; max: number }>;
+export type ChartLine = Readonly<{ reason: string; d: string; dots: readonly Readonly<{ x: number; y: number }>[]; max: number }>;
 export type Chart = Readonly<{ lines: ChartLine[]; max: number; fromMs: number; toMs: number }>;
 
-/** SVG paths for rate series in a width × height box (y up, a little headroom); empty without two samples. */
-export function chartOf(series: readonly RateSeries[], width: number, height: number): Chart {
+/**
+ * SVG paths and dots (a lone point has no line) for rate series in a width × height box, y up with
+ * 10% headroom; x spans `span` (the samples' times: the first sample is the baseline and has no
+ * rate) or else the points' own times. No lines without points.
+ */
+export function chartOf(series: readonly RateSeries[], width: number, height: number, span?: Readonly<{ fromMs: number; toMs: number }>): Chart {
   const all = series.flatMap((s) => s.points);
   if (all.length === 0) return { lines: [], max: 0, fromMs: 0, toMs: 0 };
-  const fromMs = Math.min(...all.map((p) => p.atMs));
-  const toMs = Math.max(...all.map((p) => p.atMs));
+  const fromMs = Math.min(span?.fromMs ?? Infinity, ...all.map((p) => p.atMs));
+  const toMs = Math.max(span?.toMs ?? -Infinity, ...all.map((p) => p.atMs));
   const max = Math.max(...all.map((p) => p.perSecond));
   const top = max > 0 ? max * 1.1 : 1;
-  const x = (ms: number): number => (toMs === fromMs ? width : ((ms - fromMs) / (toMs - fromMs)) * width);
-  const y = (v: number): number => height - (v / top) * height;
-  const r = (n: number): string => (Math.round(n * 10) / 10).toString();
+  const r = (n: number): number => Math.round(n * 10) / 10;
+  const x = (ms: number): number => r(toMs === fromMs ? width : ((ms - fromMs) / (toMs - fromMs)) * width);
+  const y = (v: number): number => r(height - (v / top) * height);
   const lines = series.map((s) => ({
     reason: s.reason,
-    d: s.points.map((p, i) => `${i === 0 ? "M" : "L"}${r(x(p.atMs))},${r(y(p.perSecond))}`).join(" "),
+    d: s.points.map((p, i) => `${i === 0 ? "M" : "L"}${x(p.atMs)},${y(p.perSecond)}`).join(" "),
+    dots: s.points.map((p) => ({ x: x(p.atMs), y: y(p.perSecond) })),
     max: Math.max(0, ...s.points.map((p) => p.perSecond)),
   }));
   return { lines, max, fromMs, toMs };

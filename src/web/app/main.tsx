@@ -6,7 +6,7 @@ import { render } from "preact";
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { Api, forgetToken, RequestError, savedToken, saveToken } from "./api.ts";
 import type { Host, Port, PortStatus, SpoofEvent } from "./api-types.ts";
-import { addSample, chartOf, dropRates, dropTotals, eventLines, hostHealth, mergeEvents, portBadges, type Badge, type CounterSample, type RateSeries } from "./derive.ts";
+import { addSample, chartOf, dropRates, dropTotals, eventLines, hostHealth, mergeEvents, portBadges, type Badge, type CounterSample } from "./derive.ts";
 
 const REFRESH_MS = 5_000;
 const LONG_POLL_MS = 25_000;
@@ -159,7 +159,7 @@ function Dashboard({ api, onLogout }: { api: Api; onLogout: (why?: string) => vo
       <Events lines={lines} live={live} onSelect={setSelected} />
       <section>
         <h2>Drops over time{chartPort ? `: ${chartPort}` : ""}</h2>
-        {chartPort ? <DropChart port={chartPort} series={dropRates(history.current.get(chartPort) ?? [])} /> : <p class="empty">No port has dropped anything since this page opened.</p>}
+        {chartPort ? <DropChart port={chartPort} samples={history.current.get(chartPort) ?? []} /> : <p class="empty">No port has dropped anything since this page opened.</p>}
       </section>
       <Ports ports={snap.ports} statuses={snap.statuses} selected={chartPort} onSelect={setSelected} />
       <Hosts hosts={snap.hosts} nowMs={snap.atMs} />
@@ -248,8 +248,8 @@ function Hosts({ hosts, nowMs }: { hosts: readonly Host[] | null | undefined; no
 const WIDTH = 640;
 const HEIGHT = 160;
 
-function DropChart({ port, series }: { port: string; series: readonly RateSeries[] }) {
-  const chart = chartOf(series, WIDTH, HEIGHT);
+function DropChart({ port, samples }: { port: string; samples: readonly CounterSample[] }) {
+  const chart = chartOf(dropRates(samples), WIDTH, HEIGHT, { fromMs: samples[0]?.atMs ?? 0, toMs: samples.at(-1)?.atMs ?? 0 });
   const clock = (ms: number): string => new Date(ms).toLocaleTimeString("en-GB", { timeZone, hour12: false });
   if (chart.lines.length === 0) return <p class="empty">{`Counting ${port}'s drops: the chart starts with the second sample (every ${REFRESH_MS / 1000} s).`}</p>;
   return (
@@ -261,7 +261,12 @@ function DropChart({ port, series }: { port: string; series: readonly RateSeries
         <text class="tick" x={-6} y={HEIGHT} text-anchor="end">0</text>
         <text class="tick" x={0} y={HEIGHT + 16}>{clock(chart.fromMs)}</text>
         <text class="tick" x={WIDTH} y={HEIGHT + 16} text-anchor="end">{clock(chart.toMs)}</text>
-        {chart.lines.map((l, i) => <path key={l.reason} class={`series c${i % 8}`} d={l.d} data-reason={l.reason} data-max={l.max} />)}
+        {chart.lines.map((l, i) => (
+          <g key={l.reason} class={`c${i % 8}`}>
+            <path class="series" d={l.d} data-reason={l.reason} data-max={l.max} data-points={l.dots.length} />
+            {l.dots.map((p) => <circle key={p.x} class="dot" cx={p.x} cy={p.y} r={3} />)}
+          </g>
+        ))}
       </svg>
       <figcaption>
         {chart.lines.map((l, i) => <span key={l.reason} class={`legend c${i % 8}`} data-reason={l.reason}>{l.reason} (peak {formatRate(l.max)}/s)</span>)}

@@ -90,13 +90,13 @@ test("web page in Chromium: Eve's spoof event shows on the admin's page with por
   await waitFor(async () => (await admin("GET", "/v1/ports/eve-0/status")).migration.state === "ready", 30_000, "eve-0 applied on hv2", 200);
 
   const userDataDir = await mkdtemp(join(tmpdir(), `vg-${lab.id}-chromium-`));
-  let context: BrowserContext | undefined;
+  const browser: { context?: BrowserContext } = {};
   // One hook, in this order: a running Chromium writes into its profile while it is being removed.
   t.after(async () => {
-    await context?.close();
+    await browser.context?.close();
     await rm(userDataDir, { recursive: true, force: true });
   });
-  context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: ["--no-sandbox"], timezoneId: "UTC", viewport: { width: 1280, height: 900 } });
+  const context = (browser.context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: ["--no-sandbox"], timezoneId: "UTC", viewport: { width: 1280, height: 900 } }));
   const origins = new Set<string>();
   let attack: ReturnType<AgentLab["stream"]> | undefined;
   t.after(() => attack?.stop());

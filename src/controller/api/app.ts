@@ -9,7 +9,6 @@ import { formatPath } from "../../model/port-file.ts";
 import type { Authenticator } from "../auth.ts";
 import { ApiError, HTTP_STATUS } from "../errors.ts";
 import { VERSION } from "../../version.ts";
-import { UI_PAGE } from "../ui/page.ts";
 import type { ControllerMetrics } from "../metrics.ts";
 import { registerUi, type UiAssets } from "../ui.ts";
 import { errors, type Api, type ApiDeps, type ApiEnv } from "./common.ts";
@@ -156,9 +155,6 @@ export function createApi(options: ApiOptions): OpenAPIHono<ApiEnv> {
     c.set("principal", await options.auth.authenticate(c.req.header("authorization")));
     return next();
   });
-
-  // The operator's page: outside /v1 and its document; it carries no data, the API calls it makes do.
-  app.get("/ui", (c) => c.html(UI_PAGE));
 
   registerRoutes(app, options);
   documentCommonAnswers(app);

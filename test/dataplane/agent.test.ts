@@ -113,7 +113,8 @@ test("agent dataplane: port file changes apply without a restart and touch only 
       await settle(300);
       const started = performance.now();
       await lab.writePorts(step.ports);
-      const ms = await waitFor(() => lab.converged(step.ports), 10_000, step.name);
+      // A liveness bound, not a timing target (the figure is the diagnostic): generous for a loaded CI host.
+      const ms = await waitFor(() => lab.converged(step.ports), 30_000, step.name);
       await settle(300);
       monitor.close();
       const changes = events.filter((l) => l.trim() !== "" && !l.startsWith("#"));

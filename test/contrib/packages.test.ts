@@ -24,7 +24,7 @@ test("scripts/build-packages: the npm tarball and the .deb install on clean root
   assert.match(deb, /vifguard_\d+\.\d+\.\d+_[a-z0-9]+\.deb$/);
 
   const listing = (await run("tar", ["-tzf", tarball])).stdout.split("\n");
-  assert.ok(listing.includes("package/dist/cli/main.js") && listing.includes("package/LICENSE") && listing.includes("package/npm-shrinkwrap.json"));
+  assert.ok(listing.includes("package/dist/cli/vifguard.cjs") && listing.includes("package/LICENSE") && listing.includes("package/npm-shrinkwrap.json"));
   for (const file of ["index.html", "style.css", "app.js"]) assert.ok(listing.includes(`package/dist/web/public/${file}`), `the web page's ${file} is in the tarball`);
   assert.ok(!listing.some((f) => f.startsWith("package/dist/web/app/") || f === "package/dist/web/build.js"), "the page's sources and build script stay out");
   assert.deepEqual(listing.filter((f) => /^package\/(test|bench|src|\.ci)\//.test(f)), [], "no tests, benches or sources in the tarball");

@@ -1,9 +1,10 @@
-"""Watches the frames that arrive at one interface (never those it sends).
+"""Watches the frames that arrive at one interface (never those it sends; with "outgoing", only those it sends).
 
 Arguments: {"iface": a name, or null for every interface of the namespace, also ones made later;
 "match": [[kind, hex], ...] with kind "contains", "startswith" or "equals"; "keep": also return every
 frame; "timeoutS": stop by itself after this long (null: when stopped); "until": stop by itself once a frame
-of this match (its index) arrived, e.g. a control frame sent after the others}. Prints "ready" once its
+of this match (its index) arrived, e.g. a control frame sent after the others; "outgoing": count what the
+host sends out of the interface instead, e.g. what a tap carries into the VM behind it}. Prints "ready" once its
 socket is bound (from then on nothing that arrives is missed), then {"counts": [frames per match],
 "frames": [hex] (with keep)} after reading what was still queued.
 """
@@ -19,13 +20,14 @@ if a.get("iface"):
     s.bind((a["iface"], 0))
 match = [(kind, bytes.fromhex(h)) for kind, h in a.get("match", [])]
 keep = a.get("keep", False)
+outgoing = a.get("outgoing", False)
 counts = [0] * len(match)
 frames = []
 TESTS = {"contains": lambda raw, b: b in raw, "startswith": lambda raw, b: raw.startswith(b), "equals": lambda raw, b: raw == b}
 
 
 def take(raw, addr):
-    if addr[2] == socket.PACKET_OUTGOING:
+    if (addr[2] == socket.PACKET_OUTGOING) != outgoing:
         return
     for i, (kind, b) in enumerate(match):
         if TESTS[kind](raw, b):

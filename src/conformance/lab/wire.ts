@@ -36,6 +36,8 @@ export type CaptureOptions = Readonly<{
   timeoutS?: number;
   /** End by itself once a frame of this match (its index) arrived: a control frame sent last. */
   until?: number;
+  /** Count what the host sends out of the interface instead of what arrives: on a tap, what reaches the VM behind it. */
+  outgoing?: boolean;
 }>;
 /** Frames per match (in the order given), and with `keep` every frame (hex). */
 export type Captured = Readonly<{ counts: number[]; frames?: string[] }>;
@@ -46,7 +48,7 @@ export type Captured = Readonly<{ counts: number[]; frames?: string[] }>;
  */
 export function capture(netns: string, iface: string | null, options: CaptureOptions = {}, children?: Set<ChildProcess>): Running<Captured> {
   const match = (options.match ?? []).map(([kind, bytes]) => [kind, hex(bytes)]);
-  return startScript<Captured>("capture", netns, { iface, match, keep: options.keep ?? false, timeoutS: options.timeoutS ?? null, until: options.until ?? null }, children);
+  return startScript<Captured>("capture", netns, { iface, match, keep: options.keep ?? false, timeoutS: options.timeoutS ?? null, until: options.until ?? null, outgoing: options.outgoing ?? false }, children);
 }
 
 /** Counts frames carrying each marker at `iface`; stop() resolves with the count per marker (hex). */

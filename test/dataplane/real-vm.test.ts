@@ -180,7 +180,7 @@ test("real VMs: libvirt starts tiny guests protected by the hook and the agent; 
   const lab = new Lab("", id);
   const domains = new Set<string>();
   const cleanups: (() => Promise<void>)[] = [];
-  let agent: Agent | undefined;
+  const running: { agent?: Agent } = {}; // the after-hook kills the agent if it started
   t.after(async () => {
     const problems: unknown[] = [];
     const step = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
@@ -189,8 +189,9 @@ test("real VMs: libvirt starts tiny guests protected by the hook and the agent; 
     for (const d of domains) await step(`destroy ${d}`, () => virsh(["destroy", d], true));
     for (const c of cleanups.splice(0).reverse()) await step("restore a file", c);
     await step("reload libvirtd's hooks", reloadHooks);
+    const agent = running.agent;
     if (agent && agent.child.exitCode === null) {
-      const exited = new Promise((r) => agent!.child.once("exit", r));
+      const exited = new Promise((r) => agent.child.once("exit", r));
       agent.child.kill("SIGKILL");
       await exited;
     }
@@ -240,7 +241,7 @@ ports:
   await run("ip", ["link", "add", bridge, "type", "bridge", "stp_state", "0", "mcast_snooping", "0"]);
   await run("sysctl", ["-qw", `net.ipv6.conf.${bridge}.disable_ipv6=1`], { allowFailure: true }); // no chatter of its own
   await run("ip", ["link", "set", bridge, "up"]);
-  agent = await startAgent(config, socket);
+  const agent = (running.agent = await startAgent(config, socket));
   const image: GuestImage = await buildGuestImage(dir, kernel!);
 
   const spec = (name: string, mac: string, ip: string): GuestSpec => ({ name: `${id}-${name}`, mac, ipCidr: `${ip}/24`, bridge, image, console: join(dir, `${name}.sock`), consoleLog: join(dir, `${name}.log`) });
@@ -254,7 +255,7 @@ ports:
     await virsh(["create", join(dir, `${g.name}.xml`)]);
     return performance.now() - started;
   };
-  const plugs = (): string[] => agent!.logs.filter((l) => l.op === "plug" && l.ok === true).map((l) => String(l.msg ?? ""));
+  const plugs = (): string[] => agent.logs.filter((l) => l.op === "plug" && l.ok === true).map((l) => String(l.msg ?? ""));
 
   await create(alice);
   await create(eve);

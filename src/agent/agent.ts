@@ -97,7 +97,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
     const revision = sync.revision;
     reporting = reporting.then(async () => {
       const counters = await driver.counters().catch(() => []);
-      link.submit(portReports(revision, sync.policies, sync.states, driver.capabilities.guards, counters), sync); // sync: its unplugged ports are reported released
+      link.submit(portReports(revision, sync.policies, sync.states, driver.capabilities.guards, counters, sync.driftRepairs), sync); // sync: its unplugged ports are reported released
     });
   };
   const reconciler = new Reconciler({

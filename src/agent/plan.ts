@@ -46,6 +46,14 @@ export function countDrift(changes: ChangeSet, desired: UnitMap, converged: Read
   return readded + (converged.size > 0 ? strays : 0);
 }
 
+/**
+ * The ports whose units countDrift() counts as re-added (changed or removed behind our back), sorted,
+ * each once: what the agent reports per port as drift it repaired.
+ */
+export function driftedPorts(changes: ChangeSet, converged: ReadonlyMap<string, string>): string[] {
+  return [...new Set(changes.add.filter((u) => converged.get(u.key) === u.digest).map((u) => u.port))].sort();
+}
+
 /** What a successful sync leaves installed, key → digest (for the next countDrift): units awaiting their device are not. */
 export function convergedDigests(desired: UnitMap): Map<string, string> {
   return new Map([...desired.values()].filter((u) => !u.awaitingDevice).map((u) => [u.key, u.digest]));

@@ -6,7 +6,7 @@ import type { Device, Driver, Unit } from "../drivers/contract.ts";
 import { FAIL_CLOSED_KEY } from "../drivers/contract.ts";
 import type { PortPolicy } from "../policy/port-policy.ts";
 import { compileMatched, type DeviceMatch } from "./device-match.ts";
-import { convergedDigests, countDrift, countStates, planChanges, portStates, splitChanges, type PortState } from "./plan.ts";
+import { convergedDigests, countDrift, countStates, driftedPorts, planChanges, portStates, splitChanges, type PortState } from "./plan.ts";
 
 export type SyncReport = Readonly<{
   reason: string;
@@ -18,7 +18,11 @@ export type SyncReport = Readonly<{
   drift: number;
   durationMs: number;
   states: ReadonlyMap<string, PortState>;
+  /** Per port, the drift repaired since the agent started: how many syncs re-installed its unit, the last when (ms). */
+  driftRepairs: ReadonlyMap<string, DriftRepairs>;
 }>;
+
+export type DriftRepairs = Readonly<{ count: number; lastMs: number }>;
 
 export type ReconcilerLog = Readonly<{
   info(fields: Record<string, unknown>, message: string): void;
@@ -60,6 +64,7 @@ export class Reconciler {
   private current: Promise<SyncReport> | undefined;
   private queued: Promise<SyncReport> | undefined;
   private lastStates: ReadonlyMap<string, PortState> = new Map();
+  private readonly driftRepairs = new Map<string, DriftRepairs>();
   private lastOk = false;
 
   constructor(options: ReconcilerOptions) {
@@ -194,6 +199,12 @@ export class Reconciler {
       const changes = planChanges(desired, installed);
       const drift = countDrift(changes, desired, this.converged);
       for (const batch of splitChanges(changes, this.batchSize)) await this.driver.apply(batch);
+      // Counted once applied: a failed repair is no repair (the next run finds the drift again).
+      for (const port of driftedPorts(changes, this.converged)) {
+        this.driftRepairs.set(port, { count: (this.driftRepairs.get(port)?.count ?? 0) + 1, lastMs: this.now() });
+      }
+      const named = new Set(policies.map((p) => p.port));
+      for (const port of this.driftRepairs.keys()) if (!named.has(port)) this.driftRepairs.delete(port);
       this.converged = convergedDigests(desired);
       this.lastMatches = matches;
       const ambiguous = new Set([...matches.values()].filter((m) => m.how === "ambiguous").map((m) => m.port));
@@ -203,7 +214,7 @@ export class Reconciler {
       }
       this.lastStates = portStates(policies.map((p) => p.port), desired, desired, this.unpluggedPorts, ambiguous);
       this.lastOk = true;
-      const report: SyncReport = { reason, revision, policies, added: changes.add.length, removed: changes.remove.length, drift, durationMs: performance.now() - started, states: this.lastStates };
+      const report: SyncReport = { reason, revision, policies, added: changes.add.length, removed: changes.remove.length, drift, durationMs: performance.now() - started, states: this.lastStates, driftRepairs: new Map(this.driftRepairs) };
       if (changes.add.length + changes.remove.length > 0) {
         const counts = countStates(this.lastStates);
         const fields = { reason, added: report.added, removed: report.removed, drift, durationMs: Math.round(report.durationMs), ...counts };

@@ -79,6 +79,10 @@ export function renderControllerStatus(url: string, ports: readonly (readonly [P
     if (p.level === "off") continue;
     if (s.guardsMissing.length) lines.push(`  MISSING:  ${s.guardsMissing.join(", ")} (${s.hostRegistered ? `host ${s.host}'s driver cannot enforce these` : "host not registered"})`);
     if (s.limitations.length) lines.push(`  limits:   ${s.limitations.map((l) => l.id).join(", ")} (see docs/drivers.md)`);
+    for (const r of s.reports) {
+      if (r.state !== "enforced") lines.push(`  ${r.state === "awaiting-device" ? "AWAITING" : "AMBIGUOUS"}: on ${r.host} ${r.state === "awaiting-device" ? "its device is not there yet" : "several devices match its MAC"}, so nothing is installed for it`);
+      if (r.driftRepairs > 0) lines.push(`  drift:    ${r.host} re-installed its rules ${r.driftRepairs} time${r.driftRepairs === 1 ? "" : "s"} after they changed behind vifguard's back (last ${r.lastDriftAt ?? "?"})`);
+    }
     const drops = new Map<string, number>();
     for (const r of s.reports) for (const d of r.drops) if (d.packets > 0) drops.set(d.reason, (drops.get(d.reason) ?? 0) + d.packets);
     lines.push(`  dropped:  ${drops.size ? [...drops].map(([reason, n]) => `${reason} ${n}`).join(", ") : s.reports.length ? "nothing" : "(no report from an agent yet)"}`);

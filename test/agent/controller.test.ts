@@ -343,3 +343,34 @@ async function restartAgent(t: TestContext, lab: Lab, driver: HostDriver, host: 
   t.after(() => agent.stop());
   return { agent, driver, logs, host };
 }
+
+test("agent with a controller: reports a port awaiting its device as such (not applied), then enforced once the device is there, and the drift it repairs", async (t) => {
+  const lab = await controllerLab(t);
+  const driver = new HostDriver("h1", lab.history);
+  driver.needsDevices = true;
+  driver.devices = [{ name: ALICE.device, mac: ALICE.mac }];
+  const h1 = await hostAgent(t, lab, "h1", { driver });
+  await ok(lab.admin("POST", "/v1/ports", portBody(ALICE, "h1")));
+  await ok(lab.admin("POST", "/v1/ports", portBody(EVE, "h1")));
+  const report = async (port: string): Promise<Json> => (await ok(lab.admin("GET", `/v1/ports/${port}/status`))).reports[0];
+  assert.ok(await until(async () => (await report("eve-0"))?.state === "awaiting-device"), "eve-0 reported awaiting its device");
+  const waiting = await ok(lab.admin("GET", "/v1/ports/eve-0/status"));
+  assert.deepEqual([waiting.reports[0].guardsEnforced, waiting.reports[0].driftRepairs, waiting.reports[0].lastDriftAt], [[], 0, null], "nothing installed, no drift");
+  assert.equal(waiting.migration.state, "pending", "a port awaiting its device is not applied");
+  assert.equal((await report("alice-0")).state, "enforced");
+  assert.equal((await ok(lab.admin("GET", "/v1/ports/alice-0"))).migration.state, "ready");
+
+  driver.devices.push({ name: EVE.device, mac: EVE.mac });
+  await h1.agent.reconciler.sync("test");
+  assert.ok(await until(async () => (await report("eve-0"))?.state === "enforced"), "enforced once its device appeared");
+  assert.equal((await ok(lab.admin("GET", "/v1/ports/eve-0"))).migration.state, "ready");
+  assert.equal((await report("eve-0")).driftRepairs, 0, "its first install was no drift");
+
+  const before = Date.now();
+  driver.tamper((units) => units.delete("eve-0"));
+  await h1.agent.reconciler.sync("test");
+  assert.ok(await until(async () => (await report("eve-0")).driftRepairs === 1), "the repair is reported");
+  const repaired = await report("eve-0");
+  assert.ok(Date.parse(repaired.lastDriftAt) >= before - 1_000, `lastDriftAt ${repaired.lastDriftAt}`);
+  assert.equal((await report("alice-0")).driftRepairs, 0, "only the port that drifted");
+});

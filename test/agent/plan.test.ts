@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Unit } from "../../src/drivers/contract.ts";
-import { convergedDigests, countDrift, countStates, describeDrops, dropDeltas, findPort, matchesDevice, planChanges, portStates, splitChanges } from "../../src/agent/plan.ts";
+import { convergedDigests, countDrift, countStates, describeDrops, driftedPorts, dropDeltas, findPort, matchesDevice, planChanges, portStates, splitChanges } from "../../src/agent/plan.ts";
 
 const unit = (key: string, digest: string): Unit => ({ key, port: key, digest, text: "" });
 const map = (...units: Unit[]) => new Map(units.map((u) => [u.key, u]));
@@ -52,6 +52,15 @@ test("countDrift() counts units that changed behind our back, not ones we want c
   // a was deleted by hand (drift); b changes because the desired state did (no drift); z appeared by hand (drift).
   assert.equal(countDrift({ add: [unit("a", "1"), unit("b", "2new")], remove: ["z"] }, desired, converged), 2);
   assert.equal(countDrift({ add: [unit("a", "1")], remove: [] }, desired, new Map()), 0, "after a restart nothing is drift");
+});
+
+test("driftedPorts() names the ports of re-added units once each, not of units the desired state changed", () => {
+  const two = (key: string, port: string, digest: string): Unit => ({ key, port, digest, text: "" });
+  const converged = new Map([["a/in", "1"], ["a/out", "2"], ["b", "3"], ["c", "4"]]);
+  // a's two units were deleted by hand, b's desired digest changed, c is as it was (not planned), z appeared by hand.
+  const changes = { add: [two("a/in", "a", "1"), two("a/out", "a", "2"), two("b", "b", "3new")], remove: ["z"] };
+  assert.deepEqual(driftedPorts(changes, converged), ["a"]);
+  assert.deepEqual(driftedPorts(changes, new Map()), [], "after a restart nothing is drift");
 });
 
 test("matchesDevice() knows nft's trailing-star wildcard", () => {

@@ -359,6 +359,47 @@ export async function apiSuite(t: TestContext, backend: Backend): Promise<void> 
     assert.equal((await admin("GET", "/v1/hosts/h3")).body.capabilities.guards.length, weak.length);
   });
 
+  await t.test("a port's reported state: awaiting its device is not applied, nor ready on a migration's destination; drift repairs are kept; no state means enforced", async () => {
+    const h3 = client(c, await token(c, "agent", "h3"));
+    const created = await admin("POST", "/v1/ports", { id: "wait-0", tenant: "carol", network: "rev-net", mac: MAC(0x41), host: "h3" });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const bound = created.body.migration.boundRevision as number;
+    const report = async (agent: typeof h3, host: string, entry: Record<string, unknown>, released?: string[]) => {
+      const res = await agent("PUT", `/v1/hosts/${host}/status`, { ports: [{ port: "wait-0", appliedRevision: bound, ...entry }], ...(released && { released }) });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      return res.body;
+    };
+    const status = async () => (await admin("GET", "/v1/ports/wait-0/status")).body;
+    await report(h3, "h3", { state: "awaiting-device" });
+    let s = await status();
+    assert.deepEqual([s.migration.state, s.reports[0].state, s.reports[0].driftRepairs, s.reports[0].lastDriftAt], ["pending", "awaiting-device", 0, null]);
+    const wrong = await h3("PUT", "/v1/hosts/h3/status", { ports: [{ port: "wait-0", appliedRevision: bound, state: "asleep" }] });
+    assert.equal(wrong.status, 400);
+    assert.match(issue(wrong, "ports[0].state").expected, /enforced/);
+    await report(h3, "h3", { state: "ambiguous-device" });
+    assert.deepEqual([(await status()).migration.state, (await status()).reports[0].state], ["pending", "ambiguous-device"]);
+
+    const at = Date.parse("2026-12-05T12:03:00Z");
+    await report(h3, "h3", { state: "enforced", driftRepairs: 2, lastDriftMs: at });
+    s = await status();
+    assert.deepEqual([s.migration.state, s.reports[0].state, s.reports[0].driftRepairs, s.reports[0].lastDriftAt], ["ready", "enforced", 2, "2026-12-05T12:03:00.000Z"]);
+    await report(h3, "h3", {});
+    s = await status();
+    assert.deepEqual([s.migration.state, s.reports[0].state, s.reports[0].driftRepairs, s.reports[0].lastDriftAt], ["ready", "enforced", 0, null], "an agent that sends no state reports enforced ports");
+
+    // Moved to h2: h2 awaiting the device (the VM is not there yet) is not ready; enforced, it is.
+    const moved = await admin("PATCH", "/v1/ports/wait-0", { host: "h2" });
+    assert.equal(moved.body.migration.state, "migrating");
+    const to = moved.body.migration.boundRevision as number;
+    const waiting = await agent2("PUT", "/v1/hosts/h2/status", { ports: [{ port: "wait-0", appliedRevision: to, state: "awaiting-device" }] });
+    assert.deepEqual([waiting.status, waiting.body.readyMigrations], [200, []]);
+    assert.equal((await admin("GET", "/v1/ports/wait-0")).body.migration.state, "migrating");
+    const ready = await agent2("PUT", "/v1/hosts/h2/status", { ports: [{ port: "wait-0", appliedRevision: to, state: "enforced" }] });
+    assert.deepEqual(ready.body.readyMigrations, ["wait-0"]);
+    assert.equal((await h3("PUT", "/v1/hosts/h3/status", { ports: [], released: ["wait-0"] })).body.completedMigrations[0], "wait-0");
+    assert.equal((await admin("DELETE", "/v1/ports/wait-0")).status, 204);
+  });
+
   await t.test("answers of each status match the served document (the client checks every answer)", async () => {
     // protection null (the network's level) is valid in requests and answers alike.
     const made = await alice("POST", "/v1/ports", { id: "alice-doc", network: "alice-net", device: "vnet20", mac: MAC(0x20), protection: null });

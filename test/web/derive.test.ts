@@ -40,14 +40,24 @@ const status = (over: Partial<Web.PortStatus> = {}): Web.PortStatus => ({
   port: "eve-0", host: "hv1", level: "full", guardsRequired: [], guardsMissing: [], limitations: [], hostRegistered: true,
   migration: migration("ready", { appliedRevision: 9 }), reports: [], ...over,
 });
-const report = (drops: Record<string, number>, host = "hv1", guardsMissing: string[] = []): Web.PortReport => ({
-  host, appliedRevision: 9, guardsEnforced: [], guardsMissing, drops: Object.entries(drops).map(([reason, packets]) => ({ reason, packets, bytes: packets * 60 })), reportedAt: at(0),
+const report = (drops: Record<string, number>, host = "hv1", guardsMissing: string[] = [], over: Partial<Web.PortReport> = {}): Web.PortReport => ({
+  host, appliedRevision: 9, state: "enforced", guardsEnforced: [], guardsMissing, drops: Object.entries(drops).map(([reason, packets]) => ({ reason, packets, bytes: packets * 60 })),
+  driftRepairs: 0, lastDriftAt: null, reportedAt: at(0), ...over,
 });
 
-test("portBadges: applied, awaiting device or sync, migrating, unbound, unregistered host, missing guards, limitations", () => {
+test("portBadges: applied, awaiting device, ambiguous device, awaiting sync, drifted, migrating, unbound, unregistered host, missing guards, limitations", () => {
   const labels = (p: Pick<Web.Port, "host" | "migration">, s?: Web.PortStatus): string[] => portBadges(p, s).map((b) => `${b.tone}:${b.label}`);
   assert.deepEqual(labels({ host: "hv1", migration: migration("ready") }, status()), ["ok:applied"]);
-  assert.deepEqual(labels({ host: "hv1", migration: migration("pending") }, status({ migration: migration("pending") })), ["warn:awaiting device or sync"]);
+  // Not applied: the agent says why (its device is absent, or several match), or has not reported it yet.
+  assert.deepEqual(labels({ host: "hv1", migration: migration("pending") }, status({ migration: migration("pending") })), ["warn:awaiting sync"]);
+  assert.deepEqual(labels({ host: "hv1", migration: migration("pending") }, status({ migration: migration("pending"), reports: [report({}, "hv1", [], { state: "awaiting-device" })] })), ["warn:awaiting device"]);
+  assert.deepEqual(labels({ host: "hv1", migration: migration("pending") }, status({ migration: migration("pending"), reports: [report({}, "hv1", [], { state: "ambiguous-device" })] })), ["bad:ambiguous device"]);
+  // Another host's report (the source of an old migration) does not speak for this one.
+  assert.deepEqual(labels({ host: "hv1", migration: migration("pending") }, status({ migration: migration("pending"), reports: [report({}, "hv2", [], { state: "awaiting-device" })] })), ["warn:awaiting sync"]);
+  assert.deepEqual(labels({ host: "hv2", migration: migration("migrating") }, status({ migration: migration("migrating", { host: "hv2", source: "hv1" }), reports: [report({}, "hv1"), report({}, "hv2", [], { state: "awaiting-device" })] })), ["warn:migrating from hv1, awaiting device on hv2"]);
+  const drifted = portBadges({ host: "hv1", migration: migration("ready") }, status({ reports: [report({}, "hv1", [], { driftRepairs: 3, lastDriftAt: at(5_000) })] }));
+  assert.deepEqual(drifted.map((b) => `${b.tone}:${b.label}`), ["ok:applied", "warn:drifted, repaired 3×"]);
+  assert.match(drifted[1]!.title, /2026-12-05T12:00:05\.000Z/);
   assert.deepEqual(labels({ host: null, migration: migration("unbound", { host: null }) }), ["idle:unbound"]);
   assert.deepEqual(labels({ host: "hv2", migration: migration("migrating") }, status({ migration: migration("migrating", { host: "hv2", source: "hv1" }) })), ["warn:migrating from hv1"]);
   assert.deepEqual(labels({ host: "hv2", migration: migration("ready") }, status({ migration: migration("ready-on-destination", { host: "hv2", source: "hv1" }) })), ["ok:applied on hv2, held by hv1"]);
@@ -58,7 +68,7 @@ test("portBadges: applied, awaiting device or sync, migrating, unbound, unregist
   const limited = status({ limitations: [{ id: "a", guard: "arp-spoof", description: "d1" }, { id: "b", guard: "vlan", description: "d2" }] });
   assert.deepEqual(labels({ host: "hv1", migration: migration("ready") }, limited), ["ok:applied", "warn:2 limitations"]);
   // Before its status is read, the port's own migration state speaks.
-  assert.deepEqual(labels({ host: "hv1", migration: migration("pending") }), ["warn:awaiting device or sync"]);
+  assert.deepEqual(labels({ host: "hv1", migration: migration("pending") }), ["warn:not applied"]);
 });
 
 test("dropTotals sums the reports of both hosts of a migrating port", () => {

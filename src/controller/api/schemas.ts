@@ -117,13 +117,19 @@ export const host = z.object({
 }).openapi("Host");
 
 export const drop = z.object({ reason: guard, packets: z.number().int().min(0), bytes: z.number().int().min(0) }).openapi("DropCounter");
+export const reportedState = z.enum(["enforced", "awaiting-device", "ambiguous-device"]).openapi("ReportedPortState", {
+  description: "enforced: the port's rules are installed; awaiting-device: its device is not on the host yet (nothing installed; fail-closed covers the devices); ambiguous-device: several devices match its MAC, so none was chosen (nothing installed)",
+});
 export const statusReport = z.strictObject({
   ports: z.array(z.strictObject({
     port: z.string(),
     appliedRevision: z.number().int().min(0),
+    state: reportedState.default("enforced").openapi({ description: "Absent: enforced (agents before this field reported enforced ports only)" }),
     guardsEnforced: z.array(guard).default([]),
     guardsMissing: z.array(guard).default([]),
     drops: z.array(drop.strict()).default([]),
+    driftRepairs: z.number().int().min(0).default(0).openapi({ description: "Syncs that re-installed the port's rules after they changed behind the agent's back, since the agent started" }),
+    lastDriftMs: z.number().int().min(0).optional().openapi({ description: "When the last such repair was (ms since the epoch, the agent's clock)" }),
   })),
   released: z.array(z.string()).default([]).openapi({ description: "Ports of this host's desired set it let go of (the VM left: migrate-out, unplug); a migration's source releasing the port ends the migration" }),
   events: z.array(z.object({
@@ -180,9 +186,12 @@ export const portStatus = z.object({
     host: z.string(),
     port: z.string(),
     appliedRevision: z.number().int(),
+    state: reportedState.openapi({ description: "Only an enforced port counts as applied" }),
     guardsEnforced: z.array(guard),
     guardsMissing: z.array(guard),
     drops: z.array(drop),
+    driftRepairs: z.number().int().openapi({ description: "Syncs that re-installed the port's rules after they drifted, since the host's agent started" }),
+    lastDriftAt: timestamp.nullable().openapi({ description: "When the last drift repair was (the agent's clock); null if none" }),
     reportedAt: timestamp,
   })),
 }).openapi("PortStatus");

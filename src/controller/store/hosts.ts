@@ -88,12 +88,16 @@ export class Hosts {
           guards_enforced: JSON.stringify(r.guardsEnforced),
           guards_missing: JSON.stringify(r.guardsMissing),
           drops: JSON.stringify(r.drops),
+          state: r.state ?? "enforced",
+          drift_repairs: r.driftRepairs ?? 0,
+          last_drift_ms: r.lastDriftMs ?? null,
           reported_ms: now,
           revision,
         };
         await trx.insertInto("port_status").values({ port: r.port, host, ...values }).onConflict((oc) => oc.columns(["port", "host"]).doUpdateSet(values)).execute();
         const row = rows.get(r.port)!;
-        if (row.host === host && row.migrating_from !== null && row.ready_since_ms === null && r.appliedRevision >= Number(row.bound_revision)) {
+        // Only an enforced port is ready: one awaiting its device (or with an ambiguous one) has no rules there yet.
+        if (row.host === host && row.migrating_from !== null && row.ready_since_ms === null && (r.state ?? "enforced") === "enforced" && r.appliedRevision >= Number(row.bound_revision)) {
           await trx.updateTable("port").set({ ready_since_ms: now, revision }).where("id", "=", r.port).execute();
           ready.push(r.port);
         }

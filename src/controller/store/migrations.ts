@@ -166,6 +166,16 @@ const networkRanges: Migration = {
   },
 };
 
+// Issue 15: agents report ports awaiting their device (or with an ambiguous one) too, and each port's
+// drift repairs. Rows stored before were all enforced.
+const portReportState: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema.alterTable("port_status").addColumn("state", "text", (c) => c.notNull().defaultTo("enforced")).execute();
+    await db.schema.alterTable("port_status").addColumn("drift_repairs", "integer", (c) => c.notNull().defaultTo(0)).execute();
+    await db.schema.alterTable("port_status").addColumn("last_drift_ms", "bigint").execute();
+  },
+};
+
 export const migrations: MigrationProvider = {
-  getMigrations: () => Promise.resolve({ "001_initial": initial, "002_migration_hold": migrationHold, "003_claim_hardening": claimHardening, "004_spoof_events": spoofEvents, "005_network_ranges": networkRanges }),
+  getMigrations: () => Promise.resolve({ "001_initial": initial, "002_migration_hold": migrationHold, "003_claim_hardening": claimHardening, "004_spoof_events": spoofEvents, "005_network_ranges": networkRanges, "006_port_report_state": portReportState }),
 };

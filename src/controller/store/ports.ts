@@ -138,7 +138,8 @@ export class Ports {
     const config = await this.core.config(db);
     const networkIds = [...new Set(rows.map((r) => r.network))];
     const networks = new Map((await db.selectFrom("network").selectAll().where("id", "in", networkIds).execute()).map((n) => [n.id, networkView(n)]));
-    const statuses = await db.selectFrom("port_status").select(["port", "host", "applied_revision"]).where("port", "in", rows.map((r) => r.id)).execute();
+    // Applied means enforced: a report of a port awaiting its device (or with an ambiguous one) is not.
+    const statuses = await db.selectFrom("port_status").select(["port", "host", "applied_revision"]).where("port", "in", rows.map((r) => r.id)).where("state", "=", "enforced").execute();
     const applied = new Map(statuses.map((s) => [`${s.port} ${s.host}`, Number(s.applied_revision)]));
     return rows.map((row) => {
       const port = rowToPort(row);

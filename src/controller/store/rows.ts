@@ -45,10 +45,12 @@ export type PortView = {
 export type HostRegistration = { driver: string; version: string; guards: Guard[]; limitations: Limitation[] };
 export type HostView = HostRegistration & { name: string; registeredAt: string; lastSeenAt: string; revision: number };
 export type DropView = { reason: Guard; packets: number; bytes: number };
-export type StatusReport = { port: string; appliedRevision: number; guardsEnforced: Guard[]; guardsMissing: Guard[]; drops: DropView[] };
+export type ReportedState = "enforced" | "awaiting-device" | "ambiguous-device";
+/** One port of an agent's report; state absent: enforced (older agents), driftRepairs absent: 0. */
+export type StatusReport = { port: string; appliedRevision: number; state?: ReportedState; guardsEnforced: Guard[]; guardsMissing: Guard[]; drops: DropView[]; driftRepairs?: number; lastDriftMs?: number };
 /** What a status report changed: ports now ready on the reporting destination, migrations it ended by releasing ports. */
 export type ReportOutcome = { revision: number; ready: string[]; completed: string[] };
-export type ReportView = StatusReport & { host: string; reportedAt: string };
+export type ReportView = Omit<StatusReport, "state" | "driftRepairs" | "lastDriftMs"> & { host: string; state: ReportedState; driftRepairs: number; lastDriftAt: string | null; reportedAt: string };
 export type PortStatusView = {
   port: string;
   host: string | null;
@@ -110,9 +112,12 @@ export function reportView(row: Selectable<Database["port_status"]>): ReportView
     port: row.port,
     host: row.host,
     appliedRevision: Number(row.applied_revision),
+    state: row.state as ReportedState,
     guardsEnforced: JSON.parse(row.guards_enforced) as Guard[],
     guardsMissing: JSON.parse(row.guards_missing) as Guard[],
     drops: JSON.parse(row.drops) as DropView[],
+    driftRepairs: Number(row.drift_repairs),
+    lastDriftAt: row.last_drift_ms === null ? null : new Date(Number(row.last_drift_ms)).toISOString(),
     reportedAt: new Date(Number(row.reported_ms)).toISOString(),
   };
 }

@@ -83,6 +83,10 @@ export type PortStatusTable = {
   guards_missing: string;
   /** JSON: {reason, packets, bytes}[] */
   drops: string;
+  /** enforced, awaiting-device or ambiguous-device: only enforced is applied */
+  state: string;
+  drift_repairs: number;
+  last_drift_ms: number | null;
   reported_ms: number;
   revision: number;
 };

@@ -37,9 +37,13 @@ export type DropCounter = Readonly<{ reason: string; packets: number; bytes: num
 export type PortReport = Readonly<{
   host: string;
   appliedRevision: number;
+  /** enforced, awaiting-device or ambiguous-device */
+  state: string;
   guardsEnforced: readonly string[];
   guardsMissing: readonly string[];
   drops: readonly DropCounter[];
+  driftRepairs: number;
+  lastDriftAt: string | null;
   reportedAt: string;
 }>;
 

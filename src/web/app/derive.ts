@@ -31,21 +31,30 @@ export function hostHealth(host: Pick<Host, "lastSeenAt">, nowMs: number, heartb
 }
 
 /**
- * The port's status as badges. What the controller knows: whether its host applied it (the agent
- * reports enforced ports only, so a port whose device is absent and one not yet synced both stay
- * "not applied"), its migration, the guards its host's driver lacks (and what the agent reports
- * missing), and whether the host registered at all.
+ * The port's status as badges. What the controller knows: whether its host applied it, or its agent
+ * reports it awaiting its device (or with an ambiguous one); with no report it awaits the agent's
+ * sync. Its migration, drift its agent repaired, the guards its host's driver lacks (and what the
+ * agent reports missing), and whether the host registered at all.
  */
 export function portBadges(port: Pick<Port, "host" | "migration">, status: PortStatus | undefined): Badge[] {
   const badges: Badge[] = [];
   const m = status?.migration ?? port.migration;
+  // What the (destination) host's agent reports when it has not applied the port: why not.
+  const waiting = status?.reports.find((r) => r.host === m.host && r.state !== "enforced");
+  const why = waiting?.state === "awaiting-device" ? "its device is not there yet, so nothing is installed for it"
+    : waiting?.state === "ambiguous-device" ? "several devices match its MAC, so none was chosen and nothing is installed for it (fail-closed covers them)"
+    : "its agent has not reported it yet (not synced, or its device is not there yet)";
   if (port.host === null) badges.push({ tone: "idle", label: "unbound", title: "no host: the orchestrator has not placed it" });
   else if (status && !status.hostRegistered) badges.push({ tone: "bad", label: "host not registered", title: `${port.host} has no registered agent` });
   else if (m.state === "ready") badges.push({ tone: "ok", label: "applied", title: `${m.host} applied revision ${m.appliedRevision ?? "?"} (bound at ${m.boundRevision})` });
-  else if (m.state === "pending") badges.push({ tone: "warn", label: "awaiting device or sync", title: `${m.host} has not reported it enforced since revision ${m.boundRevision}: its device is not there yet, or its agent has not synced` });
-  else if (m.state === "migrating") badges.push({ tone: "warn", label: `migrating from ${m.source ?? "?"}`, title: `the destination ${m.host} has not applied it yet; ${m.source ?? "the source"} keeps it` });
+  else if (m.state === "pending" && waiting?.state === "ambiguous-device") badges.push({ tone: "bad", label: "ambiguous device", title: `${m.host}: ${why}` });
+  else if (m.state === "pending") badges.push({ tone: "warn", label: waiting ? "awaiting device" : status ? "awaiting sync" : "not applied", title: `${m.host} has not enforced it since revision ${m.boundRevision}: ${why}` });
+  else if (m.state === "migrating") badges.push({ tone: "warn", label: `migrating from ${m.source ?? "?"}${waiting ? `, ${waiting.state.replace("-", " ")} on ${m.host}` : ""}`, title: `the destination ${m.host} has not applied it yet (${why}); ${m.source ?? "the source"} keeps it` });
   else if (m.state === "ready-on-destination") badges.push({ tone: "ok", label: `applied on ${m.host}, held by ${m.source ?? "?"}`, title: "the destination applied it; the source keeps it until it releases it or its hold ends" });
   else badges.push({ tone: "idle", label: m.state, title: m.state });
+  for (const r of status?.reports ?? []) {
+    if (r.driftRepairs > 0) badges.push({ tone: "warn", label: `drifted, repaired ${r.driftRepairs}×`, title: `${r.host} re-installed its rules ${r.driftRepairs} time${r.driftRepairs === 1 ? "" : "s"} after they changed behind vifguard's back (since its agent started), last at ${r.lastDriftAt ?? "?"}` });
+  }
   if (status) {
     const reported = status.reports.filter((r) => r.host === port.host).flatMap((r) => r.guardsMissing);
     const missing = [...new Set([...status.guardsMissing, ...reported])];

@@ -16,6 +16,7 @@ import { checkSecretFile } from "../host/secrets.ts";
 import { Store } from "./store/store.ts";
 import { RevisionWatch } from "./watch.ts";
 import { loadUiAssets } from "./ui.ts";
+import { warmUp } from "./warm-up.ts";
 
 export type StartOptions = Partial<Omit<ControllerConfig, "listen">> & Readonly<{
   listen?: ControllerConfig["listen"];
@@ -64,6 +65,12 @@ export async function startController(config: StartOptions & Readonly<{ store: s
   const watch = new RevisionWatch(store, { pollMs: config.watchPollMs ?? 1000 });
   let server: ServerType | undefined;
   try {
+    const warming = performance.now();
+    // Best effort: a controller that could not rehearse still serves, only its first large write is slower.
+    await warmUp(store).then(
+      () => logger.debug({ ms: Math.round(performance.now() - warming) }, "warmed up (largest writes rehearsed, rolled back)"),
+      (error: unknown) => logger.warn({ err: error }, "warm-up failed; the first large write may block the event loop longer"),
+    );
     await watch.start();
     const app = createApi({ store, watch, auth: new Authenticator(store, tokens), maxBodyBytes: config.maxBodyBytes, metrics: new ControllerMetrics(store), ui, logError: (error) => logger.error({ err: error }, "request failed") });
     const listen = config.listen ?? { host: "127.0.0.1", port: 8700 };

@@ -106,6 +106,23 @@ export class StoreCore {
     return result;
   }
 
+  /**
+   * Runs `fn` as write() would, then rolls everything back: nothing is stored, no revision is spent,
+   * nobody is notified. The warm-up rehearses the largest writes with it (warm-up.ts).
+   */
+  async rehearse(fn: (ctx: WriteContext) => Promise<void>): Promise<void> {
+    const rolledBack = new Error("rehearsal: rolled back");
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        const bumped = await trx.updateTable("revision").set((eb) => ({ value: eb("value", "+", 1) })).where("id", "=", 1).returning("value").executeTakeFirstOrThrow();
+        await fn({ trx, revision: Number(bumped.value), touch: () => undefined });
+        throw rolledBack;
+      });
+    } catch (error) {
+      if (error !== rolledBack) throw error;
+    }
+  }
+
   /** Reads in one snapshot (repeatable read on PostgreSQL): a port and its statuses agree. */
   snapshot<T>(fn: (trx: Trx) => Promise<T>): Promise<T> {
     let tx = this.db.transaction();

@@ -11,7 +11,7 @@ import { ApiError } from "../errors.ts";
 import {
   placementHosts, checkNetwork, checkPort, claimRange, containingStarts, ipClaims, macClaims, missingGuards, moveTo, type NetworkInput, type PortInput,
 } from "../rules.ts";
-import { conflict, DEFAULT_PORT_LIMITS, notFound, type ControllerSettings, type Reader, type StoreCore, type Trx } from "./core.ts";
+import { conflict, DEFAULT_PORT_LIMITS, notFound, type ControllerSettings, type Reader, type StoreCore, type Trx, type WriteContext } from "./core.ts";
 import { claimRows, migrationView, networkView, placement, portRow, rowToPort, type AllowedView, type NetworkView, type PortRow, type PortView } from "./rows.ts";
 
 export type PortPatch = Readonly<{
@@ -163,92 +163,101 @@ export class Ports {
 
   /** Creates ports, all or none: each checked like a port-file entry, then against stored claims. */
   create(inputs: readonly PortCreate[], access: NetworkAccess = {}, at: (i: number) => string = () => ""): Promise<PortView[]> {
-    return this.core.write(async (ctx) => {
-      const { trx, revision, touch } = ctx;
-      const issues: Issue[] = inputs.flatMap((input, i) => overLimits(this.core, input, at(i)));
-      if (issues.length > 0) throw tooLarge(issues);
-      const networks = await networksFor(trx, inputs.map((p) => p.network), (i) => `${at(i)}network`, access);
-      const ports: Port[] = [];
-      inputs.forEach((input, i) => {
-        try {
-          ports.push(checkPort(input, networks.get(input.network)!, at(i)));
-        } catch (error) {
-          if (!(error instanceof ApiError)) throw error;
-          issues.push(...error.issues);
-        }
-      });
-      if (issues.length > 0) throw new ApiError("VG_INVALID", "The request is not valid; nothing was stored", issues);
-      await yieldTurn();
-      const ids = ports.map((p) => p.id);
-      const taken = new Set<string>();
-      for (let i = 0; i < ids.length; i += 500) {
-        (await trx.selectFrom("port").select("id").where("id", "in", ids.slice(i, i + 500)).execute()).forEach((r) => taken.add(r.id));
-      }
-      const seen = new Set<string>();
-      ports.forEach((p, i) => {
-        if (taken.has(p.id) || seen.has(p.id)) issues.push({ path: `${at(i)}id`, value: p.id, expected: "a port id not used yet" });
-        seen.add(p.id);
-      });
-      if (issues.length > 0) throw new ApiError("VG_CONFLICT", "A port id is taken; nothing was stored", issues);
-      const entries = ports.map((port, i) => ({ port, at: at(i), host: inputs[i]!.host ?? null }));
-      await checkClaims(trx, entries, new Set(), access);
-      await checkDevices(trx, entries.filter((e) => e.host !== null).map((e) => ({ port: e.port, at: e.at, hosts: [e.host!] })), new Set(), access);
-      const config = await this.core.config(trx);
-      for (const e of entries) if (e.host !== null) await this.checkGuards(trx, e.port, networks.get(e.port.network)!, config, e.host, e.at);
-      for (let i = 0; i < entries.length; i += 200) {
-        const chunk = entries.slice(i, i + 200);
-        await trx.insertInto("port").values(chunk.map((e) => portRow(e.port, { host: e.host, migratingFrom: null, boundRevision: revision, readySinceMs: null }, revision))).execute();
-        const claims = chunk.flatMap((e) => claimRows(e.port));
-        for (let j = 0; j < claims.length; j += 300) {
-          await trx.insertInto("claim").values(claims.slice(j, j + 300)).execute();
-          await yieldTurn();
-        }
-      }
-      touch(entries.flatMap((e) => (e.host === null ? [] : [e.host])));
-      const views: PortView[] = [];
-      for (let i = 0; i < ids.length; i += 500) {
-        views.push(...(await this.views(trx, await trx.selectFrom("port").selectAll().where("id", "in", ids.slice(i, i + 500)).execute())));
-      }
-      const order = new Map(ids.map((id, i) => [id, i]));
-      return views.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
-    });
+    return this.core.write((ctx) => this.createIn(ctx, inputs, access, at));
   }
 
-  update(id: string, patch: PortPatch, access: ChangeAccess<Port> = {}): Promise<PortView> {
-    return this.core.write(async ({ trx, revision, touch }) => {
-      const row = await trx.selectFrom("port").selectAll().where("id", "=", id).executeTakeFirst();
-      if (!row) throw notFound("port", id);
-      const current = rowToPort(row);
-      access.canChange?.(current);
-      const network = (await this.networks.get(row.network, trx))!;
-      const input = {
-        id, tenant: current.tenant, network: current.network,
-        device: patch.device ?? current.device,
-        mac: patch.mac ?? current.mac,
-        ips: patch.ips ?? current.ips.map((p) => p.text),
-        allowed: patch.editAllowed?.(current.allowed.map((a) => ({ ip: a.ip.text, mac: a.mac })))
-          ?? patch.allowed ?? current.allowed.map((a) => ({ ip: a.ip.text, mac: a.mac })),
-        protection: patch.protection === undefined ? current.protection : patch.protection,
-      };
-      const limits = overLimits(this.core, input, "");
-      if (limits.length > 0) throw tooLarge(limits);
-      const port = checkPort(input, network);
-      await yieldTurn();
-      const before = placement(row);
-      const after = patch.host === undefined ? before : moveTo(before, patch.host, revision);
-      await checkClaims(trx, [{ port, at: "" }], new Set([id]), access);
-      await checkDevices(trx, [{ port, at: "", hosts: placementHosts(after) }], new Set([id]), access);
-      if (after.host !== null) await this.checkGuards(trx, port, network, await this.core.config(trx), after.host, "");
-      await trx.updateTable("port").set(portRow(port, after, revision)).where("id", "=", id).execute();
-      await trx.deleteFrom("claim").where("port", "=", id).execute();
-      const claims = claimRows(port); // chunked as on creation: SQLite takes at most 32,766 parameters
+  /** create()'s work inside a caller's write (or the warm-up's rehearsal, which rolls it back). */
+  async createIn(ctx: WriteContext, inputs: readonly PortCreate[], access: NetworkAccess = {}, at: (i: number) => string = () => ""): Promise<PortView[]> {
+    const { trx, revision, touch } = ctx;
+    const issues: Issue[] = inputs.flatMap((input, i) => overLimits(this.core, input, at(i)));
+    if (issues.length > 0) throw tooLarge(issues);
+    const networks = await networksFor(trx, inputs.map((p) => p.network), (i) => `${at(i)}network`, access);
+    // The request's parsing and schema check ran in this turn already: validation gets its own.
+    await yieldTurn();
+    const ports: Port[] = [];
+    inputs.forEach((input, i) => {
+      try {
+        ports.push(checkPort(input, networks.get(input.network)!, at(i)));
+      } catch (error) {
+        if (!(error instanceof ApiError)) throw error;
+        issues.push(...error.issues);
+      }
+    });
+    if (issues.length > 0) throw new ApiError("VG_INVALID", "The request is not valid; nothing was stored", issues);
+    await yieldTurn();
+    const ids = ports.map((p) => p.id);
+    const taken = new Set<string>();
+    for (let i = 0; i < ids.length; i += 500) {
+      (await trx.selectFrom("port").select("id").where("id", "in", ids.slice(i, i + 500)).execute()).forEach((r) => taken.add(r.id));
+    }
+    const seen = new Set<string>();
+    ports.forEach((p, i) => {
+      if (taken.has(p.id) || seen.has(p.id)) issues.push({ path: `${at(i)}id`, value: p.id, expected: "a port id not used yet" });
+      seen.add(p.id);
+    });
+    if (issues.length > 0) throw new ApiError("VG_CONFLICT", "A port id is taken; nothing was stored", issues);
+    const entries = ports.map((port, i) => ({ port, at: at(i), host: inputs[i]!.host ?? null }));
+    await checkClaims(trx, entries, new Set(), access);
+    await checkDevices(trx, entries.filter((e) => e.host !== null).map((e) => ({ port: e.port, at: e.at, hosts: [e.host!] })), new Set(), access);
+    const config = await this.core.config(trx);
+    for (const e of entries) if (e.host !== null) await this.checkGuards(trx, e.port, networks.get(e.port.network)!, config, e.host, e.at);
+    for (let i = 0; i < entries.length; i += 200) {
+      const chunk = entries.slice(i, i + 200);
+      await trx.insertInto("port").values(chunk.map((e) => portRow(e.port, { host: e.host, migratingFrom: null, boundRevision: revision, readySinceMs: null }, revision))).execute();
+      const claims = chunk.flatMap((e) => claimRows(e.port));
       for (let j = 0; j < claims.length; j += 300) {
         await trx.insertInto("claim").values(claims.slice(j, j + 300)).execute();
         await yieldTurn();
       }
-      touch([...placementHosts(before), ...placementHosts(after)]);
-      return (await this.get(id, trx))!;
-    });
+    }
+    touch(entries.flatMap((e) => (e.host === null ? [] : [e.host])));
+    const views: PortView[] = [];
+    for (let i = 0; i < ids.length; i += 500) {
+      views.push(...(await this.views(trx, await trx.selectFrom("port").selectAll().where("id", "in", ids.slice(i, i + 500)).execute())));
+    }
+    const order = new Map(ids.map((id, i) => [id, i]));
+    return views.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
+  }
+
+  update(id: string, patch: PortPatch, access: ChangeAccess<Port> = {}): Promise<PortView> {
+    return this.core.write((ctx) => this.updateIn(ctx, id, patch, access));
+  }
+
+  /** update()'s work inside a caller's write (or the warm-up's rehearsal). */
+  async updateIn({ trx, revision, touch }: WriteContext, id: string, patch: PortPatch, access: ChangeAccess<Port> = {}): Promise<PortView> {
+    const row = await trx.selectFrom("port").selectAll().where("id", "=", id).executeTakeFirst();
+    if (!row) throw notFound("port", id);
+    const current = rowToPort(row);
+    access.canChange?.(current);
+    const network = (await this.networks.get(row.network, trx))!;
+    const input = {
+      id, tenant: current.tenant, network: current.network,
+      device: patch.device ?? current.device,
+      mac: patch.mac ?? current.mac,
+      ips: patch.ips ?? current.ips.map((p) => p.text),
+      allowed: patch.editAllowed?.(current.allowed.map((a) => ({ ip: a.ip.text, mac: a.mac })))
+        ?? patch.allowed ?? current.allowed.map((a) => ({ ip: a.ip.text, mac: a.mac })),
+      protection: patch.protection === undefined ? current.protection : patch.protection,
+    };
+    const limits = overLimits(this.core, input, "");
+    if (limits.length > 0) throw tooLarge(limits);
+    await yieldTurn(); // as in createIn: the request's parsing had this turn
+    const port = checkPort(input, network);
+    await yieldTurn();
+    const before = placement(row);
+    const after = patch.host === undefined ? before : moveTo(before, patch.host, revision);
+    await checkClaims(trx, [{ port, at: "" }], new Set([id]), access);
+    await checkDevices(trx, [{ port, at: "", hosts: placementHosts(after) }], new Set([id]), access);
+    if (after.host !== null) await this.checkGuards(trx, port, network, await this.core.config(trx), after.host, "");
+    await trx.updateTable("port").set(portRow(port, after, revision)).where("id", "=", id).execute();
+    await trx.deleteFrom("claim").where("port", "=", id).execute();
+    const claims = claimRows(port); // chunked as on creation: SQLite takes at most 32,766 parameters
+    for (let j = 0; j < claims.length; j += 300) {
+      await trx.insertInto("claim").values(claims.slice(j, j + 300)).execute();
+      await yieldTurn();
+    }
+    touch([...placementHosts(before), ...placementHosts(after)]);
+    return (await this.get(id, trx))!;
   }
 
   delete(id: string, access: ChangeAccess<Port> = {}): Promise<void> {

@@ -3,10 +3,11 @@
 // revision channel (LISTEN/NOTIFY). Effects: files, sockets.
 import { closeSync, openSync } from "node:fs";
 import Database from "better-sqlite3";
-import { Kysely, Migrator, PostgresDialect, SqliteDialect } from "kysely";
+import { Kysely, Migrator, PostgresDialect } from "kysely";
 import pg from "pg";
 import { ControllerConfigError } from "../errors.ts";
 import { migrations } from "./migrations.ts";
+import { cachedStatements, QueuedSqliteDialect } from "./sqlite.ts";
 import type { Database as Schema } from "./schema.ts";
 
 export type StoreKind = "sqlite" | "postgres";
@@ -67,7 +68,7 @@ function openSqlite(file: string): OpenedDatabase {
   database.pragma("synchronous = FULL");
   database.pragma("foreign_keys = ON");
   database.pragma("busy_timeout = 5000");
-  const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database }) });
+  const db = new Kysely<Schema>({ dialect: new QueuedSqliteDialect(cachedStatements(database)) });
   return { kind: "sqlite", db, close: () => db.destroy() };
 }
 

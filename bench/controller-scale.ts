@@ -1,5 +1,6 @@
 // By hand (as root for PostgreSQL): node --import tsx bench/controller-scale.ts [--ports 100000] [--agents 1000]
-//   [--changes 200] [--stores sqlite,postgres] [--replicas 2] [--store URL] [--write]
+//   [--changes 200] [--stores sqlite,postgres] [--replicas 2] [--store URL] [--write] [--profile DIR]
+//   [--before DIR]
 // For each store, side by side in one run: starts the controller in child processes (so their RSS is
 // their own): one on a temp SQLite file; --replicas on one throwaway PostgreSQL server (started like
 // the tests start it: test/controller/helpers.ts); or one on --store URL. Creates the ports through
@@ -7,11 +8,14 @@
 // HTTP, agent h on replica h mod replicas. Measures the time from an API change (sent to the replicas
 // in turn, so half the changes reach their agent through the other replica) to the agent of that
 // port's host holding it, the fan-out of a global change to every agent, write throughput and the
-// controllers' RSS. --write puts the table in bench/RESULTS.md "## controller".
+// controllers' RSS. --write puts the table in bench/RESULTS.md "## controller". --profile DIR: each
+// controller writes a V8 CPU profile of the sequential changes and of the global change into DIR.
+// --before DIR (a checkout of older code, with node_modules): each store is measured with the older
+// controller and then with this one, one after the other in this run (column "code").
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { startController } from "../src/controller/server.ts";
 import { postgresUnavailable, startThrowawayPostgres } from "../test/controller/helpers.ts";
@@ -29,6 +33,8 @@ const { values: args } = parseArgs({
     stores: { type: "string", default: "sqlite,postgres" },
     replicas: { type: "string", default: "2" },
     write: { type: "boolean", default: false },
+    profile: { type: "string" },
+    before: { type: "string" },
   },
 });
 
@@ -37,6 +43,25 @@ if (args.serve !== undefined) {
   const c = await startController({ store: args.serve, bootstrapTokens: [ADMIN], listen: { host: "127.0.0.1", port: 0 }, logLevel: "error", maxBodyBytes: 8 << 20, watchPollMs: 1000 });
   process.stdout.write(`${c.url}\n`);
   process.on("SIGTERM", () => void c.close().then(() => process.exit(0)));
+  if (args.profile !== undefined) {
+    // SIGUSR2 starts a CPU profile of a phase, the next one writes it (SIGUSR1 is the inspector's).
+    const { Session } = await import("node:inspector/promises");
+    const session = new Session();
+    session.connect();
+    await session.post("Profiler.enable");
+    let phase = 0;
+    let on = false;
+    process.on("SIGUSR2", () => void (async () => {
+      if (!on) {
+        on = true;
+        await session.post("Profiler.start");
+        return;
+      }
+      on = false;
+      const { profile } = await session.post("Profiler.stop");
+      writeFileSync(join(args.profile!, `controller-${process.pid}-phase${phase++}.cpuprofile`), JSON.stringify(profile));
+    })());
+  }
 } else {
   await main();
 }
@@ -53,33 +78,16 @@ type Row = Record<string, string | number>;
 async function main(): Promise<void> {
   const rows: Row[] = [];
   const stores = args.store ? [args.store] : args.stores.split(",");
-  for (const name of stores) {
-    if (name === "sqlite") {
-      const dir = mkdtempSync(join(tmpdir(), "vg-bench-controller-"));
-      try {
-        rows.push(await measure(`sqlite://${join(dir, "controller.db")}`, 1));
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
-    } else if (name === "postgres") {
-      const why = postgresUnavailable();
-      if (why) throw new Error(`PostgreSQL: ${why}`);
-      const server = await startThrowawayPostgres();
-      try {
-        rows.push(await measure(server.url, Number(args.replicas)));
-      } finally {
-        server.stop();
-      }
-    } else {
-      rows.push(await measure(name, 1));
-    }
+  const codes: [string, string][] = [...(args.before ? [["before", resolve(args.before, "bench/controller-scale.ts")] as [string, string]] : []), ["after", import.meta.filename]];
+  for (const name of stores.flatMap((s) => codes.map((c) => [s, c[1]] as const))) {
+    rows.push(await measureStore(name[0], name[1]));
   }
   const table = [
-    "| store | replicas | ports | agents | create (batches of 1,000) | agents' first sets | one change: API call p50 | change → agent p50 / p99 / max | … through the other replica p50 / p99 | global change → all agents p50 / p99 / max | controller RSS per replica: after create / agents waiting / peak |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| store | code | replicas | ports | agents | create (batches of 1,000) | agents' first sets | one change: API call p50 | change → agent p50 / p99 / max | … through the other replica p50 / p99 | global change → all agents p50 / p99 / max | controller RSS per replica: after create / agents waiting / peak |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...rows.map(
       (r) =>
-        `| ${r.store} | ${r.replicas} | ${r.ports} | ${r.agents} | ${r.setup} | ${r.start} | ${r.api} ms | ${r.p50} / ${r.p99} / ${r.max} ms | ${r.x50} / ${r.x99} ms | ${r.f50} / ${r.f99} / ${r.fmax} ms | ${r.rssIdle} / ${r.rssWaiting} / ${r.peak} MB |`,
+        `| ${r.store} | ${r.code} | ${r.replicas} | ${r.ports} | ${r.agents} | ${r.setup} | ${r.start} | ${r.api} ms | ${r.p50} / ${r.p99} / ${r.max} ms | ${r.x50} / ${r.x99} ms | ${r.f50} / ${r.f99} / ${r.fmax} ms | ${r.rssIdle} / ${r.rssWaiting} / ${r.peak} MB |`,
     ),
   ].join("\n");
   console.log(table);
@@ -87,8 +95,31 @@ async function main(): Promise<void> {
   process.exit(0); // the agents' pending long-polls
 }
 
-async function startReplica(store: string): Promise<{ url: string; child: ReturnType<typeof spawn> }> {
-  const child = spawn(process.execPath, ["--import", "tsx", import.meta.filename, "--serve", store], { stdio: ["ignore", "pipe", "inherit"] });
+async function measureStore(name: string, code: string): Promise<Row> {
+  if (name === "sqlite") {
+    const dir = mkdtempSync(join(tmpdir(), "vg-bench-controller-"));
+    try {
+      return await measure(`sqlite://${join(dir, "controller.db")}`, 1, code);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  } else if (name === "postgres") {
+    const why = postgresUnavailable();
+    if (why) throw new Error(`PostgreSQL: ${why}`);
+    const server = await startThrowawayPostgres();
+    try {
+      return await measure(server.url, Number(args.replicas), code);
+    } finally {
+      server.stop();
+    }
+  } else {
+    return await measure(name, 1, code);
+  }
+}
+
+async function startReplica(store: string, code: string): Promise<{ url: string; child: ReturnType<typeof spawn> }> {
+  // An older bench file may not know --profile.
+  const child = spawn(process.execPath, ["--import", "tsx", code, "--serve", store, ...(args.profile && code === import.meta.filename ? ["--profile", args.profile] : [])], { stdio: ["ignore", "pipe", "inherit"] });
   const url = await new Promise<string>((resolve, reject) => {
     child.stdout!.setEncoding("utf8").once("data", (d: string) => resolve(d.trim()));
     child.once("exit", (code) => reject(new Error(`controller exited ${code}`)));
@@ -96,14 +127,14 @@ async function startReplica(store: string): Promise<{ url: string; child: Return
   return { url, child };
 }
 
-async function measure(store: string, nReplicas: number): Promise<Row> {
+async function measure(store: string, nReplicas: number, code: string): Promise<Row> {
   const nPorts = Number(args.ports);
   const nAgents = Number(args.agents);
   const nChanges = Number(args.changes);
   const nNetworks = Number(args.networks);
   const replicas: { url: string; child: ReturnType<typeof spawn> }[] = [];
   // One after the other: the first migrates the store.
-  for (let r = 0; r < nReplicas; r++) replicas.push(await startReplica(store));
+  for (let r = 0; r < nReplicas; r++) replicas.push(await startReplica(store, code));
   const url = replicas[0]!.url;
   const rss = (what: "rss" | "peak"): string => replicas.map((r) => rssMb(r.child.pid!)[what].toFixed(0)).join(" + ");
   const call = async (method: string, path: string, body?: unknown, base = url): Promise<{ status: number; json: any }> => { // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -162,14 +193,22 @@ async function measure(store: string, nReplicas: number): Promise<Row> {
         const check = (rev: number): void => void (rev >= revision ? resolve(performance.now()) : a.waiters.push(check));
         a.waiters.push(check);
       });
+    const profile = async (): Promise<void> => {
+      if (args.profile === undefined || code !== import.meta.filename) return; // an older child dies of SIGUSR2
+      for (const r of replicas) r.child.kill("SIGUSR2");
+      await new Promise((r) => setTimeout(r, 200));
+    };
+    await profile();
     const latencies: number[] = [];
     const crossing: number[] = []; // the agent polls another replica than the one written to
     const apiCalls: number[] = [];
+    const startedAt: number[] = []; // s since the agents started: a slow change at a 30 s boundary meets the long-polls' timeouts
     for (let k = 0; k < nChanges; k++) {
       const j = Math.floor(Math.random() * nPorts);
       const agent = agents[j % nAgents]!;
       const writer = k % nReplicas;
       const t = performance.now();
+      startedAt.push((t - tStart) / 1000);
       const res = await call("POST", `/v1/ports/p${j}/allowed`, { ip: `172.${16 + (k >> 16)}.${(k >> 8) & 0xff}.${k & 0xff}` }, replicas[writer]!.url);
       if (res.status !== 201) throw new Error(`change ${k}: ${res.status} ${JSON.stringify(res.json).slice(0, 300)}`);
       apiCalls.push(performance.now() - t);
@@ -177,11 +216,17 @@ async function measure(store: string, nReplicas: number): Promise<Row> {
       latencies.push(at - t);
       if ((j % nAgents) % nReplicas !== writer) crossing.push(at - t);
     }
+    await profile();
+    if (args.profile !== undefined || args.before !== undefined) {
+      const slow = latencies.map((l, k) => [l, apiCalls[k]!, startedAt[k]!] as const).sort((x, y) => y[0] - x[0]).slice(0, 5);
+      console.log(`${code === import.meta.filename ? "this" : "before"}: slowest changes (change → agent ms / API call ms @ s since the agents started): ${slow.map(([l, a, at]) => `${l.toFixed(0)}/${a.toFixed(0)} @ ${at.toFixed(1)}`).join(", ")}`);
+    }
     latencies.sort((x, y) => x - y);
     crossing.sort((x, y) => x - y);
     apiCalls.sort((x, y) => x - y);
 
     // --- fan-out: the global switch wakes every agent ---
+    await profile();
     const fanouts: number[] = [];
     for (const on of [false, true]) {
       const t = performance.now();
@@ -189,12 +234,14 @@ async function measure(store: string, nReplicas: number): Promise<Row> {
       const ats = await Promise.all(agents.map((a) => seenBy(a, rev)));
       fanouts.push(...ats.map((at) => at - t));
     }
+    await profile();
     fanouts.sort((x, y) => x - y);
     const peak = rss("peak");
     for (const a of agents) a.stop = true;
 
     const row: Row = {
       ports: nPorts, agents: nAgents, store: store.startsWith("postgres") ? "PostgreSQL" : "SQLite", replicas: nReplicas,
+      code: code === import.meta.filename ? (args.before ? "after" : "this") : "before",
       setup: `${setupS.toFixed(1)} s (${Math.round(nPorts / setupS)} ports/s)`,
       start: `${startS.toFixed(1)} s`,
       api: percentile(apiCalls, 50).toFixed(1),

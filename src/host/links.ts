@@ -15,7 +15,11 @@ export function parseLinks(json: string): Device[] {
   });
 }
 
-/** The interfaces of `netns` (default: the root namespace). */
+/**
+ * The interfaces of `netns` (default: the root namespace). `ip -n`, not `ip netns exec`: the same
+ * netlink answer without the mount namespace and /sys remount that `ip netns exec` sets up (the agent
+ * reads links at every sync, so every plug waits for this).
+ */
 export async function readLinks(netns?: string): Promise<Device[]> {
-  return parseLinks((await run("ip", ["-j", "link", "show"], { ...(netns && { netns }), timeoutMs: 30_000 })).stdout);
+  return parseLinks((await run("ip", [...(netns ? ["-n", netns] : []), "-j", "link", "show"], { timeoutMs: 30_000 })).stdout);
 }

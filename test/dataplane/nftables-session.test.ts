@@ -53,3 +53,38 @@ test("nft -i session: atomic batches, errors with nft's message, recovery after 
   if (afterKill === "failed") await session.run('add element bridge vgs s { "e" }');
   assert.match(await elements(), /"e"/);
 });
+
+test("nft -j -i session: a listing as JSON, fresh after changes made behind its back; a missing table is nft's error", async (t) => {
+  if (!requireRoot(t, "creates a network namespace and nftables tables")) return;
+  const netns = `vgq-${randomBytes(3).toString("hex")}`;
+  await addNetns(netns);
+  const lister = new NftSession({ netns, json: true });
+  t.after(async () => {
+    lister.close();
+    await deleteNetns(netns);
+  });
+  const names = async (): Promise<string[]> => {
+    const set = (JSON.parse(await lister.query("list table bridge vgq")) as { nftables: { set?: { elem?: string[] } }[] }).nftables.find((o) => o.set)?.set;
+    return set?.elem ?? [];
+  };
+
+  const missing = await lister.query("list table bridge vgq").then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  assert.ok(missing instanceof CommandError, "listing a missing table rejects");
+  assert.match(missing.result.stderr, /No such file or directory/);
+
+  await run("nft", ["add table bridge vgq; add set bridge vgq s { type ifname; }"], { netns });
+  assert.deepEqual(await names(), []);
+  // Changed by another nft process: the session's next listing shows it (nft -i re-reads a changed ruleset).
+  await run("nft", ['add element bridge vgq s { "a", "b" }'], { netns });
+  assert.deepEqual((await names()).sort(), ["a", "b"]);
+  // Many listings in a row, each whole (one JSON line), interleaved with transactions on the same session.
+  for (let i = 0; i < 20; i++) {
+    await lister.run(`add element bridge vgq s { "x${i}" }`);
+    assert.ok((await names()).includes(`x${i}`));
+  }
+  await run("nft", ["delete", "table", "bridge", "vgq"], { netns });
+  await assert.rejects(lister.query("list table bridge vgq"), CommandError);
+});

@@ -61,13 +61,18 @@ export class NftablesDriver implements Driver {
   private installed: Installed | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly session: NftSession | undefined;
+  /** `nft -j -i` for listings (every sync lists the table; a plug waits for one): no process start each time. */
+  private readonly lister: NftSession | undefined;
   /** Duration of the last nft transaction (ms), for benchmarks and logs. */
   lastTransactionMs = 0;
 
   constructor(options: NftablesDriverOptions = {}) {
     this.options = options;
     this.layout = layoutFor(options.prefix);
-    if (options.session !== false) this.session = new NftSession({ ...(options.netns && { netns: options.netns }) });
+    if (options.session !== false) {
+      this.session = new NftSession({ ...(options.netns && { netns: options.netns }) });
+      this.lister = new NftSession({ ...(options.netns && { netns: options.netns }), json: true, timeoutMs: 120_000 });
+    }
   }
 
   private runOptions(extra: RunOptions = {}): RunOptions {
@@ -104,6 +109,14 @@ export class NftablesDriver implements Driver {
   }
 
   private async list(): Promise<Listing> {
+    if (this.lister) {
+      try {
+        return parseListing(await this.lister.query(`list table bridge ${this.layout.table}`), this.layout);
+      } catch (error) {
+        if (error instanceof CommandError && /No such file or directory/.test(error.result.stderr)) return parseListing(undefined, this.layout);
+        throw error;
+      }
+    }
     const result = await run("nft", ["-j", "list", "table", "bridge", this.layout.table], this.runOptions({ allowFailure: true, timeoutMs: 120_000 }));
     if (result.code !== 0) {
       if (/No such file or directory/.test(result.stderr)) return parseListing(undefined, this.layout);
@@ -200,6 +213,7 @@ export class NftablesDriver implements Driver {
   /** Ends the long-lived nft process (idle, it never keeps this process alive; it ends with it). */
   close(): void {
     this.session?.close();
+    this.lister?.close();
   }
 
   removeAll(): Promise<void> {

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { startController } from "../../src/controller/server.ts";
+import { run } from "../../src/host/run.ts";
 import * as f from "../../src/policy/frame-builder.ts";
 import { AgentLab, marker, needsNftables, needsRoot, waitFor } from "../agent/dataplane-lab.ts";
 import { ALICE, BOB, EVE, type PortSpec } from "../agent/fixture.ts";
@@ -77,6 +78,8 @@ test("web page in Chromium: Eve's spoof event shows on the admin's page with por
   await admin("POST", "/v1/networks", { id: "public", tenant: "provider", shared: true });
   const portBody = (p: PortSpec) => ({ id: p.id, tenant: p.tenant, network: "public", device: p.device, mac: p.mac, ips: p.ips, host: HOST });
   for (const p of [ALICE, EVE, BOB]) await admin("POST", "/v1/ports", portBody(p));
+  // Carol's port names no device and no device on the host has her MAC: her VM is not there yet.
+  await admin("POST", "/v1/ports", { id: "carol-0", tenant: "carol", network: "public", mac: "52:54:00:00:00:0c", ips: ["10.0.0.12"], host: HOST });
   const agentToken = (await admin("POST", "/v1/tokens", { role: "agent", host: HOST })).token as string;
   const aliceToken = (await admin("POST", "/v1/tokens", { role: "tenant", tenant: "alice" })).token as string;
   const eveToken = (await admin("POST", "/v1/tokens", { role: "tenant", tenant: "eve" })).token as string;
@@ -88,6 +91,9 @@ test("web page in Chromium: Eve's spoof event shows on the admin's page with por
     reconcile: { intervalMs: 1_000, debounceMs: 50, batchSize: 100 },
   });
   await waitFor(async () => (await admin("GET", "/v1/ports/eve-0/status")).migration.state === "ready", 30_000, "eve-0 applied on hv2", 200);
+  // Drift: vifguard's table deleted by hand; the agent puts it back and reports each port's repair.
+  for (const table of await lab.tables()) await run("nft", ["delete", "table", ...table.split(" ")], { netns: lab.hostNetns });
+  await waitFor(async () => (await admin("GET", "/v1/ports/bob-0/status")).reports[0]?.driftRepairs >= 1, 30_000, "bob-0's drift repair reported", 200);
 
   const userDataDir = await mkdtemp(join(tmpdir(), `vg-${lab.id}-chromium-`));
   const browser: { context?: BrowserContext } = {};
@@ -101,9 +107,13 @@ test("web page in Chromium: Eve's spoof event shows on the admin's page with por
   let attack: ReturnType<AgentLab["stream"]> | undefined;
   t.after(() => attack?.stop());
 
-  await t.test("admin: hosts, ports, then Eve's event appears live, in one line", async () => {
+  await t.test("admin: hosts, ports (one awaiting its device, drift repaired), then Eve's event appears live, in one line", async () => {
     const page = await openPage(context, url, ADMIN, origins);
     await page.waitForSelector(`tr[data-port="eve-0"] .badge.ok:text("applied")`);
+    // Per port status: Carol's awaits its device (her agent says so), Bob's drifted and was repaired.
+    await page.locator(`tr[data-port="carol-0"] .badge.warn`, { hasText: /^awaiting device$/ }).waitFor();
+    assert.equal(await page.locator(`tr[data-port="carol-0"] .badge.ok`).count(), 0, "carol-0 is not shown applied");
+    await page.locator(`tr[data-port="bob-0"] .badge.warn`, { hasText: /^drifted, repaired [1-9]\d*×$/ }).waitFor();
     const hostRow = page.locator(`tr[data-host="${HOST}"]`);
     await hostRow.locator(".badge.ok", { hasText: "alive" }).waitFor();
     const hostText = await hostRow.innerText();

@@ -150,6 +150,14 @@ test("docs/install.md run as written: from the .deb to a VM whose port `vifguard
     if (until) assert.ok(until(r), `step ${block.step}: ${r.out}`);
     outputs.set(block.step, r.out);
 
+    if (block.step === "install") {
+      // The installed units' Documentation= must name files the package installed.
+      for (const unit of ["vifguard-agent", "vifguard-controller", "vifguard-ovs-watch"]) {
+        const docs = [...(await readFile(`/lib/systemd/system/${unit}.service`, "utf8")).matchAll(/^Documentation=file:\/\/(\S+)/gm)].map((m) => m[1]!);
+        assert.ok(docs.length > 0, `${unit}.service names its documentation`);
+        for (const doc of docs) assert.ok(existsSync(doc), `${unit}.service: Documentation=file://${doc} is installed`);
+      }
+    }
     if (block.step === "agent-status") t.diagnostic(`vifguard status before the VM starts:\n${r.out.trimEnd()}`);
     if (block.step === "status") {
       t.diagnostic(`vifguard status:\n${r.out.trimEnd()}`);

@@ -15,7 +15,7 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, readFile, rename, rm, rmdir, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, rmdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
@@ -24,12 +24,26 @@ import { Lab } from "../../src/conformance/lab/lab.ts";
 import { ensureLibvirtd, libvirtdPid } from "../../src/drivers/libvirt/index.ts";
 import { run } from "../../src/host/run.ts";
 import { requireRoot } from "../support/needs-root.ts";
-import { buildGuestImage, domainXml, findKernel, GuestShell, waitReady, type GuestImage, type GuestSpec } from "../support/tiny-guest.ts";
+import { buildGuestImage, domainXml, findKernel, GuestShell, waitReady, type GuestSpec } from "../support/tiny-guest.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const HOOK = "/etc/libvirt/hooks/qemu";
 const HOOKS_CONF = "/etc/vifguard/hooks.conf";
 const URI = "qemu:///system";
+const EMPTY_HOOK = "#!/bin/sh\nexit 0\n";
+// The command the hook calls: bin/vifguard (TypeScript through tsx, what a checkout runs), or with
+// VG_REAL_VM_CLI=dist the compiled dist/cli/main.js (what npm install -g and the .deb run; `npm run build` first).
+const cli = process.env.VG_REAL_VM_CLI === "dist" ? "dist" : "tsx";
+
+/** The hook's VIFGUARD: bin/vifguard, or a wrapper around the compiled command in `dir`. */
+async function command(dir: string): Promise<string> {
+  if (cli === "tsx") return join(ROOT, "bin/vifguard");
+  const main = join(ROOT, "dist/cli/main.js");
+  if (!existsSync(main)) throw new Error(`VG_REAL_VM_CLI=dist: no ${main}; run npm run build first`);
+  const wrapper = join(dir, "vifguard");
+  await writeFile(wrapper, `#!/bin/sh\nexec node ${main} "$@"\n`, { mode: 0o755 });
+  return wrapper;
+}
 const settle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Moves `path` aside (if there) and puts it back at clean-up, with whatever directories it needed. */
@@ -48,12 +62,35 @@ async function replaceFile(path: string, content: string, mode: number, cleanups
   await writeFile(path, content, { mode });
 }
 
-/** libvirtd looks for hooks at start and on SIGHUP only; its reload runs in a thread after the signal. */
-async function reloadHooks(): Promise<void> {
+/** Is libvirtd's reload thread (named daemon-reload) running? */
+async function reloading(pid: number): Promise<boolean> {
+  const tasks = await readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
+  for (const task of tasks) if ((await readFile(`/proc/${pid}/task/${task}/comm`, "utf8").catch(() => "")).trim() === "daemon-reload") return true;
+  return false;
+}
+
+async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const end = performance.now() + timeoutMs;
+  while (!(await check())) {
+    if (performance.now() > end) throw new Error(`${what}: not within ${timeoutMs / 1000} s`);
+    await settle(100);
+  }
+}
+
+/**
+ * libvirtd looks for hooks at start and on SIGHUP only. Its reload runs in a thread, and a SIGHUP
+ * during a reload is ignored ("Drivers are not initialized, reload ignored"); the reload also
+ * re-instantiates every nwfilter binding, which takes long on a host with many. So: wait for a
+ * running reload to end, signal, and wait for this one to end.
+ */
+async function reloadHooks(timeoutMs = 180_000): Promise<void> {
   const pid = libvirtdPid();
   if (pid === undefined) throw new Error("libvirtd is not running: cannot make it look for its hooks");
+  await until(async () => !(await reloading(pid)), timeoutMs, "libvirtd's earlier reload to end");
   process.kill(pid, "SIGHUP");
-  await settle(1500);
+  // The thread starts from libvirtd's event loop: wait a moment for it to show (a quick one may come and go unseen).
+  await until(() => reloading(pid), 1000, "").catch(() => undefined);
+  await until(async () => !(await reloading(pid)), timeoutMs, "libvirtd's reload after SIGHUP to end");
 }
 
 const virsh = (args: readonly string[], allowFailure = false): Promise<{ code: number; stdout: string; stderr: string }> =>
@@ -103,7 +140,7 @@ function tally(frames: readonly string[], net: Net): Tally {
  * own ping to Alice (which needs Alice's answer, so it went through both ways). Captured on the host
  * side: what Eve's tap received, and what Alice's tap carried towards Alice.
  */
-async function spoofRound(lab: Lab, eve: GuestShell, eveTap: string, aliceTap: string, net: Net): Promise<{ sent: Tally; reached: Tally; pinged: boolean }> {
+async function spoofRound(lab: Lab, eve: GuestShell, eveTap: string, aliceTap: string, net: Net): Promise<{ sent: Tally; reached: Tally; pinged: boolean; said: string }> {
   const atEve = lab.capture("", { keep: true, timeoutS: 120 }, eveTap);
   const atAlice = lab.capture("", { keep: true, timeoutS: 120, outgoing: true }, aliceTap);
   await Promise.all([atEve.ready, atAlice.ready]);
@@ -115,19 +152,21 @@ async function spoofRound(lab: Lab, eve: GuestShell, eveTap: string, aliceTap: s
   // Eve claims Alice's address: echo requests from it (to an address whose MAC she pins to Alice's,
   // so they leave as unicast to Alice), and a gratuitous ARP announcing it as hers.
   await sh(`ip addr add ${net.aliceIp}/32 dev eth0 && arp -s ${net.ghostIp} ${net.aliceMac}`);
-  await eve.run(`ping -c 3 -i 0.3 -W 1 -I ${net.aliceIp} ${net.ghostIp}`); // no answer either way
-  await eve.run(`arping -U -c 2 -w 2 -I eth0 ${net.aliceIp}`);
+  const said: string[] = [];
+  const say = async (command: string): Promise<void> => void said.push(`$ ${command}\n${(await eve.run(command)).output}`);
+  await say(`ping -c 3 -i 0.3 -W 1 -I ${net.aliceIp} ${net.ghostIp}`); // no answer either way
+  await say(`arping -U -c 2 -w 1 -I eth0 ${net.aliceIp}`);
   await sh(`ip addr del ${net.aliceIp}/32 dev eth0; arp -d ${net.ghostIp}`);
   // A MAC that is not hers (e1000 takes a new address only while down): ARP requests from her own address.
   const setMac = (mac: string): Promise<string> =>
     sh(`ip link set eth0 down && ip link set eth0 address ${mac} && ip link set eth0 up && for i in $(seq 50); do grep -q up /sys/class/net/eth0/operstate && break; sleep 0.1; done`);
   await setMac(net.spoofMac);
-  await eve.run(`arping -c 2 -w 2 -I eth0 ${net.aliceIp}`);
+  await say(`arping -c 2 -w 1 -I eth0 ${net.aliceIp}`);
   await setMac(net.eveMac);
   // The control: Eve's own ping to Alice, retried while the link settles.
   const pinged = (await eve.run(`ip neigh flush dev eth0; for i in 1 2 3 4 5; do ping -c 1 -W 2 ${net.aliceIp} && break; done`, 30_000)).output.includes(" 0% packet loss");
   const [sent, reached] = await Promise.all([atEve.stop(), atAlice.stop()]);
-  return { sent: tally(sent.frames ?? [], net), reached: tally(reached.frames ?? [], net), pinged };
+  return { sent: tally(sent.frames ?? [], net), reached: tally(reached.frames ?? [], net), pinged, said: said.join("") };
 }
 
 type Agent = Readonly<{ child: ChildProcess; logs: Record<string, unknown>[]; output: string[] }>;
@@ -172,6 +211,8 @@ test("real VMs: libvirt starts tiny guests protected by the hook and the agent; 
   if (!needs(t, "no /boot/vmlinuz-6.1.0-*-amd64 with its modules (linux-image-amd64)", kernel !== undefined)) return;
   if (!needs(t, "no qemu-system-x86_64 (qemu-system-x86)", existsSync("/usr/bin/qemu-system-x86_64"))) return;
 
+  const t0 = performance.now();
+  const mark = (what: string): void => t.diagnostic(`${((performance.now() - t0) / 1000).toFixed(1)} s: ${what}`);
   const id = `vgrv${randomBytes(3).toString("hex")}`;
   const bridge = `${id}br`;
   const prefix = id;
@@ -180,12 +221,19 @@ test("real VMs: libvirt starts tiny guests protected by the hook and the agent; 
   const lab = new Lab("", id);
   const domains = new Set<string>();
   const cleanups: (() => Promise<void>)[] = [];
+  let hookInstalled = false;
+  const setHook = async (content: string): Promise<void> => {
+    await writeFile(`${HOOK}.${id}-new`, content, { mode: 0o755 });
+    await rename(`${HOOK}.${id}-new`, HOOK); // present all along: libvirtd needs no reload
+  };
   const running: { agent?: Agent } = {}; // the after-hook kills the agent if it started
   t.after(async () => {
     const problems: unknown[] = [];
     const step = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
       await fn().catch((error: unknown) => (problems.push(error), t.diagnostic(`clean-up: ${what} failed: ${String(error)}`)));
     };
+    // The domains go under an empty hook: each destroy would otherwise pay for an unplug the agent's end makes moot.
+    if (hookInstalled) await step("empty the hook", () => setHook(EMPTY_HOOK));
     for (const d of domains) await step(`destroy ${d}`, () => virsh(["destroy", d], true));
     for (const c of cleanups.splice(0).reverse()) await step("restore a file", c);
     await step("reload libvirtd's hooks", reloadHooks);
@@ -232,17 +280,18 @@ ports:
 
   // The shipped hook, as the install guide has it; STRICT=1 so a failed plug fails the start here.
   const hook = await readFile(join(ROOT, "contrib/libvirt/qemu"), "utf8");
-  const emptyHook = "#!/bin/sh\nexit 0\n";
-  await replaceFile(HOOKS_CONF, `VIFGUARD=${join(ROOT, "bin/vifguard")}\nSOCKET=${socket}\nSTRICT=1\n`, 0o644, cleanups, id);
+  await replaceFile(HOOKS_CONF, `VIFGUARD=${await command(dir)}\nSOCKET=${socket}\nSTRICT=1\n`, 0o644, cleanups, id);
   await replaceFile(HOOK, hook, 0o755, cleanups, id);
+  hookInstalled = true;
   const { started } = await ensureLibvirtd(URI);
   if (!started) await reloadHooks();
+  mark("libvirtd has the hook");
 
   await run("ip", ["link", "add", bridge, "type", "bridge", "stp_state", "0", "mcast_snooping", "0"]);
   await run("sysctl", ["-qw", `net.ipv6.conf.${bridge}.disable_ipv6=1`], { allowFailure: true }); // no chatter of its own
   await run("ip", ["link", "set", bridge, "up"]);
-  const agent = (running.agent = await startAgent(config, socket));
-  const image: GuestImage = await buildGuestImage(dir, kernel!);
+  const [agent, image] = await Promise.all([startAgent(config, socket).then((a) => (running.agent = a)), buildGuestImage(dir, kernel!)]);
+  mark("agent running, guest image built");
 
   const spec = (name: string, mac: string, ip: string): GuestSpec => ({ name: `${id}-${name}`, mac, ipCidr: `${ip}/24`, bridge, image, console: join(dir, `${name}.sock`), consoleLog: join(dir, `${name}.log`) });
   const alice = spec("alice", net.aliceMac, net.aliceIp);
@@ -259,6 +308,7 @@ ports:
 
   await create(alice);
   await create(eve);
+  mark("alice and eve created");
   const aliceTap = await tapOf(alice.name);
   let eveTap = await tapOf(eve.name);
   t.diagnostic(`alice on ${aliceTap}, eve on ${eveTap}`);
@@ -267,12 +317,12 @@ ports:
   assert.ok(plugs().some((m) => m.includes(eveTap)), `the hook plugged Eve's port on ${eveTap}`);
 
   const [aliceUp, eveUp] = await Promise.all([waitReady(alice.consoleLog, 60_000), waitReady(eve.consoleLog, 60_000)]);
-  t.diagnostic(`guests ready after ${aliceUp} s and ${eveUp} s of their uptime`);
+  mark(`guests ready after ${aliceUp} s and ${eveUp} s of their uptime`);
   let eveShell = await GuestShell.open(eve.console);
 
   const first = await spoofRound(lab, eveShell, eveTap, aliceTap, net);
-  t.diagnostic(`first round: Eve sent ${JSON.stringify(first.sent)}, Alice's tap carried ${JSON.stringify(first.reached)}`);
-  assert.ok(first.sent.ipv4 > 0 && first.sent.arp > 0 && first.sent.mac > 0, `Eve's guest sent every kind of spoof: ${JSON.stringify(first.sent)}`);
+  mark(`first round: Eve sent ${JSON.stringify(first.sent)}, Alice's tap carried ${JSON.stringify(first.reached)}`);
+  assert.ok(first.sent.ipv4 > 0 && first.sent.arp > 0 && first.sent.mac > 0, `Eve's guest sent every kind of spoof: ${JSON.stringify(first.sent)}; her guest said:\n${first.said}`);
   assert.deepEqual({ ...first.reached, control: 0 }, { ipv4: 0, arp: 0, mac: 0, control: 0 }, "no spoofed frame reached Alice");
   assert.ok(first.pinged && first.reached.control > 0, "Eve's own ping reached Alice and was answered: her port is bound, not merely failed closed");
 
@@ -285,11 +335,12 @@ ports:
   assert.notEqual(eveTap, oldTap, "the restarted guest has a new tap");
   assert.ok(plugs().some((m) => m.includes(eveTap)), `the hook plugged Eve's port on ${eveTap}`);
   await waitReady(eve.consoleLog, 60_000);
+  mark(`eve restarted on ${eveTap} and ready`);
   eveShell = await GuestShell.open(eve.console);
   t.after(() => eveShell.close());
   const again = await spoofRound(lab, eveShell, eveTap, aliceTap, net);
-  t.diagnostic(`after the restart on ${eveTap}: Eve sent ${JSON.stringify(again.sent)}, Alice's tap carried ${JSON.stringify(again.reached)}`);
-  assert.ok(again.sent.ipv4 > 0 && again.sent.arp > 0 && again.sent.mac > 0, `Eve's guest sent every kind of spoof: ${JSON.stringify(again.sent)}`);
+  mark(`after the restart on ${eveTap}: Eve sent ${JSON.stringify(again.sent)}, Alice's tap carried ${JSON.stringify(again.reached)}`);
+  assert.ok(again.sent.ipv4 > 0 && again.sent.arp > 0 && again.sent.mac > 0, `Eve's guest sent every kind of spoof: ${JSON.stringify(again.sent)}; her guest said:\n${again.said}`);
   assert.deepEqual({ ...again.reached, control: 0 }, { ipv4: 0, arp: 0, mac: 0, control: 0 }, "after the restart, no spoofed frame reached Alice");
   assert.ok(again.pinged && again.reached.control > 0, "after the restart, Eve's own ping reached Alice");
   assert.equal(await readFile(portFile, "utf8"), ports, "the port file was never changed");
@@ -299,16 +350,12 @@ ports:
   // ABBA so a changing load on the host weighs on both alike. No assertion on times (they go to bench/RESULTS.md).
   const bench = spec("bench", benchMac, "10.213.0.3");
   const times: Record<"hook" | "empty", number[]> = { hook: [], empty: [] };
-  const setHook = async (content: string): Promise<void> => {
-    await writeFile(`${HOOK}.${id}-new`, content, { mode: 0o755 });
-    await rename(`${HOOK}.${id}-new`, HOOK); // present all along: libvirtd needs no reload
-  };
   for (const kind of ["hook", "empty", "empty", "hook", "hook", "empty"] as const) {
-    await setHook(kind === "hook" ? hook : emptyHook);
+    await setHook(kind === "hook" ? hook : EMPTY_HOOK);
     times[kind].push(await create(bench));
     await virsh(["destroy", bench.name]);
   }
   await setHook(hook);
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  t.diagnostic(`virsh create: with the hook ${times.hook.map((x) => x.toFixed(0)).join("/")} ms (median ${median(times.hook).toFixed(0)}), with an empty hook ${times.empty.map((x) => x.toFixed(0)).join("/")} ms (median ${median(times.empty).toFixed(0)}); added by the hook: ${(median(times.hook) - median(times.empty)).toFixed(0)} ms`);
+  mark(`virsh create (hook calls ${cli}): with the hook ${times.hook.map((x) => x.toFixed(0)).join("/")} ms (median ${median(times.hook).toFixed(0)}), with an empty hook ${times.empty.map((x) => x.toFixed(0)).join("/")} ms (median ${median(times.empty).toFixed(0)}); added by the hook: ${(median(times.hook) - median(times.empty)).toFixed(0)} ms`);
 });

@@ -4,7 +4,7 @@
 // matters does: an agent resumes with `since=REV` against any replica. Effects: timers, the store.
 import type { Store } from "./store/store.ts";
 
-type Waiter = { host: string | undefined; wake: () => void };
+type Waiter = { host: string | undefined; wake: (revision?: number) => void };
 
 export type WatchOptions = Readonly<{ pollMs?: number }>;
 
@@ -58,8 +58,10 @@ export class RevisionWatch {
         const { revision, hosts } = await this.store.changesSince(this.seen);
         if (revision <= this.seen) continue;
         this.seen = revision;
+        const all = hosts.get("*");
         for (const w of [...this.waiters]) {
-          if (w.host === undefined || hosts.has("*") || hosts.has(w.host)) w.wake();
+          if (w.host === undefined) w.wake(revision);
+          else if (all !== undefined || hosts.has(w.host)) w.wake(Math.max(all ?? 0, hosts.get(w.host) ?? 0));
         }
       } while (this.again);
     })().catch(() => undefined).finally(() => (this.running = undefined));
@@ -68,24 +70,28 @@ export class RevisionWatch {
   /**
    * A wait that ends when a change to `host`'s desired set (any change, if `host` is undefined) is
    * seen, on `timeoutMs`, or on `signal`. Register it before checking the store, so that nothing
-   * committed after the check is missed; then `await wait.done` (true: woken by a change).
+   * committed after the check is missed; then `await wait.done` (true: woken by a change). A wait
+   * woken by a change knows its `revision`: the newest one seen that touched `host` (or any, for
+   * undefined), which spares the woken long-poll asking the store whether its host changed.
    */
-  waitFor(host: string | undefined, timeoutMs: number, signal?: AbortSignal): { done: Promise<boolean>; cancel(): void } {
+  waitFor(host: string | undefined, timeoutMs: number, signal?: AbortSignal): { done: Promise<boolean>; readonly revision: number | undefined; cancel(): void } {
     let settle!: (woken: boolean) => void;
+    let changedAt: number | undefined;
     const done = new Promise<boolean>((resolve) => (settle = resolve));
-    const finish = (woken: boolean): void => {
+    const finish = (woken: boolean, revision?: number): void => {
       if (!this.waiters.delete(waiter)) return;
+      changedAt = revision;
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
       settle(woken);
     };
     const onAbort = (): void => finish(false);
-    const waiter: Waiter = { host, wake: () => finish(true) };
+    const waiter: Waiter = { host, wake: (revision) => finish(true, revision) };
     this.waiters.add(waiter);
     const timer = setTimeout(() => finish(false), Math.max(0, timeoutMs));
     signal?.addEventListener("abort", onAbort);
     if (signal?.aborted) finish(false);
-    return { done, cancel: () => finish(false) };
+    return { done, get revision() { return changedAt; }, cancel: () => finish(false) };
   }
 
   /** How many long-polls wait now (metrics, tests). */

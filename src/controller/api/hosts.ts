@@ -88,16 +88,22 @@ export function registerHosts(app: Api, { store, watch }: ApiDeps) {
       const { since, timeoutMs: wait = 30_000 } = c.req.valid("query");
       const signal = c.req.raw.signal;
       const deadline = Date.now() + wait;
+      const answer = async () => {
+        const state = await store.hosts.desired(name);
+        return c.json({ ...state, ports: state.ports.map(policyJson) }, 200);
+      };
+      if (since === undefined) return answer();
       for (;;) {
         // Register the wait first: a change committed after the check below still wakes it.
-        const w = since === undefined ? undefined : watch.waitFor(name, deadline - Date.now(), signal);
-        const changed = since === undefined || since > (await store.revision()) || (await store.lastChangeFor(name, since)) !== undefined;
-        if (changed) {
-          w?.cancel();
-          const state = await store.hosts.desired(name);
-          return c.json({ ...state, ports: state.ports.map(policyJson) }, 200);
+        const w = watch.waitFor(name, deadline - Date.now(), signal);
+        if (since > (await store.revision()) || (await store.lastChangeFor(name, since)) !== undefined) {
+          w.cancel();
+          return answer();
         }
-        if (!(await w!.done) || Date.now() >= deadline) return c.body(null, 204);
+        if (!(await w.done) || Date.now() >= deadline) return c.body(null, 204);
+        // Woken by a change to this host after `since`: answer without asking the store again. (A
+        // replica whose watch lags behind `since` may wake it for an older one: then check again.)
+        if ((w.revision ?? 0) > since) return answer();
       }
     })
     .openapi(createRoute({

@@ -75,12 +75,12 @@ export class StoreCore {
     return Number(row.value);
   }
 
-  /** Hosts whose desired set changed after `since`, up to the current revision ("*": all). */
-  async changesSince(since: number): Promise<{ revision: number; hosts: Set<string> }> {
+  /** Hosts whose desired set changed after `since`, up to the current revision ("*": all), each with its newest such revision. */
+  async changesSince(since: number): Promise<{ revision: number; hosts: Map<string, number> }> {
     return this.db.transaction().execute(async (trx) => {
       const revision = await this.revision(trx);
-      const rows = await trx.selectFrom("change").select("host").distinct().where("revision", ">", since).where("revision", "<=", revision).execute();
-      return { revision, hosts: new Set(rows.map((r) => r.host)) };
+      const rows = await trx.selectFrom("change").select((eb) => ["host", eb.fn.max("revision").as("newest")]).where("revision", ">", since).where("revision", "<=", revision).groupBy("host").execute();
+      return { revision, hosts: new Map(rows.map((r) => [r.host, Number(r.newest)])) };
     });
   }
 

@@ -1,8 +1,10 @@
-// By hand, as root: node --import tsx bench/ovs.ts [10,100,1000,10000]
-// Installs N protected ports on a userspace OVS bridge in one bundle, then times one-port updates,
-// observe(), counters(), and a trace of a frame from the last port (classifier cost vs N). Side by
-// side in the same run, the same ports and the same 20 updates through the nftables driver (in a
-// fresh network namespace). Prints a markdown table for bench/RESULTS.md "## ovs".
+// By hand, as root: node --import tsx bench/ovs.ts [10,100,1000,10000] [openflow,ovs-ofctl]
+// Installs N protected ports on a userspace OVS bridge in bundles of ≤1,000 ports, then times 100
+// one-port updates (p50, p99), observe(), counters(), and a trace of a frame from the last port
+// (classifier cost vs N); once per transport (the long-lived OpenFlow connection, and one ovs-ofctl
+// process per bundle), each in a fresh sandbox. Side by side in the same run, the same ports and
+// the same updates through the nftables driver (in a fresh network namespace). Prints markdown
+// tables for bench/RESULTS.md "## ovs".
 import { randomBytes } from "node:crypto";
 import { planChanges } from "../src/agent/plan.ts";
 import { createNftablesDriver } from "../src/drivers/nftables/index.ts";
@@ -12,10 +14,12 @@ import { sandboxPrefix, startOvsSandbox } from "../src/drivers/ovs/sandbox.ts";
 import { parsePortFile } from "../src/model/port-file.ts";
 import type { Mac } from "../src/model/mac.ts";
 import { portPolicies, type PlacedPolicy } from "../src/policy/port-policy.ts";
-import { median } from "./stats.ts";
+import { median, percentile } from "./stats.ts";
 import { placeAsNamed } from "../src/agent/device-match.ts";
 
 const sizes = (process.argv[2] ?? "10,100,1000,10000").split(",").map(Number);
+const transports = (process.argv[3] ?? "openflow,ovs-ofctl").split(",") as ("openflow" | "ovs-ofctl")[];
+const UPDATES = 100;
 
 function mac(i: number): Mac {
   return `52:54:01:${((i >> 16) & 0xff).toString(16).padStart(2, "0")}:${((i >> 8) & 0xff).toString(16).padStart(2, "0")}:${(i & 0xff).toString(16).padStart(2, "0")}` as Mac;
@@ -35,16 +39,16 @@ function policiesFor(n: number): PlacedPolicy[] {
 
 const ms = (t0: number): number => performance.now() - t0;
 
-/** The 20 one-port changes both drivers get: port (k·7919 mod n) gains one more allowed MAC. */
+/** The UPDATES one-port changes every driver gets: port (k·7919 mod n) gains one more allowed MAC. */
 function updatesFor(policies: readonly PlacedPolicy[]): PlacedPolicy[][] {
-  return Array.from({ length: 20 }, (_, k) => {
+  return Array.from({ length: UPDATES }, (_, k) => {
     const p = policies[(k * 7919) % policies.length]!;
     return policies.map((q) => (q === p ? { ...q, macs: [...q.macs, mac(0xf00000 + k)] } : q));
   });
 }
 
 /** The nftables driver on the same ports: one install transaction, then the same 20 updates. */
-async function nftables(policies: readonly PlacedPolicy[]): Promise<{ install: number; update: number }> {
+async function nftables(policies: readonly PlacedPolicy[]): Promise<{ install: number; p50: number; p99: number }> {
   const netns = `vgob-nft-${randomBytes(3).toString("hex")}`;
   await addNetns(netns);
   const driver = createNftablesDriver({ netns });
@@ -61,7 +65,8 @@ async function nftables(policies: readonly PlacedPolicy[]): Promise<{ install: n
       const unit = [...driver.compile(changed, []).values()].find((u) => u.port === port)!; // nftables keys units by device
       updates.push((await driver.apply({ add: [unit], remove: [] })).durationMs);
     }
-    return { install, update: median(updates) };
+    const sorted = updates.sort((a, b) => a - b);
+    return { install, p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
   } finally {
     await driver.removeAll().catch(() => undefined);
     driver.close?.();
@@ -69,23 +74,22 @@ async function nftables(policies: readonly PlacedPolicy[]): Promise<{ install: n
   }
 }
 
-const rows: string[] = [
-  "| ports | flows | install all (bundles of ≤1,000 ports) | one-port update (median of 20) | observe() | counters() | trace of last port | nftables install | nftables one-port update | ovs / nftables install | ovs / nftables one port |",
-  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-];
-for (const n of sizes) {
+type OvsFigures = { flows: number; compile: number; install: number; p50: number; p99: number; observe: number; counters: number; trace: number };
+
+async function ovs(n: number, policies: readonly PlacedPolicy[], transport: "openflow" | "ovs-ofctl"): Promise<OvsFigures> {
   const sandbox = await startOvsSandbox({ prefix: sandboxPrefix("vgob") });
   try {
     const bridge = `${sandbox.prefix}-br`;
     await sandbox.addBridge(bridge);
-    const policies = policiesFor(n);
     // Ports need not exist for flows: feed compile() the devices directly (port i → ofport i+1).
-    const driver = createOvsDriver({ bridge, runDir: sandbox.runDir });
+    const driver = createOvsDriver({ bridge, runDir: sandbox.runDir, transport });
     const devices = policies.map((p, i) => ({ name: p.device, ofport: i + 1 }));
+    let t0 = performance.now();
     const units = driver.compile(policies, devices);
+    const compile = ms(t0);
     const flows = [...units.values()].reduce((s, u) => s + u.text.split("\n").filter(Boolean).length, 0);
     // Install in bundles of at most 1,000 ports (each bundle atomic), as an agent's first sync would.
-    let t0 = performance.now();
+    t0 = performance.now();
     const all = [...units.values()];
     for (let i = 0; i < all.length; i += 1000) await driver.apply({ add: all.slice(i, i + 1000), remove: [] });
     const install = ms(t0);
@@ -96,6 +100,7 @@ for (const n of sizes) {
       await driver.apply({ add: [unit], remove: [] });
       updates.push(ms(t0));
     }
+    if (driver.fallbackReason !== undefined && transport === "openflow") throw new Error(`bundles fell back to ovs-ofctl: ${driver.fallbackReason}`);
     t0 = performance.now();
     const observed = await driver.observe();
     const observe = ms(t0);
@@ -107,14 +112,37 @@ for (const n of sizes) {
     await sandbox.appctl("ofproto/trace", bridge, `in_port=${n},udp,dl_src=${last.macs[0]},nw_src=10.0.0.1`);
     const trace = ms(t0);
     const drift = planChanges(driver.compile(policies, devices), observed.units).add.length;
-    const nft = await nftables(policies);
-    const ratio = (a: number, b: number): string => `${(a / b).toFixed(1)}×`;
-    rows.push(
-      `| ${n} | ${flows} | ${install.toFixed(0)} ms | ${median(updates).toFixed(1)} ms | ${observe.toFixed(0)} ms | ${counters.toFixed(0)} ms | ${trace.toFixed(0)} ms | ${nft.install.toFixed(0)} ms | ${nft.update.toFixed(1)} ms | ${ratio(install, nft.install)} | ${ratio(median(updates), nft.update)} |`,
-    );
-    console.error(`n=${n} done (${drift} ports differ from the original policies after the 20 updates)`);
+    console.error(`n=${n} ${transport} done (${drift} ports differ from the original policies after the ${UPDATES} updates)`);
+    driver.close();
+    const sorted = updates.sort((a, b) => a - b);
+    return { flows, compile, install, p50: percentile(sorted, 50), p99: percentile(sorted, 99), observe, counters, trace };
   } finally {
     await sandbox.stop();
   }
 }
-console.log(rows.join("\n"));
+
+const rows: string[] = [
+  `| ports | flows | transport | compile all | install all (bundles of ≤1,000 ports) | one-port update p50 / p99 (${UPDATES}) | observe() | counters() | trace of last port |`,
+  "|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+];
+const ratios: string[] = [
+  `| ports | install: ${transports.join(" / ")} / nftables | one-port p50: ${transports.join(" / ")} / nftables | ${transports.length > 1 ? `${transports[0]} ÷ ${transports[1]}: install, one-port p50` : ""} |`,
+  "|---:|---|---|---|",
+];
+const f1 = (x: number): string => (x < 10 ? x.toFixed(1) : x.toFixed(0));
+for (const n of sizes) {
+  const policies = policiesFor(n);
+  const figures: OvsFigures[] = [];
+  for (const transport of transports) {
+    const f = await ovs(n, policies, transport);
+    figures.push(f);
+    rows.push(`| ${n} | ${f.flows} | ${transport} | ${f.compile.toFixed(0)} ms | ${f.install.toFixed(0)} ms | ${f1(f.p50)} / ${f1(f.p99)} ms | ${f.observe.toFixed(0)} ms | ${f.counters.toFixed(0)} ms | ${f.trace.toFixed(0)} ms |`);
+  }
+  const nft = await nftables(policies);
+  rows.push(`| ${n} | | nftables | | ${nft.install.toFixed(0)} ms | ${f1(nft.p50)} / ${f1(nft.p99)} ms | | | |`);
+  const [a, b] = figures;
+  ratios.push(
+    `| ${n} | ${figures.map((f) => `${f1(f.install)}`).join(" / ")} / ${f1(nft.install)} ms | ${figures.map((f) => f1(f.p50)).join(" / ")} / ${f1(nft.p50)} ms | ${a && b ? `${(a.install / b.install).toFixed(2)}×, ${(a.p50 / b.p50).toFixed(2)}×` : ""} |`,
+  );
+}
+console.log(rows.join("\n") + "\n\n" + ratios.join("\n"));

@@ -30,6 +30,12 @@ export type OvsDriverOptions = DriverOptions &
     runDir?: string;
     /** OVSDB socket; default `<runDir>/db.sock`. */
     dbSocket?: string;
+    /**
+     * How bundles reach ovs-vswitchd: "openflow" (default) over one long-lived connection to the
+     * bridge's management socket, ovs-ofctl being the fallback; "ovs-ofctl" always spawns it (what
+     * vifguard did before the connection; bench/ovs.ts measures both side by side).
+     */
+    transport?: "openflow" | "ovs-ofctl";
   }>;
 
 /** What OpenFlow in OVS 3.1 cannot express exactly; each found with ofproto/trace (test/drivers/ovs/trace.test.ts). */
@@ -126,6 +132,24 @@ export class OvsDriver implements Driver {
     this.connection.close();
   }
 
+  /** The bundle over the connection; sets fallbackReason (and returns) when ovs-ofctl must send it instead. */
+  private async sendOpenFlow(ops: readonly BundleOp[]): Promise<void> {
+    try {
+      await this.connection.bundle(
+        ops.map((o) => (o.op === "add" ? (xid: number) => encodeAddFlow(xid, o.line) : (xid: number) => encodeDeleteByCookie(xid, o.table, o.cookie, o.mask))),
+        (i) => {
+          const o = ops[i];
+          return o === undefined ? "request" : o.op === "add" ? `add ${o.line}` : `delete ${o.table === undefined ? "" : `table=${o.table},`}cookie=0x${o.cookie.toString(16)}`;
+        },
+      );
+      this.fallbackReason = undefined;
+    } catch (error) {
+      if (error instanceof OpenFlowError) throw error;
+      if (!(error instanceof OpenFlowConnectionError || error instanceof UnsupportedFlowError)) throw error;
+      this.fallbackReason = error.message;
+    }
+  }
+
   /**
    * Sends `ops` as one atomic bundle over the bridge's management socket. If the socket cannot be
    * used (missing, no permission, connection lost mid-bundle) or a flow is outside the encoder's
@@ -133,21 +157,9 @@ export class OvsDriver implements Driver {
    * is idempotent, so a bundle that may or may not have been committed is safe to send again.
    */
   private async sendBundle(ops: readonly BundleOp[]): Promise<void> {
-    try {
-      await this.connection.bundle(
-        ops.map((o) => (o.op === "add" ? (xid: number) => encodeAddFlow(xid, o.line) : (xid: number) => encodeDeleteByCookie(xid, o.table, o.cookie, o.mask))),
-        (i) => {
-          const o = ops[i];
-          return o === undefined ? "request" : o.op === "add" ? `add ${o.line}` : `delete table=${o.table},cookie=0x${o.cookie.toString(16)}`;
-        },
-      );
-      this.fallbackReason = undefined;
-      return;
-    } catch (error) {
-      if (error instanceof OpenFlowError) throw error;
-      if (!(error instanceof OpenFlowConnectionError || error instanceof UnsupportedFlowError)) throw error;
-      this.fallbackReason = error.message;
-    }
+    if (this.options.transport !== "ovs-ofctl") await this.sendOpenFlow(ops);
+    else this.fallbackReason = "transport ovs-ofctl";
+    if (this.fallbackReason === undefined) return;
     // In OVS's default fragment handling ("normal") every fragment's transport ports and ICMP type
     // read as 0, so an RA, or a DHCP server's reply, in a first fragment would pass the guards.
     // nx-match keeps them for first fragments. It is bridge state outside the flow table (a bundle

@@ -1,14 +1,15 @@
 // Units and removals → the steps of one bundle (sent as OpenFlow by ofconn.ts, or as
 // `ovs-ofctl --bundle add-flows BRIDGE -` input). Pure.
-// Each replaced or removed unit is first deleted by its exact cookies in each of vifguard's tables (never
-// in anyone else's), then its flows are added; the bundle commits atomically, so a port is never
-// seen without its flows, and other ports' flows (other cookies) are not touched at all.
+// Each replaced or removed unit is first deleted by its exact cookies (one per kind, in every table:
+// the cookie's magic byte and key hash are vifguard's alone), then its flows are added; the bundle
+// commits atomically, so a port is never seen without its flows, and other ports' flows (other
+// cookies) are not touched at all.
 import type { ChangeSet } from "../contract.ts";
 import { GUARDS } from "../../policy/guards.ts";
 import { allCookieMask, baseFlows, cookieOf, keyHash, TABLE_COUNT, type OvsLayout } from "./compile.ts";
 
-/** One step of a bundle: delete by cookie/mask in one table, or add one flow line. */
-export type BundleOp = Readonly<{ op: "delete"; table: number; cookie: bigint; mask: bigint }> | Readonly<{ op: "add"; line: string }>;
+/** One step of a bundle: delete by cookie/mask in one table (undefined: every table), or add one flow line. */
+export type BundleOp = Readonly<{ op: "delete"; table: number | undefined; cookie: bigint; mask: bigint }> | Readonly<{ op: "add"; line: string }>;
 
 const EXACT = 0xffffffffffffffffn;
 
@@ -18,17 +19,17 @@ function deleteAll(layout: OvsLayout): BundleOp[] {
 }
 
 /**
- * Deletes every flow of one unit: one exact cookie per kind (pass + each guard) in each of vifguard's
- * tables. Exact cookies, not a cookie mask: OVS indexes cookies only for exact lookups, and a masked
- * delete scans every flow of the table (with 10,000 ports, a bundle of 1,000 masked replacements
- * took over a minute).
+ * Deletes every flow of one unit: one exact cookie per kind (pass + each guard), in all tables.
+ * Exact cookies, not a cookie mask: OVS indexes cookies only for exact lookups (one index for all
+ * tables), and a masked delete scans every flow of the table (with 10,000 ports, a bundle of 1,000
+ * masked replacements took over a minute). All tables at once: 15 deletes per unit instead of 75
+ * (one per kind and table), which was most of an install's messages; and a unit is also found in
+ * tables an older layout (another tableBase) put it in.
  */
 function unitDeletes(layout: OvsLayout, key: string): BundleOp[] {
   const hash = keyHash(key);
   const ops: BundleOp[] = [];
-  for (let i = 0; i < TABLE_COUNT; i++) {
-    for (let kind = 0; kind <= GUARDS.length; kind++) ops.push({ op: "delete", table: layout.tableBase + i, cookie: BigInt(cookieOf(layout, hash, kind)), mask: EXACT });
-  }
+  for (let kind = 0; kind <= GUARDS.length; kind++) ops.push({ op: "delete", table: undefined, cookie: BigInt(cookieOf(layout, hash, kind)), mask: EXACT });
   return ops;
 }
 
@@ -52,7 +53,7 @@ export function removeAllOps(layout: OvsLayout): BundleOp[] {
 /** Bundle ops → `ovs-ofctl --bundle add-flows BRIDGE -` input (the fallback path). */
 export function renderOps(ops: readonly BundleOp[]): string {
   const hex = (n: bigint): string => `0x${n.toString(16)}`;
-  const text = ops.map((o) => (o.op === "add" ? `add ${o.line}` : `delete table=${o.table},cookie=${hex(o.cookie)}/${o.mask === EXACT ? "-1" : hex(o.mask)}`));
+  const text = ops.map((o) => (o.op === "add" ? `add ${o.line}` : `delete ${o.table === undefined ? "" : `table=${o.table},`}cookie=${hex(o.cookie)}/${o.mask === EXACT ? "-1" : hex(o.mask)}`));
   return text.join("\n") + "\n";
 }
 

@@ -75,7 +75,8 @@ test("deletes by exact and masked cookie decode as ovs-ofctl's delete of the sam
     if (first.op !== "delete") return;
     writeFileSync(join(dir, "m.bin"), Buffer.concat([encodeDeleteByCookie(1, first.table, first.cookie, first.mask), encodeDeleteByCookie(2, 3, 0xef00000000000000n, 0xff00000000000000n)]));
     const text = execFileSync("ovs-ofctl", ["ofp-parse", join(dir, "m.bin")], { encoding: "utf8" });
-    assert.match(text, new RegExp(`DEL priority=0 cookie:0x${first.cookie.toString(16)}/0xffffffffffffffff actions=drop`)); // table 0 is not printed
+    assert.equal(first.table, undefined);
+    assert.match(text, new RegExp(`DEL table:255 priority=0 cookie:0x${first.cookie.toString(16)}/0xffffffffffffffff actions=drop`)); // OFPTT_ALL, as ovs-ofctl's delete without table=
     assert.match(text, /DEL table:3 priority=0 cookie:0xef00000000000000\/0xff00000000000000 actions=drop/);
   } finally {
     rmSync(dir, { recursive: true, force: true });

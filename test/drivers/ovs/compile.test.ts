@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { test } from "node:test";
-import { compileOvs, keyHash, magicFor, noteFor, parseNote, TABLE_COUNT, type OvsLayout } from "../../../src/drivers/ovs/compile.ts";
+import { baseFlows, compileOvs, keyHash, magicFor, noteFor, parseNote, TABLE_COUNT, type OvsLayout } from "../../../src/drivers/ovs/compile.ts";
 import { OvsDriver, parseDump } from "../../../src/drivers/ovs/driver.ts";
 import { renderChanges, renderRemoveAll } from "../../../src/drivers/ovs/render.ts";
 import { ApplyError } from "../../../src/errors.ts";
@@ -25,9 +25,10 @@ function devicesOf(policies: readonly PlacedPolicy[]): Device[] {
   return policies.flatMap((p, i) => (p.device.endsWith("-gone") ? [] : [{ name: p.device, ofport: i + 1 }]));
 }
 
+/** The base flows every bundle (re)adds (shared by all ports), then each unit. */
 function goldenText(policies: readonly PlacedPolicy[], layout: OvsLayout): string {
   const units = compileOvs(policies, devicesOf(policies), layout);
-  return [...units.values()].map((u) => (u.awaitingDevice ? `# unit ${u.key} awaiting its device\n` : `# unit ${u.key} digest ${u.digest}\n${u.text}`)).join("\n");
+  return `# base (shared by every port)\n${baseFlows(layout).join("\n")}\n\n` + [...units.values()].map((u) => (u.awaitingDevice ? `# unit ${u.key} awaiting its device\n` : `# unit ${u.key} digest ${u.digest}\n${u.text}`)).join("\n");
 }
 
 test("compile() matches the golden flows of every case", async (t) => {

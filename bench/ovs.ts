@@ -14,7 +14,7 @@ import { sandboxPrefix, startOvsSandbox } from "../src/drivers/ovs/sandbox.ts";
 import { parsePortFile } from "../src/model/port-file.ts";
 import type { Mac } from "../src/model/mac.ts";
 import { portPolicies, type PlacedPolicy } from "../src/policy/port-policy.ts";
-import { median, percentile } from "./stats.ts";
+import { percentile } from "./stats.ts";
 import { changeOps } from "../src/drivers/ovs/render.ts";
 import { encodeAddFlow, encodeDeleteByCookie } from "../src/drivers/ovs/openflow.ts";
 import { placeAsNamed } from "../src/agent/device-match.ts";

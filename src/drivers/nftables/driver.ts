@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FAIL_CLOSED_KEY, type ApplyReport, type Capabilities, type ChangeSet, type Device, type Driver, type DriverOptions, type DriverWatch, type DropCounter, type DroppedFrame, type DropSampler, type HostFacts, type Limitation, type Observed, type Unit, type UnitMap } from "../contract.ts";
 import { ApplyError, DriverUnavailableError } from "../../errors.ts";
-import { readLinks } from "../../host/links.ts";
+import { LinkReader, readLinks } from "../../host/links.ts";
 import { readNflog } from "../../host/nflog.ts";
 import { CommandError, run, type RunOptions } from "../../host/run.ts";
 import { GUARDS } from "../../policy/guards.ts";
@@ -63,6 +63,8 @@ export class NftablesDriver implements Driver {
   private readonly session: NftSession | undefined;
   /** `nft -j -i` for listings (every sync lists the table; a plug waits for one): no process start each time. */
   private readonly lister: NftSession | undefined;
+  /** `ip -j -batch -` for the links observe() reads, for the same reason. */
+  private readonly links: LinkReader | undefined;
   /** Duration of the last nft transaction (ms), for benchmarks and logs. */
   lastTransactionMs = 0;
 
@@ -72,6 +74,7 @@ export class NftablesDriver implements Driver {
     if (options.session !== false) {
       this.session = new NftSession({ ...(options.netns && { netns: options.netns }) });
       this.lister = new NftSession({ ...(options.netns && { netns: options.netns }), json: true, timeoutMs: 120_000 });
+      this.links = new LinkReader(options.netns);
     }
   }
 
@@ -186,7 +189,7 @@ export class NftablesDriver implements Driver {
 
   observe(): Promise<Observed> {
     return this.serial(async () => {
-      const [listing, devices] = await Promise.all([this.list(), readLinks(this.options.netns)]);
+      const [listing, devices] = await Promise.all([this.list(), this.links ? this.links.read() : readLinks(this.options.netns)]);
       this.installed = listing.installed;
       return { units: observedUnits(listing.installed, this.layout), devices };
     });
@@ -210,10 +213,11 @@ export class NftablesDriver implements Driver {
     return this.serial(async () => dropCounters(await this.list()));
   }
 
-  /** Ends the long-lived nft process (idle, it never keeps this process alive; it ends with it). */
+  /** Ends the long-lived nft and ip processes (idle, it never keeps this process alive; it ends with it). */
   close(): void {
     this.session?.close();
     this.lister?.close();
+    this.links?.close();
   }
 
   removeAll(): Promise<void> {

@@ -66,6 +66,12 @@ if (args.serve !== undefined) {
   await main();
 }
 
+/** CPU time (user + system) a process has used, in ms: less disturbed by a loaded host than latencies. */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in USER_HZ (100)
+}
+
 function rssMb(pid: number): { rss: number; peak: number } {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const kb = (key: string): number => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
@@ -83,11 +89,11 @@ async function main(): Promise<void> {
     rows.push(await measureStore(name[0], name[1]));
   }
   const table = [
-    "| store | code | replicas | ports | agents | create (batches of 1,000) | agents' first sets | one change: API call p50 | change → agent p50 / p99 / max | … through the other replica p50 / p99 | global change → all agents p50 / p99 / max | controller RSS per replica: after create / agents waiting / peak |",
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| store | code | replicas | ports | agents | create (batches of 1,000) | agents' first sets | one change: API call p50 | change → agent p50 / p99 / max | … through the other replica p50 / p99 | global change → all agents p50 / p99 / max | controllers' CPU per change / per global change | controller RSS per replica: after create / agents waiting / peak |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...rows.map(
       (r) =>
-        `| ${r.store} | ${r.code} | ${r.replicas} | ${r.ports} | ${r.agents} | ${r.setup} | ${r.start} | ${r.api} ms | ${r.p50} / ${r.p99} / ${r.max} ms | ${r.x50} / ${r.x99} ms | ${r.f50} / ${r.f99} / ${r.fmax} ms | ${r.rssIdle} / ${r.rssWaiting} / ${r.peak} MB |`,
+        `| ${r.store} | ${r.code} | ${r.replicas} | ${r.ports} | ${r.agents} | ${r.setup} | ${r.start} | ${r.api} ms | ${r.p50} / ${r.p99} / ${r.max} ms | ${r.x50} / ${r.x99} ms | ${r.f50} / ${r.f99} / ${r.fmax} ms | ${r.cpuChange} / ${r.cpuFanout} ms | ${r.rssIdle} / ${r.rssWaiting} / ${r.peak} MB |`,
     ),
   ].join("\n");
   console.log(table);
@@ -136,6 +142,7 @@ async function measure(store: string, nReplicas: number, code: string): Promise<
   // One after the other: the first migrates the store.
   for (let r = 0; r < nReplicas; r++) replicas.push(await startReplica(store, code));
   const url = replicas[0]!.url;
+  const cpu = (): number => replicas.reduce((sum, r) => sum + cpuMs(r.child.pid!), 0);
   const rss = (what: "rss" | "peak"): string => replicas.map((r) => rssMb(r.child.pid!)[what].toFixed(0)).join(" + ");
   const call = async (method: string, path: string, body?: unknown, base = url): Promise<{ status: number; json: any }> => { // eslint-disable-line @typescript-eslint/no-explicit-any
     const res = await fetch(`${base}${path}`, { method, headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
@@ -199,6 +206,7 @@ async function measure(store: string, nReplicas: number, code: string): Promise<
       await new Promise((r) => setTimeout(r, 200));
     };
     await profile();
+    const cpuChanges0 = cpu();
     const latencies: number[] = [];
     const crossing: number[] = []; // the agent polls another replica than the one written to
     const apiCalls: number[] = [];
@@ -216,6 +224,7 @@ async function measure(store: string, nReplicas: number, code: string): Promise<
       latencies.push(at - t);
       if ((j % nAgents) % nReplicas !== writer) crossing.push(at - t);
     }
+    const cpuChanges = (cpu() - cpuChanges0) / nChanges;
     await profile();
     if (args.profile !== undefined || args.before !== undefined) {
       const slow = latencies.map((l, k) => [l, apiCalls[k]!, startedAt[k]!] as const).sort((x, y) => y[0] - x[0]).slice(0, 5);
@@ -227,6 +236,7 @@ async function measure(store: string, nReplicas: number, code: string): Promise<
 
     // --- fan-out: the global switch wakes every agent ---
     await profile();
+    const cpuFanout0 = cpu();
     const fanouts: number[] = [];
     for (const on of [false, true]) {
       const t = performance.now();
@@ -234,6 +244,7 @@ async function measure(store: string, nReplicas: number, code: string): Promise<
       const ats = await Promise.all(agents.map((a) => seenBy(a, rev)));
       fanouts.push(...ats.map((at) => at - t));
     }
+    const cpuFanout = (cpu() - cpuFanout0) / 2; // off, then on
     await profile();
     fanouts.sort((x, y) => x - y);
     const peak = rss("peak");
@@ -248,6 +259,7 @@ async function measure(store: string, nReplicas: number, code: string): Promise<
       p50: percentile(latencies, 50).toFixed(1), p99: percentile(latencies, 99).toFixed(1), max: latencies.at(-1)!.toFixed(1),
       x50: crossing.length ? percentile(crossing, 50).toFixed(1) : "–", x99: crossing.length ? percentile(crossing, 99).toFixed(1) : "–",
       f50: percentile(fanouts, 50).toFixed(0), f99: percentile(fanouts, 99).toFixed(0), fmax: fanouts.at(-1)!.toFixed(0),
+      cpuChange: cpuChanges.toFixed(1), cpuFanout: cpuFanout.toFixed(1),
       rssIdle: afterSetup, rssWaiting: waiting, peak,
     };
     console.log(row);

@@ -119,6 +119,16 @@ function parse(hex: string): Frame {
   return { src, type };
 }
 
+/** What a capture held, for a failure's message: frames per (type, source MAC, IPv4 or ARP sender address). */
+function summary(frames: readonly string[]): string {
+  const counts = new Map<string, number>();
+  for (const f of frames.map(parse)) {
+    const key = `${f.type.toString(16)} ${f.src} ${f.ipSrc ?? f.arpSpa ?? ""}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return [...counts].map(([k, n]) => `${k} ×${n}`).join("; ");
+}
+
 type Net = Readonly<{ aliceMac: string; eveMac: string; spoofMac: string; aliceIp: string; eveIp: string; ghostIp: string }>;
 
 type Tally = Readonly<{ ipv4: number; arp: number; mac: number; control: number }>;
@@ -154,7 +164,7 @@ async function spoofRound(lab: Lab, eve: GuestShell, eveTap: string, aliceTap: s
   await sh(`ip addr add ${net.aliceIp}/32 dev eth0 && arp -s ${net.ghostIp} ${net.aliceMac}`);
   const said: string[] = [];
   const say = async (command: string): Promise<void> => void said.push(`$ ${command}\n${(await eve.run(command)).output}`);
-  await say(`ping -c 3 -i 0.3 -W 1 -I ${net.aliceIp} ${net.ghostIp}`); // no answer either way
+  await say(`cat /proc/net/arp; cat /sys/class/net/eth0/statistics/tx_packets; ping -c 3 -i 0.3 -W 1 -I ${net.aliceIp} ${net.ghostIp}; cat /sys/class/net/eth0/statistics/tx_packets`); // no answer either way
   await say(`arping -U -c 2 -w 1 -I eth0 ${net.aliceIp}`);
   await sh(`ip addr del ${net.aliceIp}/32 dev eth0; arp -d ${net.ghostIp}`);
   // A MAC that is not hers (e1000 takes a new address only while down): ARP requests from her own address.
@@ -166,7 +176,7 @@ async function spoofRound(lab: Lab, eve: GuestShell, eveTap: string, aliceTap: s
   // The control: Eve's own ping to Alice, retried while the link settles.
   const pinged = (await eve.run(`ip neigh flush dev eth0; for i in 1 2 3 4 5; do ping -c 1 -W 2 ${net.aliceIp} && break; done`, 30_000)).output.includes(" 0% packet loss");
   const [sent, reached] = await Promise.all([atEve.stop(), atAlice.stop()]);
-  return { sent: tally(sent.frames ?? [], net), reached: tally(reached.frames ?? [], net), pinged, said: said.join("") };
+  return { sent: tally(sent.frames ?? [], net), reached: tally(reached.frames ?? [], net), pinged, said: `${said.join("")}\nat Eve's tap: ${summary(sent.frames ?? [])}` };
 }
 
 type Agent = Readonly<{ child: ChildProcess; logs: Record<string, unknown>[]; output: string[] }>;
@@ -347,15 +357,24 @@ ports:
 
   // The hook's added start time: `virsh create` of a third domain with the shipped hook and with an
   // empty one (libvirt still runs a hook for each event: only vifguard's work differs), interleaved
-  // ABBA so a changing load on the host weighs on both alike. No assertion on times (they go to bench/RESULTS.md).
+  // ABBA so a changing load on the host weighs on both alike; VG_REAL_VM_ROUNDS pairs (default 2).
+  // Each destroy runs under the empty hook: only the start is measured. No assertion on times
+  // (figures go to bench/RESULTS.md).
   const bench = spec("bench", benchMac, "10.213.0.3");
   const times: Record<"hook" | "empty", number[]> = { hook: [], empty: [] };
-  for (const kind of ["hook", "empty", "empty", "hook", "hook", "empty"] as const) {
+  const rounds = Math.max(1, Number(process.env.VG_REAL_VM_ROUNDS ?? 2) || 2);
+  const order = Array.from({ length: rounds }, (_, i) => (i % 2 === 0 ? (["hook", "empty"] as const) : (["empty", "hook"] as const))).flat();
+  for (const kind of order) {
     await setHook(kind === "hook" ? hook : EMPTY_HOOK);
     times[kind].push(await create(bench));
+    await setHook(EMPTY_HOOK);
     await virsh(["destroy", bench.name]);
   }
   await setHook(hook);
-  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  mark(`virsh create (hook calls ${cli}): with the hook ${times.hook.map((x) => x.toFixed(0)).join("/")} ms (median ${median(times.hook).toFixed(0)}), with an empty hook ${times.empty.map((x) => x.toFixed(0)).join("/")} ms (median ${median(times.empty).toFixed(0)}); added by the hook: ${(median(times.hook) - median(times.empty)).toFixed(0)} ms`);
+  const median = (xs: number[]): number => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    const mid = Math.floor(sorted.length / 2);
+    return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  };
+  mark(`virsh create (hook calls ${cli}; load average ${(await readFile("/proc/loadavg", "utf8")).split(" ")[0]}): with the hook ${times.hook.map((x) => x.toFixed(0)).join("/")} ms (median ${median(times.hook).toFixed(0)}), with an empty hook ${times.empty.map((x) => x.toFixed(0)).join("/")} ms (median ${median(times.empty).toFixed(0)}); added by the hook: ${(median(times.hook) - median(times.empty)).toFixed(0)} ms`);
 });

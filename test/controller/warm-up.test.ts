@@ -1,46 +1,6 @@
-import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+// The warm-up on a SQLite file in a temp dir.
 import { test } from "node:test";
-import { ApiError } from "../../src/controller/errors.ts";
-import { Store } from "../../src/controller/store/store.ts";
-import { warmUp } from "../../src/controller/warm-up.ts";
+import { sqliteBackend } from "./helpers.ts";
+import { warmUpSuite } from "./warm-up-suite.ts";
 
-test("the warm-up rehearses the largest writes and stores nothing; a rehearsal runs the real checks and rolls back", async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), "vg-security-warm-"));
-  const store = await Store.open(`sqlite://${join(dir, "c.db")}`);
-  t.after(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  await store.networks.create({ id: "pub", tenant: "provider", shared: true });
-  await store.ports.create([{ id: "alice-0", tenant: "alice", network: "pub", mac: "52:54:00:00:00:01", ips: ["10.0.0.1", "2001:db8::1"] }]);
-  const state = async () => ({
-    revision: await store.revision(),
-    networks: (await store.networks.list()).map((n) => n.id),
-    ports: (await store.ports.list()).map((p) => [p.id, p.ips]),
-    claims: (await store.db.selectFrom("claim").select((eb) => eb.fn.countAll().as("n")).executeTakeFirstOrThrow()).n,
-    changes: [...(await store.changesSince(0)).hosts],
-  });
-  const before = await state();
-  let commits = 0;
-  store.events.on("commit", () => commits++);
-
-  await warmUp(store);
-  assert.deepEqual(await state(), before, "nothing of the rehearsed writes is stored, no revision spent");
-  assert.equal(commits, 0, "nobody is told of a commit");
-
-  // A rehearsal runs the store's real checks (Eve's claim on Alice's address is refused) and rolls back what it wrote.
-  await assert.rejects(
-    store.rehearse(async (ctx) => {
-      await store.ports.createIn(ctx, [{ id: "eve-ok", tenant: "eve", network: "pub", mac: "52:54:00:00:00:02", ips: ["10.0.0.2"] }]);
-      await store.ports.createIn(ctx, [{ id: "eve-0", tenant: "eve", network: "pub", mac: "52:54:00:00:00:03", ips: ["10.0.0.1"] }]);
-    }),
-    (e: unknown) => e instanceof ApiError && e.code === "VG_ADDRESS_CLAIMED",
-  );
-  assert.deepEqual(await state(), before, "the port created before the refusal is gone too");
-  // And the store still takes real writes afterwards.
-  await store.ports.create([{ id: "eve-1", tenant: "eve", network: "pub", mac: "52:54:00:00:00:04", ips: ["10.0.0.4"] }]);
-  assert.equal(await store.revision(), before.revision + 1);
-});
+test("the warm-up rehearses the largest writes on SQLite and stores nothing; a rehearsal runs the real checks and rolls back", async (t) => warmUpSuite(t, await sqliteBackend(t)));

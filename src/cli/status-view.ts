@@ -75,7 +75,7 @@ export function renderControllerStatus(url: string, ports: readonly (readonly [P
   for (const [p, s] of ports) {
     const where = s.migration.source ? `host ${s.migration.source} → ${s.migration.host ?? "?"}` : `host ${p.host ?? "(none)"}`;
     const applied = s.migration.appliedRevision === null ? "" : ` (applied rev ${s.migration.appliedRevision})`;
-    lines.push(`${p.id} (network ${p.network}, ${where}, device ${p.device})  level ${p.level}${p.protection === null ? " (the network's)" : ""}  ${s.migration.state}${applied}`);
+    lines.push(`${p.id} (network ${p.network}, ${where}, device ${p.device ?? "found by MAC"})  level ${p.level}${p.protection === null ? " (the network's)" : ""}  ${s.migration.state}${applied}`);
     if (p.level === "off") continue;
     if (s.guardsMissing.length) lines.push(`  MISSING:  ${s.guardsMissing.join(", ")} (${s.hostRegistered ? `host ${s.host}'s driver cannot enforce these` : "host not registered"})`);
     if (s.limitations.length) lines.push(`  limits:   ${s.limitations.map((l) => l.id).join(", ")} (see docs/drivers.md)`);

@@ -25,7 +25,7 @@ export function follow(command: string, args: readonly string[], options: Readon
   });
 }
 
-/** Like follow(), for a command whose stdout is binary (tcpdump -w -): `onData` gets each chunk as it comes. */
+/** Like follow(), for a command whose stdout is binary (a pcap stream): `onData` gets each chunk as it comes. */
 export function followBytes(command: string, args: readonly string[], options: Readonly<{ netns?: string }>, onData: (chunk: Buffer) => void): Followed {
   const tethered = ["sh", "-c", TETHER, "sh", command, ...args];
   const argv = options.netns ? ["ip", "netns", "exec", options.netns, ...tethered] : tethered;

@@ -1,7 +1,11 @@
-// Frames the dataplane logged to an NFLOG group (nftables `log group N`), read through
-// `tcpdump -i nflog:N -w -`: effects (a long-lived tcpdump, `ip -o link` for device names).
+// Frames the dataplane logged to an NFLOG group (nftables `log group N`), read through nflog-read.py
+// (beside this file), which writes the pcap stream `tcpdump -i nflog:N -w -` would: effects (a
+// long-lived python3, `ip -o link` for device names). Not tcpdump: Debian's drops to user tcpdump, which
+// fails under vifguard-agent.service (noroot securebits, CAP_NET_ADMIN only); the reader needs only that.
 // parseNflogRecord() and PcapStream are pure: the pcap stream and the NFLOG TLVs of each record.
-import { followBytes, type Followed } from "./follow.ts";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { followBytes } from "./follow.ts";
 import { run } from "./run.ts";
 
 /** One logged frame: the log prefix, the bridge port it came in on, and the frame (Ethernet header + payload). */
@@ -55,7 +59,7 @@ export function parseNflogRecord(data: Uint8Array, timeMs: number): NflogPacket 
   return { prefix, inIfindex: physindev ?? indev, frame, timeMs };
 }
 
-/** Cuts a pcap byte stream (as `tcpdump -w -` writes it) into records. Pure (state: the unread bytes). */
+/** Cuts a pcap byte stream (as `tcpdump -w -` and nflog-read.py write it) into records. Pure (state: the unread bytes). */
 export class PcapStream {
   private buffer: Buffer = Buffer.alloc(0);
   private littleEndian: boolean | undefined;
@@ -85,7 +89,17 @@ export class PcapStream {
   }
 }
 
-export type NflogReader = Readonly<{ close(): void; exited: Promise<number> }>;
+export type NflogReader = Readonly<{
+  close(): void;
+  exited: Promise<number>;
+  /** Resolves once the group is bound (the reader wrote the pcap header), or when the reader exits first. */
+  ready: Promise<void>;
+}>;
+
+/** The reader script: shipped beside this file (`npm run build` copies it into dist/host/). */
+export const NFLOG_READER = join(dirname(fileURLToPath(import.meta.url)), "nflog-read.py");
+/** The interpreter the reader runs with (the .deb recommends python3). */
+export const PYTHON = "/usr/bin/python3";
 
 /** ifindex → device name in `netns` (or this namespace). */
 async function linkNames(netns: string | undefined): Promise<Map<number, string>> {
@@ -117,14 +131,19 @@ export function readNflog(options: Readonly<{ group: number; netns?: string; sna
     }
     return names.get(ifindex);
   };
-  const args = ["-i", `nflog:${options.group}`, "-U", "-n", "-s", String(options.snapLength ?? 256), "-w", "-"];
-  const followed: Followed = followBytes("tcpdump", args, { ...(options.netns && { netns: options.netns }) }, (chunk) => {
-    for (const record of stream.push(chunk)) {
+  let bound: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => (bound = resolve));
+  const args = [NFLOG_READER, String(options.group), String(options.snapLength ?? 256)];
+  const followed = followBytes(PYTHON, args, { ...(options.netns && { netns: options.netns }) }, (chunk) => {
+    const records = stream.push(chunk);
+    if (stream.linkType !== undefined) bound();
+    for (const record of records) {
       if (stream.linkType !== LINKTYPE_NFLOG) continue;
       const packet = parseNflogRecord(record.data, record.timeMs);
       if (!packet) continue;
       void nameOf(packet.inIfindex).then((inDevice) => onPacket(inDevice === undefined ? packet : { ...packet, inDevice }), () => onPacket(packet));
     }
   });
-  return followed;
+  void followed.exited.then(() => bound());
+  return { ...followed, ready };
 }

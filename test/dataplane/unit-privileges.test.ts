@@ -2,7 +2,7 @@
 // uid, groups, capability sets, secure bits, no_new_privs and umask come from contrib/systemd/*.service,
 // parsed by test/support/unit-privileges.ts into setpriv arguments. The agent applies a port file
 // through real nftables and a real (userspace) Open vSwitch, repairs drift and answers its control
-// socket; without CAP_NET_ADMIN it stops at start naming it; the controller runs as a dynamic uid with
+// socket, and samples dropped frames from NFLOG into spoof events; without CAP_NET_ADMIN it stops at start naming it; the controller runs as a dynamic uid with
 // its SQLite file in its state directory. Needs root (skips otherwise; fails under CI=true).
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
@@ -11,13 +11,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 import { requestLifecycle } from "../../src/agent/lifecycle.ts";
+import type { SpoofEvent } from "../../src/agent/events.ts";
+import * as f from "../../src/policy/frame-builder.ts";
 import { planSync } from "../../src/agent/converge.ts";
 import { createOvsDriver } from "../../src/drivers/ovs/index.ts";
 import { sandboxPrefix, startOvsSandbox } from "../../src/drivers/ovs/sandbox.ts";
 import { run } from "../../src/host/run.ts";
 import { parsePortFile } from "../../src/model/port-file.ts";
 import { portPolicies } from "../../src/policy/port-policy.ts";
-import { AgentLab, needsNftables, needsRoot, waitFor } from "../agent/dataplane-lab.ts";
+import { AgentLab, marker, needsNftables, needsRoot, waitFor } from "../agent/dataplane-lab.ts";
 import { ALICE, BOB, EVE, portFile, tempDir, type PortSpec } from "../agent/fixture.ts";
 import { privilegedCommand, readUnitPrivileges, withoutCapability, type UnitPrivileges } from "../support/unit-privileges.ts";
 
@@ -81,6 +83,17 @@ test("unit privileges: the agent as vifguard-agent.service runs it applies a por
   assert.deepEqual(held, { uid: "0", capEff: NET_ADMIN_ONLY, capBnd: NET_ADMIN_ONLY, capAmb: NET_ADMIN_ONLY, noNewPrivs: "1" }, "root's uid with CAP_NET_ADMIN alone");
   assert.equal((await stat(lab.socket)).mode & 0o777, 0o600, "the control socket is 0600");
   assert.equal(await lab.ping("alice-0", "10.0.0.3"), 3, "Alice reaches Bob through the installed rules");
+
+  // Eve's gratuitous ARP claiming Alice's address drops and is logged to NFLOG; the agent's reader
+  // (nflog-read.py, CAP_NET_ADMIN alone; tcpdump died here dropping to its user) puts the decoded frame
+  // into Eve's arp-spoof event.
+  const eveArp = f.withTrailer(f.ether("ff:ff:ff:ff:ff:ff", EVE.mac, 0x0806, f.arp({ op: 2, sha: EVE.mac, spa: "10.0.0.1", tpa: "10.0.0.1" })), marker());
+  await lab.stream("eve-0", [eveArp], 20, 5).done;
+  await waitFor(async () => {
+    const answer = await requestLifecycle(lab.socket, { op: "events" }, 5_000);
+    const events = answer.ok ? (answer.data as { events: SpoofEvent[] }).events : [];
+    return events.some((e) => e.port === "eve-0" && e.reason === "arp-spoof" && e.samples.some((s) => s.protocol === "ARP"));
+  }, 10_000, `a sampled ARP frame in Eve's arp-spoof event\n${agent.output()}`);
 
   for (const table of await lab.tables()) await run("nft", ["delete", "table", ...table.split(" ")], { netns: lab.hostNetns });
   assert.equal(await lab.converged(BASE), false, "the table is gone");

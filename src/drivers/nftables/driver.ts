@@ -200,13 +200,13 @@ export class NftablesDriver implements Driver {
     return Promise.resolve(watchNftables({ table: this.layout.table, ...(this.options.netns && { netns: this.options.netns }) }, onChange));
   }
 
-  /** Frames the drop chains log to NFLOG_GROUP (at most SAMPLES_PER_SECOND per device and guard), read by tcpdump. */
+  /** Frames the drop chains log to NFLOG_GROUP (at most SAMPLES_PER_SECOND per device and guard), read by nflog-read.py. */
   sampleDrops(onFrame: (frame: DroppedFrame) => void): DropSampler {
     const reader = readNflog({ group: NFLOG_GROUP, ...(this.options.netns && { netns: this.options.netns }) }, (packet) => {
       const reason = guardOfLogPrefix(packet.prefix);
       if (reason && packet.inDevice !== undefined) onFrame({ reason, device: packet.inDevice, frame: packet.frame, timeMs: packet.timeMs });
     });
-    return { close: reader.close, stopped: reader.exited.then((code) => `tcpdump -i nflog:${NFLOG_GROUP} exited ${code}`) };
+    return { close: reader.close, stopped: reader.exited.then((code) => `the NFLOG reader (python3 nflog-read.py ${NFLOG_GROUP}) exited ${code}`) };
   }
 
   counters(): Promise<DropCounter[]> {

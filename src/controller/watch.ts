@@ -12,7 +12,9 @@ export class RevisionWatch {
   private readonly store: Store;
   private readonly pollMs: number;
   private seen = 0;
-  private readonly waiters = new Set<Waiter>();
+  /** By host (undefined: waits for any change), so a change wakes its hosts' polls without a look at the other 999. */
+  private readonly waiters = new Map<string | undefined, Set<Waiter>>();
+  private count = 0;
   private timer: NodeJS.Timeout | undefined;
   private unlisten: (() => Promise<void>) | undefined;
   private running: Promise<void> | undefined;
@@ -41,8 +43,9 @@ export class RevisionWatch {
     clearInterval(this.timer);
     this.store.events.off("commit", this.onCommit);
     await this.unlisten?.();
-    for (const w of this.waiters) w.wake();
+    for (const w of this.all()) w.wake();
     this.waiters.clear();
+    this.count = 0;
     await this.running?.catch(() => undefined);
   }
 
@@ -59,10 +62,8 @@ export class RevisionWatch {
         if (revision <= this.seen) continue;
         this.seen = revision;
         const all = hosts.get("*");
-        for (const w of [...this.waiters]) {
-          if (w.host === undefined) w.wake(revision);
-          else if (all !== undefined || hosts.has(w.host)) w.wake(Math.max(all ?? 0, hosts.get(w.host) ?? 0));
-        }
+        const woken = all !== undefined ? this.all() : [...this.waiters.get(undefined) ?? [], ...[...hosts.keys()].flatMap((h) => [...this.waiters.get(h) ?? []])];
+        for (const w of woken) w.wake(w.host === undefined ? revision : Math.max(all ?? 0, hosts.get(w.host) ?? 0));
       } while (this.again);
     })().catch(() => undefined).finally(() => (this.running = undefined));
   }
@@ -79,7 +80,10 @@ export class RevisionWatch {
     let changedAt: number | undefined;
     const done = new Promise<boolean>((resolve) => (settle = resolve));
     const finish = (woken: boolean, revision?: number): void => {
-      if (!this.waiters.delete(waiter)) return;
+      const set = this.waiters.get(host);
+      if (!set?.delete(waiter)) return;
+      if (set.size === 0) this.waiters.delete(host);
+      this.count--;
       changedAt = revision;
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
@@ -87,7 +91,10 @@ export class RevisionWatch {
     };
     const onAbort = (): void => finish(false);
     const waiter: Waiter = { host, wake: (revision) => finish(true, revision) };
-    this.waiters.add(waiter);
+    const set = this.waiters.get(host);
+    if (set) set.add(waiter);
+    else this.waiters.set(host, new Set([waiter]));
+    this.count++;
     const timer = setTimeout(() => finish(false), Math.max(0, timeoutMs));
     signal?.addEventListener("abort", onAbort);
     if (signal?.aborted) finish(false);
@@ -96,6 +103,10 @@ export class RevisionWatch {
 
   /** How many long-polls wait now (metrics, tests). */
   get waiting(): number {
-    return this.waiters.size;
+    return this.count;
+  }
+
+  private all(): Waiter[] {
+    return [...this.waiters.values()].flatMap((set) => [...set]);
   }
 }

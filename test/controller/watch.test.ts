@@ -74,6 +74,18 @@ test("the watch names, per waiting host, the newest revision that touched it (a 
   assert.equal(await any.done, true);
   assert.equal(h1.revision, config.revision);
   assert.equal(any.revision, config.revision);
+  // A change to h1's set wakes h1's waits and the waits for any change, not h2's.
+  const network = await c.store.networks.create({ id: "n1", tenant: "alice" });
+  while (c.watch.revision < network.revision) await new Promise((r) => setTimeout(r, 5)); // a wait for any change would see it
+  const [a1, a2, b1, anyone] = [c.watch.waitFor("h1", 20_000), c.watch.waitFor("h1", 20_000), c.watch.waitFor("h2", 20_000), c.watch.waitFor(undefined, 20_000)];
+  assert.equal(c.watch.waiting, 4);
+  const [created] = await c.store.ports.create([{ id: "p1", tenant: "alice", network: "n1", host: "h1", device: "vnet1", mac: "52:54:00:00:00:01", ips: ["10.0.0.1"] }]);
+  assert.deepEqual(await Promise.all([a1.done, a2.done, anyone.done]), [true, true, true]);
+  assert.deepEqual([a1.revision, a2.revision, anyone.revision], [created!.revision, created!.revision, created!.revision]);
+  assert.equal(c.watch.waiting, 1);
+  b1.cancel();
+  assert.equal(await b1.done, false);
+  assert.equal(c.watch.waiting, 0);
   const timedOut = c.watch.waitFor("h1", 10);
   assert.equal(await timedOut.done, false);
   assert.equal(timedOut.revision, undefined);

@@ -59,5 +59,10 @@ test("scripts/build-packages: the npm tarball and the .deb install on clean root
     const fields = (await run("dpkg-deb", ["-f", deb, "Depends", "Recommends"])).stdout;
     assert.match(fields, /^Depends: nodejs \(>= 20\.19\)/m);
     assert.match(fields, /^Recommends: .*nftables.*openvswitch-switch/m, "dataplanes are recommends, not depends");
+    assert.match(fields, /^Recommends: .*\bpython3\b/m, "python3 runs the NFLOG reader (frame samples for spoof events)");
+    // The compiled nftables driver finds its NFLOG reader beside it.
+    const { NFLOG_READER } = (await import(join(root, "usr/lib/vifguard/dist/host/nflog.js"))) as { NFLOG_READER: string };
+    assert.equal(NFLOG_READER, join(root, "usr/lib/vifguard/dist/host/nflog-read.py"));
+    assert.equal(await readFile(NFLOG_READER, "utf8"), await readFile(join(ROOT, "src/host/nflog-read.py"), "utf8"), "the .deb ships the NFLOG reader");
   });
 });

@@ -1,4 +1,4 @@
-// The NFLOG pcap stream as tcpdump writes it: records cut at any chunk boundary, TLVs decoded.
+// The NFLOG pcap stream as nflog-read.py (and tcpdump -w -) writes it: records cut at any chunk boundary, TLVs decoded.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseNflogRecord, PcapStream } from "../../src/host/nflog.ts";

@@ -32,13 +32,14 @@ const HOOKS_CONF = "/etc/vifguard/hooks.conf";
 const URI = "qemu:///system";
 const EMPTY_HOOK = "#!/bin/sh\nexit 0\n";
 // The command the hook calls: bin/vifguard (TypeScript through tsx, what a checkout runs), or with
-// VG_REAL_VM_CLI=dist the compiled dist/cli/main.js (what npm install -g and the .deb run; `npm run build` first).
+// VG_REAL_VM_CLI=dist the built command package.json's bin names (what npm install -g and the .deb run; `npm run build` first).
 const cli = process.env.VG_REAL_VM_CLI === "dist" ? "dist" : "tsx";
 
 /** The hook's VIFGUARD: bin/vifguard, or a wrapper around the compiled command in `dir`. */
 async function command(dir: string): Promise<string> {
   if (cli === "tsx") return join(ROOT, "bin/vifguard");
-  const main = join(ROOT, "dist/cli/main.js");
+  const bin = (JSON.parse(await readFile(join(ROOT, "package.json"), "utf8")) as { bin: { vifguard: string } }).bin.vifguard;
+  const main = join(ROOT, bin);
   if (!existsSync(main)) throw new Error(`VG_REAL_VM_CLI=dist: no ${main}; run npm run build first`);
   const wrapper = join(dir, "vifguard");
   await writeFile(wrapper, `#!/bin/sh\nexec node ${main} "$@"\n`, { mode: 0o755 });

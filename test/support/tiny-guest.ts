@@ -23,7 +23,7 @@ export async function findKernel(): Promise<{ path: string; release: string } | 
 }
 
 // The guest's /init: its address from the kernel command line (vg.ip=), then a shell on ttyS0.
-// VG-READY (with the guest's uptime) tells the host the shell is about to read the console.
+// VG-READY (with the guest's uptime) tells the host the shell is about to read the console and eth0 carries frames.
 const INIT = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -32,6 +32,8 @@ insmod /e1000.ko
 for a in $(cat /proc/cmdline); do case $a in vg.ip=*) ip=\${a#vg.ip=};; esac; done
 sysctl -qw net.ipv6.conf.all.disable_ipv6=1
 ip link set lo up; ip link set eth0 up; [ -n "$ip" ] && ip addr add "$ip" dev eth0
+# Until e1000 reports carrier, eth0 has no queue: what the guest sends is dropped without an error.
+for i in $(seq 100); do grep -q up /sys/class/net/eth0/operstate && break; sleep 0.1; done
 echo VG-READY $(cut -d' ' -f1 /proc/uptime)
 exec setsid cttyhack sh
 `;

@@ -8,7 +8,7 @@
 // HTTP, agent h on replica h mod replicas. Measures the time from an API change (sent to the replicas
 // in turn, so half the changes reach their agent through the other replica) to the agent of that
 // port's host holding it, the fan-out of a global change to every agent, write throughput and the
-// controllers' RSS. --write puts the table in bench/RESULTS.md "## controller". --profile DIR: each
+// controllers' RSS. --write adds the table to bench/RESULTS.md "## controller" (older runs stay). --profile DIR: each
 // controller writes a V8 CPU profile of the sequential changes and of the global change into DIR.
 // --before DIR (a checkout of older code, with node_modules): each store is measured with the older
 // controller and then with this one, one after the other in this run (column "code").
@@ -296,9 +296,12 @@ function writeResults(table: string, nChanges: number): void {
     table,
     "",
   ].join("\n");
+  // Older runs stay: the new one goes at the end of "## controller" as a dated subsection (mark the
+  // older ones as not current by hand).
   const start = text.indexOf("\n## controller\n");
   let next = start < 0 ? -1 : text.indexOf("\n## ", start + 1);
   if (start >= 0 && next < 0) next = text.length;
-  const out = start < 0 ? `${text.trimEnd()}\n\n${section}` : `${text.slice(0, start + 1)}${section}${text.slice(next + 1)}`;
+  const dated = section.replace("## controller\n", `### ${new Date().toISOString().slice(0, 10)} — current\n`);
+  const out = start < 0 ? `${text.trimEnd()}\n\n${section}` : `${text.slice(0, next).trimEnd()}\n\n${dated}${text.slice(next)}`;
   writeFileSync(file, out);
 }

@@ -223,6 +223,7 @@ export class AgentLab {
       this.agent.child.kill("SIGKILL");
       await this.agent.exited;
     }
+    this.driver?.close?.(); // its long-lived nft and ip processes hold the namespace
     await this.lab.cleanup();
     await rm(this.dir, { recursive: true, force: true });
   }

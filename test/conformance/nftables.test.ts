@@ -23,6 +23,7 @@ test("the nftables driver passes every enforceable case of the conformance kit, 
   if (!needsRoot(t)) return;
   const sandbox = await sandboxFor(t);
   const driver = createNftablesDriver({ netns: sandbox.hypervisor, prefix: `vgc${sandbox.id}` });
+  t.after(() => driver.close()); // its long-lived nft and ip processes hold the namespace
   await driver.probe();
   await installSandboxPolicy(driver, sandbox);
   const report = await runConformance({ driver, sandbox });

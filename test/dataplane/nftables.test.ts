@@ -202,7 +202,8 @@ test("nftables dataplane: frames from a VM meet the reference evaluator, one-por
   await lab.addGuest("eve", "vnet1", EVE);
   await lab.addGuest("bob", "vnet2", BOB);
   const driver = createNftablesDriver({ netns: lab.hostNetns, prefix: lab.prefix });
-  t.after(() => driver.removeAll().catch(() => undefined));
+  // close(): its long-lived nft and ip processes hold the namespace.
+  t.after(() => driver.removeAll().catch(() => undefined).finally(() => driver.close()));
   await driver.probe();
 
   const full = policies("full");

@@ -117,34 +117,12 @@ export class AgentLab {
   async startAgent(extra: Record<string, unknown> = {}, waitReady = true): Promise<AgentProcess> {
     const config = join(this.dir, "agent.yaml");
     await writeFile(config, this.configYaml(extra));
-    const child = spawn(join(ROOT, "bin/vifguard"), ["agent", "--config", config], { stdio: ["ignore", "pipe", "pipe"] });
+    const { child, logs, stderr } = spawnAgent(config);
     this.children.add(child);
-    const logs: Record<string, unknown>[] = [];
-    const stderr: string[] = [];
-    let rest = "";
-    child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
-      const lines = (rest + chunk).split("\n");
-      rest = lines.pop() ?? "";
-      for (const line of lines) {
-        try {
-          logs.push(JSON.parse(line) as Record<string, unknown>);
-        } catch {
-          stderr.push(line);
-        }
-      }
-    });
-    child.stderr!.setEncoding("utf8").on("data", (chunk: string) => stderr.push(chunk));
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => (this.children.delete(child), resolve(code))));
     this.agent = { child, logs, stderr, exited };
     if (waitReady) {
-      const deadline = performance.now() + 60_000;
-      for (;;) {
-        const ok = await requestLifecycle(this.socket, { op: "status" }, 2_000).then((a) => a.ok, () => false);
-        if (ok) break;
-        if (child.exitCode !== null) throw new Error(`agent exited ${child.exitCode}: ${stderr.join("")}`);
-        if (performance.now() > deadline) throw new Error(`agent not ready after 60 s: ${stderr.join("")}`);
-        await settle(100);
-      }
+      await agentAnswers(child, this.socket, stderr);
     }
     return this.agent;
   }
@@ -237,6 +215,37 @@ export function marker(): Uint8Array {
 }
 export const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 export const settle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** `bin/vifguard agent --config` as a child: its JSON log lines parsed, anything else kept as text. */
+export function spawnAgent(config: string): { child: ChildProcess; logs: Record<string, unknown>[]; stderr: string[] } {
+  const child = spawn(join(ROOT, "bin/vifguard"), ["agent", "--config", config], { stdio: ["ignore", "pipe", "pipe"] });
+  const logs: Record<string, unknown>[] = [];
+  const stderr: string[] = [];
+  let rest = "";
+  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+    const lines = (rest + chunk).split("\n");
+    rest = lines.pop() ?? "";
+    for (const line of lines) {
+      try {
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        stderr.push(line);
+      }
+    }
+  });
+  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => stderr.push(chunk));
+  return { child, logs, stderr };
+}
+
+/** Resolves once the agent's control socket answers; rejects, with what the agent said, if it exits or takes over 60 s. */
+export async function agentAnswers(child: ChildProcess, socket: string, said: readonly string[]): Promise<void> {
+  const deadline = performance.now() + 60_000;
+  while (!(await requestLifecycle(socket, { op: "status" }, 2_000).then((a) => a.ok, () => false))) {
+    if (child.exitCode !== null) throw new Error(`the agent exited ${child.exitCode}: ${said.join("")}`);
+    if (performance.now() > deadline) throw new Error(`the agent did not answer within 60 s: ${said.join("")}`);
+    await settle(100);
+  }
+}
 
 /** Polls `check` every `stepMs` until true; resolves with the elapsed ms, or rejects after timeoutMs. */
 export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string, stepMs = 20): Promise<number> {

@@ -12,17 +12,17 @@
 // /boot; skips otherwise, fails under CI=true. Run under `flock /work/libvirt.lock` beside other
 // libvirt users: it swaps the host's qemu hook (restored afterwards, also on failure).
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, rmdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
-import { requestLifecycle } from "../../src/agent/lifecycle.ts";
 import { Lab } from "../../src/conformance/lab/lab.ts";
 import { ensureLibvirtd, libvirtdPid } from "../../src/drivers/libvirt/index.ts";
 import { run } from "../../src/host/run.ts";
+import { agentAnswers, spawnAgent } from "../agent/dataplane-lab.ts";
 import { requireRoot } from "../support/needs-root.ts";
 import { buildGuestImage, domainXml, findKernel, GuestShell, waitReady, type GuestSpec } from "../support/tiny-guest.ts";
 
@@ -184,28 +184,8 @@ type Agent = Readonly<{ child: ChildProcess; logs: Record<string, unknown>[]; ou
 
 /** bin/vifguard agent as a child; resolves once its control socket answers. */
 async function startAgent(config: string, socket: string): Promise<Agent> {
-  const child = spawn(join(ROOT, "bin/vifguard"), ["agent", "--config", config], { stdio: ["ignore", "pipe", "pipe"] });
-  const logs: Record<string, unknown>[] = [];
-  const output: string[] = [];
-  let rest = "";
-  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
-    const lines = (rest + chunk).split("\n");
-    rest = lines.pop() ?? "";
-    for (const line of lines) {
-      try {
-        logs.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        output.push(line);
-      }
-    }
-  });
-  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => output.push(chunk));
-  const until = performance.now() + 60_000;
-  while (!(await requestLifecycle(socket, { op: "status" }, 2_000).then((a) => a.ok, () => false))) {
-    if (child.exitCode !== null) throw new Error(`the agent exited ${child.exitCode}: ${output.join("")}`);
-    if (performance.now() > until) throw new Error(`the agent did not answer within 60 s: ${output.join("")}`);
-    await settle(100);
-  }
+  const { child, logs, stderr: output } = spawnAgent(config);
+  await agentAnswers(child, socket, output);
   return { child, logs, output };
 }
 

@@ -14,7 +14,6 @@ export class RevisionWatch {
   private seen = 0;
   /** By host (undefined: waits for any change), so a change wakes its hosts' polls without a look at the other 999. */
   private readonly waiters = new Map<string | undefined, Set<Waiter>>();
-  private count = 0;
   private timer: NodeJS.Timeout | undefined;
   private unlisten: (() => Promise<void>) | undefined;
   private running: Promise<void> | undefined;
@@ -45,7 +44,6 @@ export class RevisionWatch {
     await this.unlisten?.();
     for (const w of this.all()) w.wake();
     this.waiters.clear();
-    this.count = 0;
     await this.running?.catch(() => undefined);
   }
 
@@ -83,7 +81,6 @@ export class RevisionWatch {
       const set = this.waiters.get(host);
       if (!set?.delete(waiter)) return;
       if (set.size === 0) this.waiters.delete(host);
-      this.count--;
       changedAt = revision;
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
@@ -94,7 +91,6 @@ export class RevisionWatch {
     const set = this.waiters.get(host);
     if (set) set.add(waiter);
     else this.waiters.set(host, new Set([waiter]));
-    this.count++;
     const timer = setTimeout(() => finish(false), Math.max(0, timeoutMs));
     signal?.addEventListener("abort", onAbort);
     if (signal?.aborted) finish(false);
@@ -103,7 +99,9 @@ export class RevisionWatch {
 
   /** How many long-polls wait now (metrics, tests). */
   get waiting(): number {
-    return this.count;
+    let n = 0;
+    for (const set of this.waiters.values()) n += set.size;
+    return n;
   }
 
   private all(): Waiter[] {

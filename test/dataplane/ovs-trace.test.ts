@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { OVS_LIMITATIONS, createOvsDriver } from "../../src/drivers/ovs/index.ts";
-import { guardOfKind } from "../../src/drivers/ovs/compile.ts";
+import { guardOfPriority } from "../../src/drivers/ovs/compile.ts";
 import { sandboxPrefix, startOvsSandbox, type OvsSandbox } from "../../src/drivers/ovs/sandbox.ts";
 import { planSync } from "../../src/agent/converge.ts";
 import { evaluate, type Direction } from "../../src/policy/evaluate.ts";
@@ -111,9 +111,10 @@ type Traced = Readonly<{ verdict: "allow" | "drop"; reason: string; text: string
 
 async function trace(sandbox: OvsSandbox, bridge: string, ofport: number, frame: Uint8Array, magic: number): Promise<Traced> {
   const { stdout } = await sandbox.appctl("ofproto/trace", bridge, `in_port=${ofport}`, hex(frame));
-  const cookies = [...stdout.matchAll(/cookie (0x[0-9a-f]+)/g)].map((m) => BigInt(m[1]!)).filter((c) => Number(c >> 56n) === magic);
-  const last = cookies.at(-1);
-  const reason = last === undefined ? undefined : guardOfKind(Number(last & 0xffn));
+  // Each flow the frame met prints "priority P, cookie C"; the last of vifguard's (its magic byte) decides.
+  const flows = [...stdout.matchAll(/priority (\d+), cookie (0x[0-9a-f]+)/g)].map((m) => ({ priority: Number(m[1]), cookie: BigInt(m[2]!) })).filter((f) => Number(f.cookie >> 56n) === magic);
+  const last = flows.at(-1);
+  const reason = last === undefined ? undefined : guardOfPriority(last.priority);
   const actions = /Datapath actions: (.*)/.exec(stdout)?.[1] ?? "";
   if (reason) {
     assert.equal(actions, "drop", `a vifguard drop flow matched, so the datapath drops:\n${stdout}`);

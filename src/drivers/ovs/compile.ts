@@ -11,10 +11,13 @@
 // Every lookup is an exact or masked match in the OVS classifier (in_port, dl_src, nw_src, ...), so
 // the per-packet cost does not grow with the number of ports.
 //
-// Cookies: magic byte (from the prefix) | 48-bit hash of the unit key | kind byte (0 = pass, else
-// 1 + the index of the guard a drop flow enforces). One port is replaced with delete-by-cookie/mask
-// plus add in one bundle; the classify flow carries `note:` with the key and the digest, so observe()
-// rebuilds {key, digest} from a flow dump alone.
+// Cookies: magic byte (from the prefix) | 48-bit hash of the unit key | 0x00: every flow of a port
+// carries the same cookie, so one exact-cookie delete takes the whole port away (OVS indexes exact
+// cookies only). What a flow does is in its priority: rank × 16 + kind, the kind being 0 for a pass
+// and 1 + the index of the guard a drop flow enforces; counters() and ofproto/trace read the reason
+// there. Flows of equal rank and different kinds never overlap, so the kind bits change no verdict.
+// One port is replaced with its delete plus its adds in one bundle; the classify flow carries
+// `note:` with the key and the digest, so observe() rebuilds {key, digest} from a flow dump alone.
 import { createHash } from "node:crypto";
 import type { Device, Unit, UnitMap } from "../contract.ts";
 import { GUARDS, type Guard } from "../../policy/guards.ts";
@@ -57,13 +60,9 @@ export function keyHash(key: string): string {
 
 const hex2 = (n: number): string => n.toString(16).padStart(2, "0");
 
+/** The cookie of every flow of the unit with this key hash; `kind` only for flows older vifguards wrote. */
 export function cookieOf(layout: OvsLayout, hash48: string, kind = 0): string {
   return `0x${hex2(layout.magic)}${hash48}${hex2(kind)}`;
-}
-
-/** Cookie and mask selecting every flow of one unit (all kinds). */
-export function unitCookieMask(layout: OvsLayout, hash48: string): string {
-  return `${cookieOf(layout, hash48)}/0xffffffffffffff00`;
 }
 
 /** Cookie and mask selecting every flow vifguard owns under this prefix. */
@@ -71,12 +70,29 @@ export function allCookieMask(layout: OvsLayout): string {
   return `0x${hex2(layout.magic)}00000000000000/0xff00000000000000`;
 }
 
+/** A flow's OpenFlow priority is rank × PRIORITY_SCALE + kind: the kind must fit below the scale. */
+export const PRIORITY_SCALE = 16;
+if (GUARDS.length >= PRIORITY_SCALE) throw new Error(`${GUARDS.length} guards do not fit in the priority's kind bits (${PRIORITY_SCALE - 1})`);
+
+/** Rank of the classify flow: a classify flow of another rank was written by an older vifguard. */
+export const CLASSIFY_RANK = 100;
+
 export function kindOf(guard: Guard): number {
   return GUARDS.indexOf(guard) + 1;
 }
 
 export function guardOfKind(kind: number): Guard | undefined {
   return GUARDS[kind - 1];
+}
+
+/** The guard a flow of this OpenFlow priority enforces (undefined: a pass). */
+export function guardOfPriority(priority: number): Guard | undefined {
+  return guardOfKind(priority % PRIORITY_SCALE);
+}
+
+/** OpenFlow priority of a flow of this rank and kind. */
+export function priorityOf(rank: number, kind = 0): number {
+  return rank * PRIORITY_SCALE + kind;
 }
 
 /** note: payload carried by the classify flow: JSON [key, digest] as dotted hex bytes. */
@@ -105,6 +121,7 @@ export function networkTag(network: string): string {
   return `0x${hex === "00000000" ? "00000001" : hex}`;
 }
 
+/** `priority` is the flow's rank; its OpenFlow priority adds the kind (priorityOf). */
 type Flow = Readonly<{ table: number; priority: number; kind: number; match: string; actions: string }>;
 
 function passActions(layout: OvsLayout): string {
@@ -126,16 +143,16 @@ export function baseFlows(layout: OvsLayout): string[] {
   const pass = passActions(layout);
   const toV6 = `goto_table:${t(IPV6)}`;
   const lines = [
-    `table=${t(CLASSIFY)},priority=0,cookie=${cookie} actions=${layout.pass === "normal" ? "NORMAL" : `resubmit(,${layout.pass.table})`}`,
-    `table=${t(CHECKS)},priority=500,cookie=${cookie},udp,nw_src=0.0.0.0,nw_dst=255.255.255.255,tp_src=68,tp_dst=67 actions=${pass}`, // DHCP client
-    `table=${t(CHECKS)},priority=500,cookie=${cookie},icmp6,ipv6_src=::,icmp_type=131 actions=${toV6}`, // MLDv1 report from ::
-    `table=${t(CHECKS)},priority=500,cookie=${cookie},icmp6,ipv6_src=::,icmp_type=143 actions=${toV6}`, // MLDv2 report from ::
-    `table=${t(IPV6)},priority=900,cookie=${cookie},ipv6,ip_frag=later actions=${pass}`, // non-first fragment: no upper-layer header to check
-    `table=${t(IPV6)},priority=640,cookie=${cookie},icmp6,icmp_type=135,nd_sll=${ZERO_MAC} actions=${pass}`, // NS without SLL
-    `table=${t(IPV6)},priority=1,cookie=${cookie} actions=${pass}`,
+    `table=${t(CLASSIFY)},priority=${priorityOf(0)},cookie=${cookie} actions=${layout.pass === "normal" ? "NORMAL" : `resubmit(,${layout.pass.table})`}`,
+    `table=${t(CHECKS)},priority=${priorityOf(500)},cookie=${cookie},udp,nw_src=0.0.0.0,nw_dst=255.255.255.255,tp_src=68,tp_dst=67 actions=${pass}`, // DHCP client
+    `table=${t(CHECKS)},priority=${priorityOf(500)},cookie=${cookie},icmp6,ipv6_src=::,icmp_type=131 actions=${toV6}`, // MLDv1 report from ::
+    `table=${t(CHECKS)},priority=${priorityOf(500)},cookie=${cookie},icmp6,ipv6_src=::,icmp_type=143 actions=${toV6}`, // MLDv2 report from ::
+    `table=${t(IPV6)},priority=${priorityOf(900)},cookie=${cookie},ipv6,ip_frag=later actions=${pass}`, // non-first fragment: no upper-layer header to check
+    `table=${t(IPV6)},priority=${priorityOf(640)},cookie=${cookie},icmp6,icmp_type=135,nd_sll=${ZERO_MAC} actions=${pass}`, // NS without SLL
+    `table=${t(IPV6)},priority=${priorityOf(1)},cookie=${cookie} actions=${pass}`,
     layout.pass === "normal"
-      ? `table=${t(TO_VM)},priority=0,cookie=${cookie} actions=NORMAL`
-      : `table=${t(TO_VM)},priority=0,cookie=${cookie} actions=output:NXM_NX_REG${layout.portRegister}[]`,
+      ? `table=${t(TO_VM)},priority=${priorityOf(0)},cookie=${cookie} actions=NORMAL`
+      : `table=${t(TO_VM)},priority=${priorityOf(0)},cookie=${cookie} actions=output:NXM_NX_REG${layout.portRegister}[]`,
   ];
   return lines;
 }
@@ -241,10 +258,10 @@ function portFlows(p: PlacedPolicy, ofport: number, layout: OvsLayout, shared: R
   const metadata = normal ? `write_metadata:${networkTag(p.network)},` : "";
   const flows: Flow[] = [];
   if (p.level === "off") {
-    flows.push({ table: t(CLASSIFY), priority: 100, kind: 0, match: `in_port=${ofport}`, actions: `${metadata}${pass}` });
+    flows.push({ table: t(CLASSIFY), priority: CLASSIFY_RANK, kind: 0, match: `in_port=${ofport}`, actions: `${metadata}${pass}` });
     return flows;
   }
-  flows.push({ table: t(CLASSIFY), priority: 100, kind: 0, match: `in_port=${ofport}`, actions: `${metadata}goto_table:${t(SOURCE)}` });
+  flows.push({ table: t(CLASSIFY), priority: CLASSIFY_RANK, kind: 0, match: `in_port=${ofport}`, actions: `${metadata}goto_table:${t(SOURCE)}` });
   for (const mac of p.macs) flows.push({ table: t(SOURCE), priority: 100, kind: 0, match: `in_port=${ofport},dl_src=${mac}`, actions: `goto_table:${t(CHECKS)}` });
   flows.push({ table: t(SOURCE), priority: 1, kind: kindOf("mac-spoof"), match: `in_port=${ofport}`, actions: "drop" });
   flows.push(...(p.level === "full" ? fullChecks(p, ofport, pass, t) : macChecks(p, ofport, pass, t)));
@@ -263,7 +280,7 @@ function portFlows(p: PlacedPolicy, ofport: number, layout: OvsLayout, shared: R
 }
 
 function flowLine(flow: Flow, layout: OvsLayout, hash48: string): string {
-  return `table=${flow.table},priority=${flow.priority},cookie=${cookieOf(layout, hash48, flow.kind)},${flow.match} actions=${flow.actions}`;
+  return `table=${flow.table},priority=${priorityOf(flow.priority, flow.kind)},cookie=${cookieOf(layout, hash48)},${flow.match} actions=${flow.actions}`;
 }
 
 /**

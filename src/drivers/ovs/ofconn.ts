@@ -39,6 +39,9 @@ export class OpenFlowConnectionError extends Error {
   override name = "OpenFlowConnectionError";
 }
 
+/** Bytes of a bundle written at a time while the rest is encoded (a unix socket buffers ~200 kB). */
+const STREAM_CHUNK = 128 * 1024;
+
 type Waiter = { first: number; last: number; done: number; errors: DecodedError[]; resolve: (m: Buffer) => void; reject: (e: Error) => void; describe: (xid: number) => string };
 
 export class OfConnection {
@@ -47,6 +50,8 @@ export class OfConnection {
   private nextXid = 1;
   private nextBundle = 1;
   private waiters: Waiter[] = [];
+  /** How many connections were made: a new one may be to a restarted ovs-vswitchd, which has no flows. */
+  connections = 0;
 
   constructor(readonly path: string) {}
 
@@ -114,6 +119,7 @@ export class OfConnection {
             // A HELLO's version is the highest the switch allows; the bitmap we sent offered 1.5 only,
             // so a bridge without OpenFlow15 answers HELLO_FAILED, handled as any error below.
             this.socket = socket;
+            this.connections++;
             resolve(socket);
             continue;
           }
@@ -167,22 +173,51 @@ export class OfConnection {
    * Sends `build(xid)` messages in one atomic, ordered bundle and commits it. Each builder gets the
    * xid its message must carry. Resolves when the commit (and a barrier after it) is answered;
    * rejects with every error the switch sent, each described by `describe(index)`.
+   *
+   * The messages go out in chunks of about STREAM_CHUNK bytes as they are encoded, the event loop
+   * turning between chunks so the socket drains: ovs-vswitchd decodes the first messages (on the
+   * other core) while the rest are still being encoded. A builder that throws (a flow outside the
+   * encoder's vocabulary) ends the connection, which discards the uncommitted bundle.
    */
   async bundle(builders: readonly ((xid: number) => Buffer)[], describe: (index: number) => string): Promise<void> {
     const socket = await this.open();
     const bundleId = this.nextBundle;
     this.nextBundle = this.nextBundle >= 0x7fffffff ? 1 : this.nextBundle + 1;
     const openXid = this.xid();
-    const messages: Buffer[] = [encodeBundleControl(openXid, bundleId, BUNDLE.OPEN_REQUEST, BUNDLE_ATOMIC_ORDERED)];
-    for (const build of builders) {
-      const xid = this.xid();
-      if (xid < openXid) throw new OpenFlowConnectionError("xid wrapped inside one bundle; split it"); // 2^31 messages: never in practice
-      messages.push(encodeBundleAdd(xid, bundleId, BUNDLE_ATOMIC_ORDERED, build(xid)));
-    }
+    const xids = builders.map(() => this.xid());
     const commitXid = this.xid();
-    messages.push(encodeBundleControl(commitXid, bundleId, BUNDLE.COMMIT_REQUEST, BUNDLE_ATOMIC_ORDERED));
-    messages.push(encodeBarrier(this.xid()));
-    await this.exchange(socket, messages, openXid, (xid) => (xid === openXid ? "bundle open" : xid === commitXid ? "bundle commit" : describe(xid - openXid - 1)));
+    const barrierXid = this.xid();
+    if (barrierXid < openXid) throw new OpenFlowConnectionError("xid wrapped inside one bundle; split it"); // 2^31 messages: never in practice
+    let waiter: Waiter | undefined;
+    const answered = new Promise<Buffer>((resolve, reject) => {
+      waiter = { first: openXid, last: barrierXid, done: barrierXid, errors: [], resolve, reject, describe: (xid) => (xid === openXid ? "bundle open" : xid === commitXid ? "bundle commit" : describe(xid - openXid - 1)) };
+      this.waiters.push(waiter);
+    });
+    answered.catch(() => undefined); // it may fail while encoding goes on: awaited below
+    socket.ref();
+    let chunk: Buffer[] = [encodeBundleControl(openXid, bundleId, BUNDLE.OPEN_REQUEST, BUNDLE_ATOMIC_ORDERED)];
+    let bytes = 0;
+    try {
+      for (let i = 0; i < builders.length; i++) {
+        const message = encodeBundleAdd(xids[i]!, bundleId, BUNDLE_ATOMIC_ORDERED, builders[i]!(xids[i]!));
+        chunk.push(message);
+        bytes += message.length;
+        if (bytes >= STREAM_CHUNK) {
+          socket.write(Buffer.concat(chunk));
+          chunk = [];
+          bytes = 0;
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          if (socket.destroyed) break; // the waiter has been failed with the reason
+        }
+      }
+    } catch (error) {
+      this.waiters = this.waiters.filter((w) => w !== waiter);
+      this.close();
+      throw error;
+    }
+    chunk.push(encodeBundleControl(commitXid, bundleId, BUNDLE.COMMIT_REQUEST, BUNDLE_ATOMIC_ORDERED), encodeBarrier(barrierXid));
+    if (!socket.destroyed) socket.write(Buffer.concat(chunk));
+    await answered;
   }
 
   close(): void {

@@ -3,9 +3,9 @@
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { test } from "node:test";
-import { baseFlows, compileOvs, keyHash, magicFor, noteFor, parseNote, TABLE_COUNT, type OvsLayout } from "../../../src/drivers/ovs/compile.ts";
+import { baseFlows, compileOvs, guardOfPriority, keyHash, kindOf, magicFor, noteFor, parseNote, priorityOf, TABLE_COUNT, type OvsLayout } from "../../../src/drivers/ovs/compile.ts";
 import { OvsDriver, parseDump } from "../../../src/drivers/ovs/driver.ts";
-import { renderChanges, renderRemoveAll } from "../../../src/drivers/ovs/render.ts";
+import { changeOps, renderChanges, renderRemoveAll } from "../../../src/drivers/ovs/render.ts";
 import { ApplyError } from "../../../src/errors.ts";
 import { GUARDS } from "../../../src/policy/guards.ts";
 import { CommandError, setRunner } from "../../../src/host/run.ts";
@@ -82,7 +82,7 @@ test("compile() at pass=table resubmits to the operator's table and fills the to
   const eve = compileOvs(policies, ofports, TABLE).get("eve-0")!.text;
   assert.match(eve, /resubmit\(,30\)/);
   assert.doesNotMatch(eve, /NORMAL|write_metadata/);
-  assert.match(eve, /table=24,priority=10,cookie=0x[0-9a-f]+,reg7=2 actions=drop/);
+  assert.match(eve, new RegExp(`table=24,priority=${priorityOf(10, kindOf("not-for-this-port"))},cookie=0x[0-9a-f]+,reg7=2 actions=drop`));
   for (const line of eve.trim().split("\n")) {
     const table = Number(/^table=(\d+)/.exec(line)![1]);
     assert.ok(table >= 20 && table < 20 + TABLE_COUNT, line);
@@ -99,12 +99,40 @@ test("renderChanges() deletes by exact cookie (vifguard's magic byte and the uni
   const units = compileOvs(policies, ofports, TABLE);
   const bundle = renderChanges({ add: [units.get("eve-0")!], remove: ["old-port"] }, TABLE);
   const deletes = bundle.split("\n").filter((l) => l.startsWith("delete "));
-  assert.equal(deletes.length, 2 * (GUARDS.length + 1), "one exact cookie per kind, in all tables (OVS indexes exact cookies only)");
+  assert.equal(deletes.length, 2, "one exact cookie per unit, in all tables (OVS indexes exact cookies only)");
   const magic = TABLE.magic.toString(16).padStart(2, "0");
-  for (const d of deletes) assert.match(d, new RegExp(`^delete cookie=0x${magic}[0-9a-f]{14}/-1$`));
+  for (const d of deletes) assert.match(d, new RegExp(`^delete cookie=0x${magic}[0-9a-f]{12}00/-1$`));
   const firstAdd = bundle.split("\n").findIndex((l) => l.startsWith("add "));
   assert.ok(firstAdd > bundle.split("\n").findLastIndex((l) => l.startsWith("delete ")), "make before break inside one bundle: deletes, then adds");
   assert.match(renderRemoveAll(TABLE), /^delete table=20,cookie=0x[0-9a-f]{2}00000000000000\/0xff00000000000000\n/);
+});
+
+test("changeOps() leaves the base flows out when asked, and deletes an older vifguard's units kind by kind", () => {
+  const units = compileOvs(policies, ofports, TABLE);
+  const eve = units.get("eve-0")!;
+  const lines = eve.text.split("\n").filter(Boolean).length;
+  const plain = changeOps({ add: [eve], remove: [] }, TABLE, { base: false });
+  assert.deepEqual([plain.filter((o) => o.op === "delete").length, plain.filter((o) => o.op === "add").length], [1, lines]);
+  const withBase = changeOps({ add: [eve], remove: [] }, TABLE);
+  assert.equal(withBase.filter((o) => o.op === "add").length, lines + baseFlows(TABLE).length);
+  // A unit written with a cookie per kind: every kind's cookie goes, the base cookie too (older
+  // base flows had other priorities, so adding the new ones would not replace them), and the base is re-added.
+  const legacy = changeOps({ add: [eve], remove: ["old-port"] }, TABLE, { base: false, legacy: new Set(["eve-0"]) });
+  const deletes = legacy.filter((o) => o.op === "delete");
+  assert.equal(deletes.length, GUARDS.length + 1 + 1 + 1, "eve-0 kind by kind, old-port's one cookie, the base cookie");
+  assert.equal(new Set(deletes.map((d) => d.op === "delete" && d.cookie & 0xffn)).size, GUARDS.length + 1);
+  assert.equal(legacy.filter((o) => o.op === "add").length, lines + baseFlows(TABLE).length);
+});
+
+test("a flow's priority carries its kind: the rank orders, the low bits name the guard a drop enforces", () => {
+  const eve = compileOvs(policies, ofports, TABLE).get("eve-0")!.text.split("\n").filter(Boolean);
+  for (const line of eve) {
+    const priority = Number(/priority=(\d+)/.exec(line)![1]);
+    const drops = / actions=drop$/.test(line);
+    assert.equal(guardOfPriority(priority) !== undefined, drops, `drop flows and only they name a guard: ${line}`);
+  }
+  assert.equal(guardOfPriority(priorityOf(400, kindOf("arp-spoof"))), "arp-spoof");
+  assert.ok(priorityOf(401) > priorityOf(400, GUARDS.length), "a higher rank wins over any kind");
 });
 
 test("a port whose device is not on the bridge, or has no ofport yet, awaits its device", () => {
@@ -121,9 +149,9 @@ test("a port meets its interface by name or by external_ids:iface-id, a name fir
   assert.match(both.text, /in_port=3,/);
 });
 
-test("parseDump() reads cookie, table, counters and note", () => {
-  const line = ` cookie=0xef0029e409476600, duration=0.033s, table=10, n_packets=3, n_bytes=180, idle_age=0, priority=100,in_port=4 actions=note:41.42.00,goto_table:11`;
-  assert.deepEqual(parseDump(line), [{ cookie: 0xef0029e409476600n, table: 10, packets: 3, bytes: 180, note: "41.42.00", inPort: 4 }]);
+test("parseDump() reads cookie, table, priority, counters and note", () => {
+  const line = ` cookie=0xef0029e409476600, duration=0.033s, table=10, n_packets=3, n_bytes=180, idle_age=0, priority=1600,in_port=4 actions=note:41.42.00,goto_table:11`;
+  assert.deepEqual(parseDump(line), [{ cookie: 0xef0029e409476600n, table: 10, priority: 1600, packets: 3, bytes: 180, note: "41.42.00", inPort: 4 }]);
 });
 
 test("apply() reports a failed bundle as ApplyError naming the ports", async () => {

@@ -288,12 +288,22 @@ function flowLine(flow: Flow, layout: OvsLayout, hash48: string): string {
  * (OpenStack, OVN and libvirt's `<virtualport type='openvswitch'>` set it), so a port file may name
  * either. Devices without an ofport are left out. Pure.
  */
-export function ofportMap(devices: readonly Device[]): Map<string, number> {
+export function ofportMap(devices: readonly Device[]): ReadonlyMap<string, number> {
+  const known = ofportMaps.get(devices);
+  if (known) return known;
   const map = new Map<string, number>();
   for (const d of devices) if (d.ofport !== undefined && d.ifaceId && !map.has(d.ifaceId)) map.set(d.ifaceId, d.ofport);
   for (const d of devices) if (d.ofport !== undefined) map.set(d.name, d.ofport); // a name wins over an iface-id
+  ofportMaps.set(devices, map);
   return map;
 }
+
+/**
+ * ofportMap() by the identity of its (never mutated) device list: one observe()'s devices serve
+ * every compile() until the next observe, and a one-port compile should not rebuild the map of
+ * every interface on the bridge (10,000 ports: 20,000 entries of garbage per compile).
+ */
+const ofportMaps = new WeakMap<readonly Device[], ReadonlyMap<string, number>>();
 
 /**
  * Compiles every policy into one unit per port. A port meets its interface on the bridge by the

@@ -145,7 +145,7 @@ export class OvsDriver implements Driver {
   private async sendOpenFlow(ops: readonly BundleOp[]): Promise<void> {
     try {
       await this.connection.bundle(
-        ops.map((o) => (o.op === "add" ? (xid: number) => encodeAddFlow(xid, o.line) : (xid: number) => encodeDeleteByCookie(xid, o.table, o.cookie, o.mask))),
+        ops.map((o) => (o.op === "add" ? (xid: number, headroom: number) => encodeAddFlow(xid, o.line, headroom) : (xid: number, headroom: number) => encodeDeleteByCookie(xid, o.table, o.cookie, o.mask, headroom))),
         (i) => {
           const o = ops[i];
           return o === undefined ? "request" : o.op === "add" ? `add ${o.line}` : `delete ${o.table === undefined ? "" : `table=${o.table},`}cookie=0x${o.cookie.toString(16)}`;

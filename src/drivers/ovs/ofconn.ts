@@ -10,7 +10,6 @@ import {
   decodeConfig,
   decodeError,
   encodeBarrier,
-  encodeBundleAdd,
   encodeBundleControl,
   encodeEchoReply,
   encodeGetConfig,
@@ -21,6 +20,8 @@ import {
   MessageReader,
   OFP15_VERSION,
   OFPT,
+  writeBundleAddHeader,
+  BUNDLE_ADD_HEADER,
   type DecodedError,
 } from "./openflow.ts";
 
@@ -170,8 +171,8 @@ export class OfConnection {
   }
 
   /**
-   * Sends `build(xid)` messages in one atomic, ordered bundle and commits it. Each builder gets the
-   * xid its message must carry. Resolves when the commit (and a barrier after it) is answered;
+   * Sends `build(xid, headroom)` messages in one atomic, ordered bundle and commits it. Each builder
+   * gets the xid its message must carry, and returns it after `headroom` bytes left for the bundle's header. Resolves when the commit (and a barrier after it) is answered;
    * rejects with every error the switch sent, each described by `describe(index)`.
    *
    * The messages go out in chunks of about STREAM_CHUNK bytes as they are encoded, the event loop
@@ -179,7 +180,7 @@ export class OfConnection {
    * other core) while the rest are still being encoded. A builder that throws (a flow outside the
    * encoder's vocabulary) ends the connection, which discards the uncommitted bundle.
    */
-  async bundle(builders: readonly ((xid: number) => Buffer)[], describe: (index: number) => string): Promise<void> {
+  async bundle(builders: readonly ((xid: number, headroom: number) => Buffer)[], describe: (index: number) => string): Promise<void> {
     const socket = await this.open();
     const bundleId = this.nextBundle;
     this.nextBundle = this.nextBundle >= 0x7fffffff ? 1 : this.nextBundle + 1;
@@ -199,7 +200,7 @@ export class OfConnection {
     let bytes = 0;
     try {
       for (let i = 0; i < builders.length; i++) {
-        const message = encodeBundleAdd(xids[i]!, bundleId, BUNDLE_ATOMIC_ORDERED, builders[i]!(xids[i]!));
+        const message = writeBundleAddHeader(builders[i]!(xids[i]!, BUNDLE_ADD_HEADER), xids[i]!, bundleId, BUNDLE_ATOMIC_ORDERED);
         chunk.push(message);
         bytes += message.length;
         if (bytes >= STREAM_CHUNK) {

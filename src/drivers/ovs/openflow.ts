@@ -96,18 +96,30 @@ export function encodeBundleControl(xid: number, bundleId: number, type: number,
   return message(OFPT.BUNDLE_CONTROL, xid, body);
 }
 
+/** Bytes of a BUNDLE_ADD_MESSAGE before the message it carries. */
+export const BUNDLE_ADD_HEADER = 16;
+
+/**
+ * Writes the BUNDLE_ADD_MESSAGE header into the first BUNDLE_ADD_HEADER bytes of `message`, whose
+ * rest is the message to add (encoded with that much headroom; its xid must equal `xid`: OVS refuses
+ * a mismatch). In place: an install wraps ~400,000 messages, and a copy each was garbage to collect.
+ */
+export function writeBundleAddHeader(message: Buffer, xid: number, bundleId: number, flags: number): Buffer {
+  message.writeUInt8(OFP15_VERSION, 0);
+  message.writeUInt8(OFPT.BUNDLE_ADD_MESSAGE, 1);
+  message.writeUInt16BE(message.length, 2);
+  message.writeUInt32BE(xid >>> 0, 4);
+  message.writeUInt32BE(bundleId >>> 0, 8);
+  message.writeUInt16BE(0, 12); // pad
+  message.writeUInt16BE(flags, 14);
+  return message;
+}
+
 /** Wraps `inner` (whose xid must equal `xid`: OVS refuses a mismatch) into the bundle. */
 export function encodeBundleAdd(xid: number, bundleId: number, flags: number, inner: Buffer): Buffer {
-  // One allocation (an install wraps ~600,000 messages): header, bundle id, pad, flags, the message.
-  const out = Buffer.alloc(16 + inner.length);
-  out.writeUInt8(OFP15_VERSION, 0);
-  out.writeUInt8(OFPT.BUNDLE_ADD_MESSAGE, 1);
-  out.writeUInt16BE(out.length, 2);
-  out.writeUInt32BE(xid >>> 0, 4);
-  out.writeUInt32BE(bundleId >>> 0, 8);
-  out.writeUInt16BE(flags, 14);
-  inner.copy(out, 16);
-  return out;
+  const out = Buffer.allocUnsafe(BUNDLE_ADD_HEADER + inner.length);
+  inner.copy(out, BUNDLE_ADD_HEADER);
+  return writeBundleAddHeader(out, xid, bundleId, flags);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -454,30 +466,41 @@ const NO_BUFFER = 0xffffffff;
 
 type FlowModInit = Readonly<{ command: number; table: number; priority: number; cookie: bigint; cookieMask: bigint; match: Buffer; instructions: Buffer }>;
 
-function flowMod(xid: number, f: FlowModInit): Buffer {
-  // One allocation: header, the fixed part, the match, the instructions.
-  const out = Buffer.alloc(48 + f.match.length + f.instructions.length);
-  out.writeUInt8(OFP15_VERSION, 0);
-  out.writeUInt8(OFPT.FLOW_MOD, 1);
-  out.writeUInt16BE(out.length, 2);
-  out.writeUInt32BE(xid >>> 0, 4);
-  out.writeBigUInt64BE(f.cookie, 8);
-  out.writeBigUInt64BE(f.cookieMask, 16);
-  out.writeUInt8(f.table, 24);
-  out.writeUInt8(f.command, 25);
-  // idle_timeout, hard_timeout 0
-  out.writeUInt16BE(f.priority, 30);
-  out.writeUInt32BE(NO_BUFFER, 32);
-  out.writeUInt32BE(OFPP_ANY, 36);
-  out.writeUInt32BE(OFPG_ANY, 40);
-  // flags 0, importance 0
-  f.match.copy(out, 48);
-  f.instructions.copy(out, 48 + f.match.length);
+/** A FLOW_MOD after `headroom` bytes the caller fills (a bundle's header: writeBundleAddHeader). */
+function flowMod(xid: number, f: FlowModInit, headroom: number): Buffer {
+  // One allocation from Node's pool (every byte is written below): headroom, header, the fixed part, the match, the instructions.
+  const length = 48 + f.match.length + f.instructions.length;
+  const out = Buffer.allocUnsafe(headroom + length);
+  const at = headroom;
+  out.writeUInt8(OFP15_VERSION, at);
+  out.writeUInt8(OFPT.FLOW_MOD, at + 1);
+  out.writeUInt16BE(length, at + 2);
+  out.writeUInt32BE(xid >>> 0, at + 4);
+  out.writeBigUInt64BE(f.cookie, at + 8);
+  out.writeBigUInt64BE(f.cookieMask, at + 16);
+  out.writeUInt8(f.table, at + 24);
+  out.writeUInt8(f.command, at + 25);
+  out.writeUInt32BE(0, at + 26); // idle_timeout, hard_timeout
+  out.writeUInt16BE(f.priority, at + 30);
+  out.writeUInt32BE(NO_BUFFER, at + 32);
+  out.writeUInt32BE(OFPP_ANY, at + 36);
+  out.writeUInt32BE(OFPG_ANY, at + 40);
+  out.writeUInt32BE(0, at + 44); // flags, importance
+  f.match.copy(out, at + 48);
+  f.instructions.copy(out, at + 48 + f.match.length);
   return out;
 }
 
 /** A parsed flow line: `table=T,priority=P,cookie=C,<match> actions=<actions>`. */
 export type FlowLine = Readonly<{ table: number; priority: number; cookie: bigint; match: string; actions: string }>;
+
+/** The last cookie item parsed: every flow of a port carries the same one, so it is parsed once per port. */
+let lastCookie: Readonly<{ item: string; value: bigint | undefined }> = { item: "", value: undefined };
+
+function cookieOfItem(item: string): bigint | undefined {
+  if (item !== lastCookie.item) lastCookie = { item, value: /^0x[0-9a-f]{1,16}$/i.test(item.slice(7)) ? BigInt(item.slice(7)) : undefined };
+  return lastCookie.value;
+}
 
 function parseFlowItems(line: string): { table: number; priority: number; cookie: bigint; items: string[]; actions: string } {
   const at = line.indexOf(" actions=");
@@ -490,7 +513,7 @@ function parseFlowItems(line: string): { table: number; priority: number; cookie
     if (item === "") continue;
     if (item.startsWith("table=")) table = tableId(item.slice(6));
     else if (item.startsWith("priority=") && /^\d{1,5}$/.test(item.slice(9)) && Number(item.slice(9)) <= 0xffff) priority = Number(item.slice(9));
-    else if (item.startsWith("cookie=") && /^0x[0-9a-f]{1,16}$/i.test(item.slice(7))) cookie = BigInt(item.slice(7));
+    else if (item.startsWith("cookie=")) cookie = cookieOfItem(item);
     else items.push(item);
   }
   if (table === undefined || priority === undefined || cookie === undefined) throw new UnsupportedFlowError(`table, priority and cookie are required: ${line}`);
@@ -502,20 +525,21 @@ export function parseFlowLine(line: string): FlowLine {
   return { ...rest, match: items.join(",") };
 }
 
-/** FLOW_MOD ADD of one flow line as compile.ts writes it. */
-export function encodeAddFlow(xid: number, line: string): Buffer {
+/** FLOW_MOD ADD of one flow line as compile.ts writes it, after `headroom` bytes left to the caller. */
+export function encodeAddFlow(xid: number, line: string, headroom = 0): Buffer {
   const f = parseFlowItems(line);
-  return flowMod(xid, { command: OFPFC.ADD, table: f.table, priority: f.priority, cookie: f.cookie, cookieMask: 0n, match: encodeMatchItems(f.items), instructions: encodeInstructions(f.actions) });
+  return flowMod(xid, { command: OFPFC.ADD, table: f.table, priority: f.priority, cookie: f.cookie, cookieMask: 0n, match: encodeMatchItems(f.items), instructions: encodeInstructions(f.actions) }, headroom);
 }
 
 const EMPTY_MATCH = encodeMatchItems([]);
+const NO_INSTRUCTIONS = Buffer.alloc(0);
 
 /** OFPTT_ALL: a delete in every table. */
 const ALL_TABLES = 0xff;
 
 /** FLOW_MOD DELETE of every flow in `table` (undefined: all tables) whose cookie matches cookie/mask (mask all ones: exact, which OVS looks up by index). */
-export function encodeDeleteByCookie(xid: number, table: number | undefined, cookie: bigint, mask: bigint): Buffer {
-  return flowMod(xid, { command: OFPFC.DELETE, table: table ?? ALL_TABLES, priority: 0, cookie, cookieMask: mask, match: EMPTY_MATCH, instructions: Buffer.alloc(0) });
+export function encodeDeleteByCookie(xid: number, table: number | undefined, cookie: bigint, mask: bigint, headroom = 0): Buffer {
+  return flowMod(xid, { command: OFPFC.DELETE, table: table ?? ALL_TABLES, priority: 0, cookie, cookieMask: mask, match: EMPTY_MATCH, instructions: NO_INSTRUCTIONS }, headroom);
 }
 
 // ---------------------------------------------------------------------------------------------

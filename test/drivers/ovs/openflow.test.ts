@@ -15,6 +15,8 @@ import {
   decodeError,
   encodeAddFlow,
   encodeBundleAdd,
+  BUNDLE_ADD_HEADER,
+  writeBundleAddHeader,
   encodeBundleControl,
   encodeDeleteByCookie,
   encodeHello,
@@ -81,6 +83,28 @@ test("deletes by exact and masked cookie decode as ovs-ofctl's delete of the sam
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("a message encoded with headroom and wrapped in place writes every byte: equal to the copied wrapping, whatever allocUnsafe hands out", () => {
+  const line = "table=3,priority=7200,cookie=0xef5c263ca8a0da00,in_port=1,dl_src=52:54:00:30:00:01,icmp6,icmp_type=136,nd_target=fd00:3::1,nd_tll=00:00:00:00:00:00 actions=goto_table:4";
+  const encode = (junk: number): Buffer[] => {
+    const original = Buffer.allocUnsafe;
+    Buffer.allocUnsafe = (size: number) => Buffer.alloc(size, junk); // what a reused pool may hold
+    try {
+      return [
+        writeBundleAddHeader(encodeAddFlow(9, line, BUNDLE_ADD_HEADER), 9, 3, BUNDLE_ATOMIC_ORDERED),
+        writeBundleAddHeader(encodeDeleteByCookie(10, undefined, 0xef5c263ca8a0da00n, 0xffffffffffffffffn, BUNDLE_ADD_HEADER), 10, 3, BUNDLE_ATOMIC_ORDERED),
+        encodeBundleAdd(9, 3, BUNDLE_ATOMIC_ORDERED, encodeAddFlow(9, line)),
+      ];
+    } finally {
+      Buffer.allocUnsafe = original;
+    }
+  };
+  const [a, d, copied] = encode(0x00);
+  assert.deepEqual(encode(0xa5), [a, d, copied], "a byte left unwritten would show the junk");
+  assert.deepEqual(a, copied);
+  const fm = a!.subarray(BUNDLE_ADD_HEADER);
+  assert.deepEqual([...a!.subarray(12, 14), ...fm.subarray(26, 30), ...fm.subarray(44, 48)], new Array(10).fill(0), "the bundle pad, timeouts, flags and importance are zero");
 });
 
 test("bundle control and add messages decode as ovs-ofctl prints them", () => {

@@ -4,14 +4,18 @@
 // Also measures: replacing a port's flows under load, and restarting ovs-vswitchd under a spoof stream.
 // Needs root (skips otherwise; fails under CI=true).
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { test } from "node:test";
 import { planSync } from "../../src/agent/converge.ts";
 import { createOvsDriver, type OvsDriver } from "../../src/drivers/ovs/index.ts";
+import { baseFlows, cookieOf, PRIORITY_SCALE } from "../../src/drivers/ovs/compile.ts";
 import { sandboxPrefix, startOvsSandbox, type OvsSandbox } from "../../src/drivers/ovs/sandbox.ts";
 import { Lab as TheLab, type ControlSender } from "../../src/conformance/lab/lab.ts";
 import { hex } from "../../src/conformance/lab/wire.ts";
 import * as f from "../../src/policy/frame-builder.ts";
 import type { PortPolicy } from "../../src/policy/port-policy.ts";
+import type { Mac } from "../../src/model/mac.ts";
 import { ALICE_MAC, BOB_MAC, EVE_MAC, cloud, needsRoot } from "../drivers/ovs/fixture.ts";
 
 type Lab = Readonly<{ lab: TheLab; sandbox: OvsSandbox; bridge: string; driver: OvsDriver; policies: PortPolicy[]; guest: (port: string) => ControlSender }>;
@@ -147,6 +151,9 @@ test("OVS dataplane: ovs-vswitchd restart under a spoof stream (flows lost; re-a
   assert.equal(installed.size, 0, "ovs-vswitchd forgets OpenFlow flows on restart");
   assert.equal(plan.add.length, lab.policies.length, "the plan re-adds every port");
   assert.deepEqual((await planSync(lab.driver, lab.policies)).changes, { add: [], remove: [] });
+  // The driver had sent the base flows before the restart; observe() found them gone, so the re-apply sent them again.
+  const base = (await lab.sandbox.ofctl("-O", "OpenFlow15", "dump-flows", lab.bridge, `cookie=${cookieOf(lab.driver.layout, "000000000000")}/-1`)).stdout.split("\n").filter((l) => l.includes("cookie="));
+  assert.equal(base.length, baseFlows(lab.driver.layout).length, base.join("\n"));
 });
 
 test("OVS dataplane: with fail_mode=secure a restart leaks no spoofed frame", async (t) => {
@@ -197,4 +204,53 @@ test("OVS: watchChanges() sees a port re-created with another ofport, and the ne
   await driver.apply(plan);
   assert.deepEqual((await planSync(driver, policies)).changes, { add: [], remove: [] });
   assert.ok(changes >= 1);
+});
+
+test("OVS: an older vifguard's flows (a cookie per kind) are replaced without a trace", async (t) => {
+  if (!needsRoot(t)) return;
+  const prefix = sandboxPrefix("vgol");
+  const sandbox = await startOvsSandbox({ prefix });
+  t.after(() => sandbox.stop());
+  const bridge = `${prefix}-br`;
+  await sandbox.addBridge(bridge);
+  const policies = cloud(prefix).filter((p) => p.network === "public");
+  for (const [i, p] of policies.entries()) await sandbox.vsctl("add-port", bridge, p.device, "--", "set", "interface", p.device, "type=internal", `ofport_request=${i + 1}`);
+  const driver = createOvsDriver({ bridge, runDir: sandbox.runDir });
+  await driver.probe();
+  const { observed } = await planSync(driver, policies);
+  const units = driver.compile(policies, observed.devices);
+  // What the older layout wrote: the same flows, each of rank P at priority P, its kind in the cookie's low byte.
+  const older = (line: string): string => {
+    const priority = Number(/priority=(\d+)/.exec(line)![1]);
+    const kind = priority % PRIORITY_SCALE;
+    return line.replace(/priority=\d+/, `priority=${Math.floor(priority / PRIORITY_SCALE)}`).replace(/cookie=0x([0-9a-f]{14})00/, (_, unit: string) => `cookie=0x${unit}${kind.toString(16).padStart(2, "0")}`);
+  };
+  const lines = [...baseFlows(driver.layout), ...[...units.values()].flatMap((u) => u.text.split("\n").filter(Boolean))].map(older);
+  const file = join(sandbox.runDir, "older.flows");
+  writeFileSync(file, lines.join("\n") + "\n");
+  await sandbox.ofctl("-O", "OpenFlow15", "add-flows", bridge, file);
+  const dump = async (): Promise<string[]> => (await sandbox.ofctl("-O", "OpenFlow15", "--no-names", "dump-flows", bridge)).stdout.split("\n").filter((l) => l.includes("cookie="));
+  const olderKinds = (await dump()).filter((l) => !/cookie=0x[0-9a-f]{14}00,/.test(l)).length;
+  assert.ok(olderKinds > 20, `the older layout put kinds in cookies (${olderKinds} flows)`);
+  const plan = await planSync(driver, policies);
+  assert.equal(plan.observed.units.size, policies.length, "observe() reads the older units' notes");
+  assert.equal(plan.changes.add.length, policies.length, "their flows differ, so every unit is replaced");
+  await driver.apply(plan.changes);
+  const after = await dump();
+  const wanted = baseFlows(driver.layout).length + [...units.values()].reduce((n, u) => n + u.text.split("\n").filter(Boolean).length, 0);
+  assert.equal(after.length, wanted, `only the new layout's flows are left:\n${after.filter((l) => !/cookie=0x[0-9a-f]{14}00,/.test(l)).join("\n")}`);
+  assert.deepEqual((await planSync(driver, policies)).changes, { add: [], remove: [] });
+  // One-port changes leave the base flows out once sent; base flows deleted by hand come back with
+  // the next change, once observe() has seen them missing.
+  const baseCookie = `cookie=${cookieOf(driver.layout, "000000000000")}/-1`;
+  const baseCount = async (): Promise<number> => (await sandbox.ofctl("-O", "OpenFlow15", "dump-flows", bridge, baseCookie)).stdout.split("\n").filter((l) => l.includes("cookie=")).length;
+  await sandbox.ofctl("-O", "OpenFlow15", "del-flows", bridge, baseCookie);
+  const eve = policies.find((p) => p.port === "eve-0")!;
+  const changed = { ...eve, macs: [...eve.macs, "52:54:00:99:00:01" as Mac] };
+  await driver.apply({ add: [driver.compile([changed], observed.devices).get("eve-0")!], remove: [] });
+  assert.equal(await baseCount(), 0, "without an observe() in between, the driver cannot know they are gone");
+  await planSync(driver, policies);
+  await driver.apply({ add: [driver.compile([eve], observed.devices).get("eve-0")!], remove: [] });
+  assert.equal(await baseCount(), baseFlows(driver.layout).length);
+  driver.close();
 });

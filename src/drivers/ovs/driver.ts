@@ -326,8 +326,10 @@ export class OvsDriver implements Driver {
       if (flow.cookie === baseCookie && flow.priority === priorityOf(0)) base = true;
       const note = flow.note && parseNote(flow.note);
       if (!note) continue;
-      units.set(note.key, { key: note.key, port: note.key, digest: note.digest, text: "" });
-      if (flow.priority !== priorityOf(CLASSIFY_RANK)) legacy.add(note.key);
+      // An older vifguard's unit never matches a compiled digest, so the plan replaces it.
+      const older = flow.priority !== priorityOf(CLASSIFY_RANK);
+      if (older) legacy.add(note.key);
+      units.set(note.key, { key: note.key, port: note.key, digest: older ? `older ${note.digest}` : note.digest, text: "" });
     }
     this.legacy = legacy;
     if (!base) this.baseSentOn = undefined;

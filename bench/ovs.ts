@@ -1,6 +1,6 @@
 // By hand, as root: node --import tsx bench/ovs.ts [10,100,1000,10000] [openflow,ovs-ofctl]
-// Installs N protected ports on a userspace OVS bridge in bundles of ≤1,000 ports, then times 100
-// one-port updates (p50, p99), observe(), counters(), and a trace of a frame from the last port
+// Installs N protected ports on a userspace OVS bridge in bundles of ≤1,000 ports, then times 1,000
+// (UPDATES=…) one-port updates (p50, p99), observe(), counters(), and a trace of a frame from the last port
 // (classifier cost vs N); once per transport (the long-lived OpenFlow connection, and one ovs-ofctl
 // process per bundle), each in a fresh sandbox. Side by side in the same run, the same ports and
 // the same updates through the nftables driver (in a fresh network namespace). Prints markdown
@@ -21,7 +21,8 @@ import { placeAsNamed } from "../src/agent/device-match.ts";
 
 const sizes = (process.argv[2] ?? "10,100,1000,10000").split(",").map(Number);
 const transports = (process.argv[3] ?? "openflow,ovs-ofctl").split(",") as ("openflow" | "ovs-ofctl")[];
-const UPDATES = 100;
+/** One-port changes timed per driver: enough that the p99 is not the second-largest sample. */
+const UPDATES = Number(process.env.UPDATES ?? 1000);
 
 function mac(i: number): Mac {
   return `52:54:01:${((i >> 16) & 0xff).toString(16).padStart(2, "0")}:${((i >> 8) & 0xff).toString(16).padStart(2, "0")}:${(i & 0xff).toString(16).padStart(2, "0")}` as Mac;
@@ -53,7 +54,7 @@ function updatesFor(policies: readonly PlacedPolicy[]): PlacedPolicy[] {
   });
 }
 
-/** The nftables driver on the same ports: one install transaction, then the same 20 updates. */
+/** The nftables driver on the same ports: one install transaction, then the same updates. */
 async function nftables(policies: readonly PlacedPolicy[]): Promise<{ install: number; p50: number; p99: number }> {
   const netns = `vgob-nft-${randomBytes(3).toString("hex")}`;
   await addNetns(netns);

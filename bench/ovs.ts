@@ -100,7 +100,7 @@ async function ovs(n: number, policies: readonly PlacedPolicy[], transport: "ope
     for (let i = 0; i < all.length; i += 1000) {
       for (const o of changeOps({ add: all.slice(i, i + 1000), remove: [] }, driver.layout)) {
         if (o.op === "add") encodeAddFlow(1, o.line);
-        else encodeDeleteByCookie(1, o.table, o.cookie, o.mask);
+        else if (o.op === "delete") encodeDeleteByCookie(1, o.table, o.cookie, o.mask); // an install deletes whole units only
       }
     }
     const encode = ms(t0);

@@ -17,6 +17,9 @@ import * as f from "../../src/policy/frame-builder.ts";
 import type { PortPolicy } from "../../src/policy/port-policy.ts";
 import type { Mac } from "../../src/model/mac.ts";
 import { ALICE_MAC, BOB_MAC, EVE_MAC, cloud, needsRoot } from "../drivers/ovs/fixture.ts";
+import { parsePortFile } from "../../src/model/port-file.ts";
+import { portPolicies, type PlacedPolicy } from "../../src/policy/port-policy.ts";
+import { placeAsNamed } from "../../src/agent/device-match.ts";
 
 type Lab = Readonly<{ lab: TheLab; sandbox: OvsSandbox; bridge: string; driver: OvsDriver; policies: PortPolicy[]; guest: (port: string) => ControlSender }>;
 
@@ -253,4 +256,59 @@ test("OVS: an older vifguard's flows (a cookie per kind) are replaced without a 
   await driver.apply({ add: [driver.compile([eve], observed.devices).get("eve-0")!], remove: [] });
   assert.equal(await baseCount(), baseFlows(driver.layout).length);
   driver.close();
+});
+
+test("OVS: a port changed by its difference holds exactly the flows a whole install of it gives", async (t) => {
+  if (!needsRoot(t)) return;
+  const prefix = sandboxPrefix("vgoi");
+  const sandbox = await startOvsSandbox({ prefix });
+  t.after(() => sandbox.stop());
+  // Two bridges: on the first one driver changes eve-0 step by step; on the second, a driver that
+  // knows nothing installs each step whole. Their interfaces get the same OpenFlow port numbers.
+  const [stepwise, whole] = [`${prefix}-br`, `${prefix}-bw`];
+  const yaml = (eve: string): string => `
+networks:
+  - { id: lab, tenant: lab, shared: false, protection: full }
+ports:
+  - { id: alice-0, network: lab, device: ${prefix}-a, mac: "${ALICE_MAC}", ips: [10.0.0.1, "2001:db8::1"] }
+  - { id: eve-0, network: lab, device: ${prefix}-e, mac: "${EVE_MAC}", ${eve} }
+`;
+  const eves = [
+    `ips: [10.0.0.2, "2001:db8::2"]`,
+    `ips: [10.0.0.2, "2001:db8::2"], allowed: [{ ip: 10.0.0.200/32 }, { ip: 10.9.0.0/24, mac: "52:54:00:00:09:09" }]`,
+    `ips: [10.0.0.2, "2001:db8::2", "2001:db8::22"], allowed: [{ ip: 10.9.0.0/24, mac: "52:54:00:00:09:09" }]`,
+    `ips: [10.0.0.2], protection: mac`,
+    `ips: [10.0.0.2], protection: off`,
+    `ips: [10.0.0.3, "2001:db8::3"]`,
+  ];
+  const policiesOf = (eve: string): PlacedPolicy[] => placeAsNamed(portPolicies(parsePortFile(yaml(eve), "incremental.yaml")));
+  for (const bridge of [stepwise, whole]) {
+    await sandbox.addBridge(bridge);
+    for (const [i, p] of policiesOf(eves[0]!).entries()) {
+      const name = bridge === stepwise ? p.device : `${p.device}w`;
+      await sandbox.vsctl("add-port", bridge, name, "--", "set", "interface", name, "type=internal", `ofport_request=${i + 1}`);
+    }
+  }
+  // A flow as the switch holds it, without what changes by itself (age, counters).
+  const dump = async (bridge: string): Promise<string[]> =>
+    (await sandbox.ofctl("-O", "OpenFlow15", "--no-names", "--no-stats", "dump-flows", bridge)).stdout
+      .split("\n")
+      .filter((l) => l.includes("cookie="))
+      .map((l) => l.trim())
+      .sort();
+  const driver = createOvsDriver({ bridge: stepwise, runDir: sandbox.runDir });
+  t.after(() => driver.close());
+  await driver.probe();
+  await driver.apply((await planSync(driver, policiesOf(eves[0]!))).changes);
+  for (const eve of eves.slice(1)) {
+    const { observed, changes } = await planSync(driver, policiesOf(eve));
+    assert.deepEqual(changes.add.map((u) => u.key), ["eve-0"], eve);
+    await driver.apply(changes);
+    const fresh = createOvsDriver({ bridge: whole, runDir: sandbox.runDir });
+    await fresh.removeAll();
+    await fresh.apply({ add: [...fresh.compile(policiesOf(eve), observed.devices).values()], remove: [] });
+    fresh.close();
+    assert.deepEqual(await dump(stepwise), await dump(whole), `eve-0 changed to { ${eve} }`);
+  }
+  assert.deepEqual((await planSync(driver, policiesOf(eves.at(-1)!))).changes, { add: [], remove: [] });
 });

@@ -9,9 +9,9 @@ import { GUARDS } from "../../policy/guards.ts";
 import type { PlacedPolicy } from "../../policy/port-policy.ts";
 import { allCookieMask, CLASSIFY, CLASSIFY_RANK, compileOvs, cookieOf, guardOfPriority, magicFor, parseNote, priorityOf, TABLE_COUNT, type OvsLayout, type PassAction } from "./compile.ts";
 import { interfaceDevices, readInterfaces, watchInterfaces, type InterfaceWatch, type OvsInterface } from "./ovsdb.ts";
-import { OfConnection, OpenFlowConnectionError, OpenFlowError } from "./ofconn.ts";
-import { encodeAddFlow, encodeDeleteByCookie, UnsupportedFlowError } from "./openflow.ts";
-import { changeOps, removeAllOps, renderOps, type BundleOp } from "./render.ts";
+import { OfConnection, OpenFlowConnectionError, OpenFlowError, StaleConnectionError } from "./ofconn.ts";
+import { UnsupportedFlowError } from "./openflow.ts";
+import { changeOps, encodeOp, removeAllOps, renderOps, type BundleOp } from "./render.ts";
 
 /** Reconnecting the OVSDB monitor after it ended: first delay, doubled per failure up to max. */
 const WATCH_RETRY_MS: Readonly<{ first: number; max: number }> = { first: 500, max: 30_000 };
@@ -118,11 +118,14 @@ export class OvsDriver implements Driver {
   /** Why the last bundle went through ovs-ofctl instead (undefined: the connection worked). */
   fallbackReason: string | undefined;
   /**
-   * The connection (its count) over which the base flows were last sent, while observe() has not
-   * found them missing since: one-port changes then leave them out (8 of a change's ~45 messages).
-   * A new connection may be to a restarted ovs-vswitchd, which has lost them.
+   * What this driver knows it committed to the ovs-vswitchd behind its connection (by the
+   * connection's count): whether the base flows are there, and each unit it sent. A known unit is
+   * changed by its difference (a one-port change: a few messages instead of ~40), and the base
+   * flows are sent once. Forgotten on a new connection (perhaps a restarted ovs-vswitchd, which has
+   * no flows), the ovs-ofctl fallback and removeAll(); a unit when observe() finds it otherwise
+   * (its digest differs or it is gone), the base when observe() finds its classify flow gone.
    */
-  private baseSentOn: number | undefined;
+  private committed: { connection: number; base: boolean; units: Map<string, Unit> } | undefined;
   /** Units observe() found written by an older vifguard (a cookie per kind): deleted kind by kind. */
   private legacy = new Set<string>();
 
@@ -141,34 +144,65 @@ export class OvsDriver implements Driver {
     this.connection.close();
   }
 
-  /** The bundle over the connection; sets fallbackReason (and returns) when ovs-ofctl must send it instead. */
-  private async sendOpenFlow(ops: readonly BundleOp[]): Promise<void> {
-    try {
-      await this.connection.bundle(
-        ops.map((o) => (o.op === "add" ? (xid: number, headroom: number) => encodeAddFlow(xid, o.line, headroom) : (xid: number, headroom: number) => encodeDeleteByCookie(xid, o.table, o.cookie, o.mask, headroom))),
-        (i) => {
-          const o = ops[i];
-          return o === undefined ? "request" : o.op === "add" ? `add ${o.line}` : `delete ${o.table === undefined ? "" : `table=${o.table},`}cookie=0x${o.cookie.toString(16)}`;
-        },
-      );
-      this.fallbackReason = undefined;
-    } catch (error) {
-      if (error instanceof OpenFlowError) throw error;
-      if (!(error instanceof OpenFlowConnectionError || error instanceof UnsupportedFlowError)) throw error;
-      this.fallbackReason = error.message;
+  /**
+   * Sends `changes` as one atomic bundle over the bridge's management socket, computed against what
+   * this driver committed there before (a connection that had to be made again computes it anew).
+   * If the socket cannot be used (missing, no permission, connection lost mid-bundle) or a flow is
+   * outside the encoder's vocabulary, `ovs-ofctl --bundle` (and set-frags) sends every changed unit
+   * whole instead: every op is then idempotent, so a bundle that may or may not have been committed
+   * is safe to send again.
+   */
+  private async send(changes: ChangeSet): Promise<void> {
+    for (let attempt = 0; this.options.transport !== "ovs-ofctl"; attempt++) {
+      try {
+        const connection = await this.connection.ready();
+        if (this.committed?.connection !== connection) this.committed = { connection, base: false, units: new Map() };
+        const known = this.committed;
+        const { builders, describe } = this.encodeAll(changeOps(changes, this.layout, { base: !known.base, legacy: this.legacy, previous: known.units }));
+        await this.connection.bundle(builders, describe, connection);
+        known.base = true;
+        for (const key of changes.remove) known.units.delete(key);
+        for (const unit of changes.add) {
+          if (unit.text === "") known.units.delete(unit.key);
+          else known.units.set(unit.key, unit);
+        }
+        this.fallbackReason = undefined;
+        return;
+      } catch (error) {
+        if (error instanceof OpenFlowError) throw error; // refused: the atomic bundle changed nothing
+        if (error instanceof StaleConnectionError && attempt === 0) continue;
+        if (!(error instanceof OpenFlowConnectionError || error instanceof UnsupportedFlowError || error instanceof StaleConnectionError)) throw error;
+        this.fallbackReason = error.message;
+        break;
+      }
     }
+    this.fallbackReason ??= "transport ovs-ofctl";
+    this.committed = undefined;
+    await this.sendThroughOfctl(changeOps(changes, this.layout, { legacy: this.legacy }));
   }
 
-  /**
-   * Sends `ops` as one atomic bundle over the bridge's management socket. If the socket cannot be
-   * used (missing, no permission, connection lost mid-bundle) or a flow is outside the encoder's
-   * vocabulary, the same ops go through `ovs-ofctl --bundle` (and set-frags) instead: every op
-   * is idempotent, so a bundle that may or may not have been committed is safe to send again.
-   */
-  private async sendBundle(ops: readonly BundleOp[]): Promise<void> {
-    if (this.options.transport !== "ovs-ofctl") await this.sendOpenFlow(ops);
-    else this.fallbackReason = "transport ovs-ofctl";
-    if (this.fallbackReason === undefined) return;
+  private encodeAll(ops: readonly BundleOp[]): { builders: ((xid: number, headroom: number) => Buffer)[]; describe: (index: number) => string } {
+    return { builders: ops.map((o) => (xid: number, headroom: number) => encodeOp(o, xid, headroom)), describe: (i) => (ops[i] ? renderOps([ops[i]]).trim() : "request") };
+  }
+
+  /** `ops` as one bundle over the connection, or through ovs-ofctl when it cannot be used (see send()). */
+  private async sendOps(ops: readonly BundleOp[]): Promise<void> {
+    if (this.options.transport !== "ovs-ofctl") {
+      try {
+        const { builders, describe } = this.encodeAll(ops);
+        await this.connection.bundle(builders, describe);
+        this.fallbackReason = undefined;
+        return;
+      } catch (error) {
+        if (error instanceof OpenFlowError) throw error;
+        if (!(error instanceof OpenFlowConnectionError || error instanceof UnsupportedFlowError)) throw error;
+        this.fallbackReason = error.message;
+      }
+    } else this.fallbackReason = "transport ovs-ofctl";
+    await this.sendThroughOfctl(ops);
+  }
+
+  private async sendThroughOfctl(ops: readonly BundleOp[]): Promise<void> {
     // In OVS's default fragment handling ("normal") every fragment's transport ports and ICMP type
     // read as 0, so an RA, or a DHCP server's reply, in a first fragment would pass the guards.
     // nx-match keeps them for first fragments. It is bridge state outside the flow table (a bundle
@@ -286,11 +320,7 @@ export class OvsDriver implements Driver {
   async apply(changes: ChangeSet): Promise<ApplyReport> {
     const started = performance.now();
     try {
-      const connection = this.connection.connections;
-      const base = this.baseSentOn === undefined || this.baseSentOn !== connection || this.options.transport === "ovs-ofctl";
-      await this.sendBundle(changeOps(changes, this.layout, { base, legacy: this.legacy }));
-      // A bundle that reconnected first went to a new ovs-vswitchd: without the base flows, send them next time.
-      this.baseSentOn = this.fallbackReason === undefined && (base || this.connection.connections === connection) ? this.connection.connections : undefined;
+      await this.send(changes);
       for (const key of [...changes.remove, ...changes.add.map((u) => u.key)]) this.legacy.delete(key);
     } catch (error) {
       const result = error instanceof CommandError ? error.result : undefined;
@@ -332,7 +362,10 @@ export class OvsDriver implements Driver {
       units.set(note.key, { key: note.key, port: note.key, digest: older ? `older ${note.digest}` : note.digest, text: "" });
     }
     this.legacy = legacy;
-    if (!base) this.baseSentOn = undefined;
+    if (this.committed) {
+      if (!base) this.committed.base = false;
+      for (const [key, unit] of this.committed.units) if (units.get(key)?.digest !== unit.digest) this.committed.units.delete(key);
+    }
     return { units, devices };
   }
 
@@ -356,7 +389,7 @@ export class OvsDriver implements Driver {
   }
 
   async removeAll(): Promise<void> {
-    this.baseSentOn = undefined;
-    await this.sendBundle(removeAllOps(this.layout));
+    this.committed = undefined;
+    await this.sendOps(removeAllOps(this.layout));
   }
 }

@@ -43,6 +43,11 @@ export class OpenFlowConnectionError extends Error {
 /** Bytes of a bundle written at a time while the rest is encoded (a unix socket buffers ~200 kB). */
 const STREAM_CHUNK = 128 * 1024;
 
+/** The bundle was computed against an earlier connection, i.e. perhaps another ovs-vswitchd: compute it again. */
+export class StaleConnectionError extends Error {
+  override name = "StaleConnectionError";
+}
+
 type Waiter = { first: number; last: number; done: number; errors: DecodedError[]; resolve: (m: Buffer) => void; reject: (e: Error) => void; describe: (xid: number) => string };
 
 export class OfConnection {
@@ -170,6 +175,12 @@ export class OfConnection {
     await this.exchange(socket, [encodeSetConfig(set, (flags & ~FRAG_MASK) | FRAG_NX_MATCH, missSendLen), encodeBarrier(barrier)], set);
   }
 
+  /** Connects if need be; the connection's count (see `connections`), for bundle()'s `expect`. */
+  async ready(): Promise<number> {
+    await this.open();
+    return this.connections;
+  }
+
   /**
    * Sends `build(xid, headroom)` messages in one atomic, ordered bundle and commits it. Each builder
    * gets the xid its message must carry, and returns it after `headroom` bytes left for the bundle's header. Resolves when the commit (and a barrier after it) is answered;
@@ -179,9 +190,14 @@ export class OfConnection {
    * turning between chunks so the socket drains: ovs-vswitchd decodes the first messages (on the
    * other core) while the rest are still being encoded. A builder that throws (a flow outside the
    * encoder's vocabulary) ends the connection, which discards the uncommitted bundle.
+   *
+   * `expect`: the connection the bundle was computed for (ready()); if it had to connect again (to
+   * what may be a restarted ovs-vswitchd, without the flows the bundle assumes), nothing is sent and
+   * StaleConnectionError is thrown.
    */
-  async bundle(builders: readonly ((xid: number, headroom: number) => Buffer)[], describe: (index: number) => string): Promise<void> {
+  async bundle(builders: readonly ((xid: number, headroom: number) => Buffer)[], describe: (index: number) => string, expect?: number): Promise<void> {
     const socket = await this.open();
+    if (expect !== undefined && this.connections !== expect) throw new StaleConnectionError(`${this.path}: connected again since the bundle was computed (ovs-vswitchd restarted?)`);
     const bundleId = this.nextBundle;
     this.nextBundle = this.nextBundle >= 0x7fffffff ? 1 : this.nextBundle + 1;
     const openXid = this.xid();

@@ -459,7 +459,7 @@ function encodeInstructionsUncached(text: string): Buffer {
 // ---------------------------------------------------------------------------------------------
 // FLOW_MOD
 
-export const OFPFC = { ADD: 0, DELETE: 3 } as const;
+export const OFPFC = { ADD: 0, DELETE: 3, DELETE_STRICT: 4 } as const;
 const OFPP_ANY = 0xffffffff;
 const OFPG_ANY = 0xffffffff;
 const NO_BUFFER = 0xffffffff;
@@ -531,6 +531,16 @@ export function encodeAddFlow(xid: number, line: string, headroom = 0): Buffer {
   return flowMod(xid, { command: OFPFC.ADD, table: f.table, priority: f.priority, cookie: f.cookie, cookieMask: 0n, match: encodeMatchItems(f.items), instructions: encodeInstructions(f.actions) }, headroom);
 }
 
+/**
+ * FLOW_MOD DELETE_STRICT of the one flow of this line's table, priority and match (its actions are
+ * ignored), and only if it carries the line's cookie: the classifier finds it by exact match, no scan.
+ */
+export function encodeDeleteStrict(xid: number, line: string, headroom = 0): Buffer {
+  const f = parseFlowItems(line);
+  return flowMod(xid, { command: OFPFC.DELETE_STRICT, table: f.table, priority: f.priority, cookie: f.cookie, cookieMask: EXACT_COOKIE, match: encodeMatchItems(f.items), instructions: NO_INSTRUCTIONS }, headroom);
+}
+
+const EXACT_COOKIE = 0xffffffffffffffffn;
 const EMPTY_MATCH = encodeMatchItems([]);
 const NO_INSTRUCTIONS = Buffer.alloc(0);
 

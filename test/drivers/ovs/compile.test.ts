@@ -5,12 +5,13 @@ import { readdirSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { test } from "node:test";
 import { baseFlows, compileOvs, guardOfPriority, keyHash, kindOf, magicFor, noteFor, parseNote, priorityOf, TABLE_COUNT, type OvsLayout } from "../../../src/drivers/ovs/compile.ts";
 import { OvsDriver, parseDump } from "../../../src/drivers/ovs/driver.ts";
-import { changeOps, renderChanges, renderRemoveAll } from "../../../src/drivers/ovs/render.ts";
+import { changeOps, renderChanges, renderOps, renderRemoveAll } from "../../../src/drivers/ovs/render.ts";
 import { ApplyError } from "../../../src/errors.ts";
 import { GUARDS } from "../../../src/policy/guards.ts";
 import { CommandError, setRunner } from "../../../src/host/run.ts";
 import { parsePortFile } from "../../../src/model/port-file.ts";
 import type { Device } from "../../../src/drivers/contract.ts";
+import type { Mac } from "../../../src/model/mac.ts";
 import { portPolicies, type PlacedPolicy } from "../../../src/policy/port-policy.ts";
 import { cloud } from "./fixture.ts";
 import { placeAsNamed } from "../../../src/agent/device-match.ts";
@@ -122,6 +123,29 @@ test("changeOps() leaves the base flows out when asked, and deletes an older vif
   assert.equal(deletes.length, GUARDS.length + 1 + 1 + 1, "eve-0 kind by kind, old-port's one cookie, the base cookie");
   assert.equal(new Set(deletes.map((d) => d.op === "delete" && d.cookie & 0xffn)).size, GUARDS.length + 1);
   assert.equal(legacy.filter((o) => o.op === "add").length, lines + baseFlows(TABLE).length);
+});
+
+test("changeOps() changes a unit the switch holds as this driver sent it by its difference only", () => {
+  const before = compileOvs(policies, ofports, TABLE).get("eve-0")!;
+  const eve = policies.find((p) => p.port === "eve-0")!;
+  const after = compileOvs([{ ...eve, macs: [...eve.macs, "52:54:00:99:00:01" as Mac] }], ofports, TABLE).get("eve-0")!;
+  const lines = (text: string): string[] => text.split("\n").filter(Boolean);
+  const ops = changeOps({ add: [after], remove: [] }, TABLE, { base: false, previous: new Map([["eve-0", before]]) });
+  const added = ops.flatMap((o) => (o.op === "add" ? [o.line] : []));
+  assert.deepEqual(added, lines(after.text).filter((l) => !lines(before.text).includes(l)), "only new or changed flows are added");
+  assert.ok(added.length > 0 && added.length < lines(after.text).length / 2, `${added.length} of ${lines(after.text).length}`);
+  assert.ok(!ops.some((o) => o.op === "delete"), "no whole-unit delete");
+  // Back: the flows the new MAC brought are deleted one by one (strict), the changed classify flow re-added.
+  const back = changeOps({ add: [before], remove: [] }, TABLE, { base: false, previous: new Map([["eve-0", after]]) });
+  const strict = back.flatMap((o) => (o.op === "delete-strict" ? [o.line] : []));
+  assert.ok(strict.length > 0 && strict.every((l) => l.includes("52:54:00:99:00:01")), strict.join("\n"));
+  assert.match(renderOps(back), /^delete_strict table=\d+,priority=\d+,cookie=0x[0-9a-f]{16}\/-1,in_port=/m);
+  // Whole replacement when the previous text is unknown, empty, or an older vifguard's.
+  for (const options of [{}, { previous: new Map([["eve-0", { text: "" }]]) }, { previous: new Map([["eve-0", before]]), legacy: new Set(["eve-0"]) }]) {
+    const whole = changeOps({ add: [after], remove: [] }, TABLE, { base: false, ...options });
+    assert.equal(whole[0]?.op, "delete");
+    assert.deepEqual(whole.flatMap((o) => (o.op === "add" && o.line.includes(",cookie=0x") && !baseFlows(TABLE).includes(o.line) ? [o.line] : [])), lines(after.text));
+  }
 });
 
 test("a flow's priority carries its kind: the rank orders, the low bits name the guard a drop enforces", () => {

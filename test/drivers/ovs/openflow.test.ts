@@ -19,6 +19,7 @@ import {
   writeBundleAddHeader,
   encodeBundleControl,
   encodeDeleteByCookie,
+  encodeDeleteStrict,
   encodeHello,
   encodeMatch,
   MessageReader,
@@ -80,6 +81,25 @@ test("deletes by exact and masked cookie decode as ovs-ofctl's delete of the sam
     assert.equal(first.table, undefined);
     assert.match(text, new RegExp(`DEL table:255 priority=0 cookie:0x${first.cookie.toString(16)}/0xffffffffffffffff actions=drop`)); // OFPTT_ALL, as ovs-ofctl's delete without table=
     assert.match(text, /DEL table:3 priority=0 cookie:0xef00000000000000\/0xff00000000000000 actions=drop/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a strict delete decodes as ovs-ofctl's delete_strict of the same flow and cookie", () => {
+  const dir = mkdtempSync(join(tmpdir(), "vg-openflow-"));
+  try {
+    const line = allLines().find((l) => l.includes("nd_target=") && l.includes("in_port="))!;
+    writeFileSync(join(dir, "m.bin"), encodeDeleteStrict(3, line));
+    const ours = execFileSync("ovs-ofctl", ["ofp-parse", join(dir, "m.bin")], { encoding: "utf8" }).trim();
+    const cookie = /cookie=(0x[0-9a-f]+)/.exec(line)![1]!;
+    const priority = /priority=(\d+)/.exec(line)![1]!;
+    assert.match(ours, new RegExp(`DEL_STRICT table:${/table=(\d+)/.exec(line)![1]} priority=${priority},`));
+    assert.match(ours, new RegExp(`cookie:${cookie}/0xffffffffffffffff`));
+    // The match reads as ovs-ofctl reads the line's own match.
+    const theirs = execFileSync("ovs-ofctl", ["-O", "OpenFlow15", "parse-flow", line], { encoding: "utf8" });
+    const match = (text: string): string => /priority=\d+,([^ ]+)/.exec(text)![1]!;
+    assert.equal(match(ours), match(theirs));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -53,6 +53,16 @@ function marker(): Uint8Array {
 
 
 
+/** A private OVS with one bridge, stopped when the test ends. */
+async function sandboxWithBridge(stem: string, t: { after: (fn: () => Promise<void>) => void }): Promise<{ prefix: string; sandbox: OvsSandbox; bridge: string }> {
+  const prefix = sandboxPrefix(stem);
+  const sandbox = await startOvsSandbox({ prefix });
+  t.after(() => sandbox.stop());
+  const bridge = `${prefix}-br`;
+  await sandbox.addBridge(bridge);
+  return { prefix, sandbox, bridge };
+}
+
 const settle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 test("OVS dataplane: spoofed frames from Eve never reach Bob; legitimate ones do", async (t) => {
@@ -179,11 +189,7 @@ test("OVS dataplane: with fail_mode=secure a restart leaks no spoofed frame", as
 
 test("OVS: watchChanges() sees a port re-created with another ofport, and the next plan re-installs it", async (t) => {
   if (!needsRoot(t)) return;
-  const prefix = sandboxPrefix("vgod");
-  const sandbox = await startOvsSandbox({ prefix });
-  t.after(() => sandbox.stop());
-  const bridge = `${prefix}-br`;
-  await sandbox.addBridge(bridge);
+  const { prefix, sandbox, bridge } = await sandboxWithBridge("vgod", t);
   const policies = cloud(prefix).filter((p) => p.port === "eve-0");
   const device = policies[0]!.device;
   await sandbox.vsctl("add-port", bridge, device, "--", "set", "interface", device, "type=internal", "ofport_request=5");
@@ -211,11 +217,7 @@ test("OVS: watchChanges() sees a port re-created with another ofport, and the ne
 
 test("OVS: an older vifguard's flows (a cookie per kind) are replaced without a trace", async (t) => {
   if (!needsRoot(t)) return;
-  const prefix = sandboxPrefix("vgol");
-  const sandbox = await startOvsSandbox({ prefix });
-  t.after(() => sandbox.stop());
-  const bridge = `${prefix}-br`;
-  await sandbox.addBridge(bridge);
+  const { prefix, sandbox, bridge } = await sandboxWithBridge("vgol", t);
   const policies = cloud(prefix).filter((p) => p.network === "public");
   for (const [i, p] of policies.entries()) await sandbox.vsctl("add-port", bridge, p.device, "--", "set", "interface", p.device, "type=internal", `ofport_request=${i + 1}`);
   const driver = createOvsDriver({ bridge, runDir: sandbox.runDir });

@@ -107,6 +107,9 @@ function rowFacts(i: OvsInterface): string {
   return JSON.stringify([i.name, i.ofport, i.externalIds["iface-id"] ?? null]);
 }
 
+/** What a driver committed to the ovs-vswitchd behind one connection (OvsDriver.committed). */
+type Committed = { readonly connection: number; base: boolean; readonly units: Map<string, Unit> };
+
 export class OvsDriver implements Driver {
   readonly name = "ovs" as const;
   readonly capabilities = OVS_CAPABILITIES;
@@ -125,7 +128,7 @@ export class OvsDriver implements Driver {
    * no flows), the ovs-ofctl fallback and removeAll(); a unit when observe() finds it otherwise
    * (its digest differs or it is gone), the base when observe() finds its classify flow gone.
    */
-  private committed: { connection: number; base: boolean; units: Map<string, Unit> } | undefined;
+  private committed: Committed | undefined;
   /** Units observe() found written by an older vifguard (a cookie per kind): deleted kind by kind. */
   private legacy = new Set<string>();
 
@@ -145,29 +148,29 @@ export class OvsDriver implements Driver {
   }
 
   /**
-   * Sends `changes` as one atomic bundle over the bridge's management socket, computed against what
-   * this driver committed there before (a connection that had to be made again computes it anew).
-   * If the socket cannot be used (missing, no permission, connection lost mid-bundle) or a flow is
-   * outside the encoder's vocabulary, `ovs-ofctl --bundle` (and set-frags) sends every changed unit
-   * whole instead: every op is then idempotent, so a bundle that may or may not have been committed
-   * is safe to send again.
+   * Sends one atomic bundle over the bridge's management socket: `opsFor(known)`, computed against
+   * what this driver committed on the current connection (a connection that had to be made again
+   * gets it computed anew), and returns that record for the caller to update. If the socket cannot
+   * be used (missing, no permission, connection lost mid-bundle) or a flow is outside the encoder's
+   * vocabulary, `ovs-ofctl --bundle` (and set-frags) sends `fallbackOps()` instead, which must not
+   * depend on what was committed: every op is then idempotent, so a bundle that may or may not have
+   * been committed is safe to send again. Returns undefined then, the record being forgotten.
    */
-  private async send(changes: ChangeSet): Promise<void> {
+  private async sendBundle(opsFor: (known: Committed) => readonly BundleOp[], fallbackOps: () => readonly BundleOp[]): Promise<Committed | undefined> {
+    if (this.options.transport === "ovs-ofctl") this.fallbackReason = "transport ovs-ofctl";
     for (let attempt = 0; this.options.transport !== "ovs-ofctl"; attempt++) {
       try {
         const connection = await this.connection.ready();
         if (this.committed?.connection !== connection) this.committed = { connection, base: false, units: new Map() };
         const known = this.committed;
-        const { builders, describe } = this.encodeAll(changeOps(changes, this.layout, { base: !known.base, legacy: this.legacy, previous: known.units }));
-        await this.connection.bundle(builders, describe, connection);
-        known.base = true;
-        for (const key of changes.remove) known.units.delete(key);
-        for (const unit of changes.add) {
-          if (unit.text === "") known.units.delete(unit.key);
-          else known.units.set(unit.key, unit);
-        }
+        const ops = opsFor(known);
+        await this.connection.bundle(
+          ops.map((o) => (xid: number, headroom: number) => encodeOp(o, xid, headroom)),
+          (i) => (ops[i] ? renderOps([ops[i]]).trim() : "request"),
+          connection,
+        );
         this.fallbackReason = undefined;
-        return;
+        return known;
       } catch (error) {
         if (error instanceof OpenFlowError) throw error; // refused: the atomic bundle changed nothing
         if (error instanceof StaleConnectionError && attempt === 0) continue;
@@ -176,30 +179,24 @@ export class OvsDriver implements Driver {
         break;
       }
     }
-    this.fallbackReason ??= "transport ovs-ofctl";
     this.committed = undefined;
-    await this.sendThroughOfctl(changeOps(changes, this.layout, { legacy: this.legacy }));
+    await this.sendThroughOfctl(fallbackOps());
+    return undefined;
   }
 
-  private encodeAll(ops: readonly BundleOp[]): { builders: ((xid: number, headroom: number) => Buffer)[]; describe: (index: number) => string } {
-    return { builders: ops.map((o) => (xid: number, headroom: number) => encodeOp(o, xid, headroom)), describe: (i) => (ops[i] ? renderOps([ops[i]]).trim() : "request") };
-  }
-
-  /** `ops` as one bundle over the connection, or through ovs-ofctl when it cannot be used (see send()). */
-  private async sendOps(ops: readonly BundleOp[]): Promise<void> {
-    if (this.options.transport !== "ovs-ofctl") {
-      try {
-        const { builders, describe } = this.encodeAll(ops);
-        await this.connection.bundle(builders, describe);
-        this.fallbackReason = undefined;
-        return;
-      } catch (error) {
-        if (error instanceof OpenFlowError) throw error;
-        if (!(error instanceof OpenFlowConnectionError || error instanceof UnsupportedFlowError)) throw error;
-        this.fallbackReason = error.message;
-      }
-    } else this.fallbackReason = "transport ovs-ofctl";
-    await this.sendThroughOfctl(ops);
+  /** `changes` by their difference from what was committed, or whole through ovs-ofctl (sendBundle). */
+  private async send(changes: ChangeSet): Promise<void> {
+    const known = await this.sendBundle(
+      (k) => changeOps(changes, this.layout, { base: !k.base, legacy: this.legacy, previous: k.units }),
+      () => changeOps(changes, this.layout, { legacy: this.legacy }),
+    );
+    if (!known) return;
+    known.base = true;
+    for (const key of changes.remove) known.units.delete(key);
+    for (const unit of changes.add) {
+      if (unit.text === "") known.units.delete(unit.key);
+      else known.units.set(unit.key, unit);
+    }
   }
 
   private async sendThroughOfctl(ops: readonly BundleOp[]): Promise<void> {
@@ -389,7 +386,8 @@ export class OvsDriver implements Driver {
   }
 
   async removeAll(): Promise<void> {
+    const ops = removeAllOps(this.layout);
+    await this.sendBundle(() => ops, () => ops);
     this.committed = undefined;
-    await this.sendOps(removeAllOps(this.layout));
   }
 }

@@ -154,14 +154,31 @@ export class OfConnection {
     return this.opening;
   }
 
+  /**
+   * Waits for the answer to xid `last`, collecting the errors the switch sends for xids first..last;
+   * `cancel` stops waiting (the messages were not all sent). The socket keeps the process alive meanwhile.
+   */
+  private awaitAnswer(socket: Socket, first: number, last: number, describe: (xid: number) => string): { answered: Promise<Buffer>; cancel: () => void } {
+    let waiter: Waiter | undefined;
+    const answered = new Promise<Buffer>((resolve, reject) => {
+      waiter = { first, last, done: last, errors: [], resolve, reject, describe };
+      this.waiters.push(waiter);
+    });
+    answered.catch(() => undefined); // it may fail before the caller awaits it
+    socket.ref();
+    return {
+      answered,
+      cancel: () => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+      },
+    };
+  }
+
   /** Sends `messages` (xids first..last, the last one answered) and waits for the answer to the last. */
   private exchange(socket: Socket, messages: readonly Buffer[], first: number, describe: (xid: number) => string = () => "request"): Promise<Buffer> {
-    const last = messages.at(-1)!.readUInt32BE(4);
-    return new Promise<Buffer>((resolve, reject) => {
-      this.waiters.push({ first, last, done: last, errors: [], resolve, reject, describe });
-      socket.ref();
-      socket.write(messages.length === 1 ? messages[0]! : Buffer.concat(messages));
-    });
+    const { answered } = this.awaitAnswer(socket, first, messages.at(-1)!.readUInt32BE(4), describe);
+    socket.write(messages.length === 1 ? messages[0]! : Buffer.concat(messages));
+    return answered;
   }
 
   /** `ovs-ofctl set-frags BRIDGE nx-match`, keeping the other config bits and miss_send_len. */
@@ -183,8 +200,9 @@ export class OfConnection {
 
   /**
    * Sends `build(xid, headroom)` messages in one atomic, ordered bundle and commits it. Each builder
-   * gets the xid its message must carry, and returns it after `headroom` bytes left for the bundle's header. Resolves when the commit (and a barrier after it) is answered;
-   * rejects with every error the switch sent, each described by `describe(index)`.
+   * gets the xid its message must carry, and returns it after `headroom` bytes left for the bundle's
+   * header. Resolves when the commit (and a barrier after it) is answered; rejects with every error
+   * the switch sent, each described by `describe(index)`.
    *
    * The messages go out in chunks of about STREAM_CHUNK bytes as they are encoded, the event loop
    * turning between chunks so the socket drains: ovs-vswitchd decodes the first messages (on the
@@ -205,13 +223,7 @@ export class OfConnection {
     const commitXid = this.xid();
     const barrierXid = this.xid();
     if (barrierXid < openXid) throw new OpenFlowConnectionError("xid wrapped inside one bundle; split it"); // 2^31 messages: never in practice
-    let waiter: Waiter | undefined;
-    const answered = new Promise<Buffer>((resolve, reject) => {
-      waiter = { first: openXid, last: barrierXid, done: barrierXid, errors: [], resolve, reject, describe: (xid) => (xid === openXid ? "bundle open" : xid === commitXid ? "bundle commit" : describe(xid - openXid - 1)) };
-      this.waiters.push(waiter);
-    });
-    answered.catch(() => undefined); // it may fail while encoding goes on: awaited below
-    socket.ref();
+    const { answered, cancel } = this.awaitAnswer(socket, openXid, barrierXid, (xid) => (xid === openXid ? "bundle open" : xid === commitXid ? "bundle commit" : describe(xid - openXid - 1)));
     let chunk: Buffer[] = [encodeBundleControl(openXid, bundleId, BUNDLE.OPEN_REQUEST, BUNDLE_ATOMIC_ORDERED)];
     let bytes = 0;
     try {
@@ -228,7 +240,7 @@ export class OfConnection {
         }
       }
     } catch (error) {
-      this.waiters = this.waiters.filter((w) => w !== waiter);
+      cancel();
       this.close();
       throw error;
     }

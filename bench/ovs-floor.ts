@@ -40,7 +40,7 @@ function vswitchdCpuMs(runDir: string): number {
   return ticks * 10; // USER_HZ is 100 on Linux
 }
 
-function vifguardFlows(count: number, layout: ReturnType<typeof createOvsDriver>["layout"], driver: ReturnType<typeof createOvsDriver>): string[] {
+function vifguardFlows(count: number, driver: ReturnType<typeof createOvsDriver>): string[] {
   const lines: string[] = [];
   for (let n = 1000; lines.length < count; n *= 2) {
     lines.length = 0;
@@ -48,7 +48,6 @@ function vifguardFlows(count: number, layout: ReturnType<typeof createOvsDriver>
     const policies = placeAsNamed(portPolicies(parsePortFile(JSON.stringify({ networks: [{ id: "public", tenant: "provider", shared: true }], ports }), "floor")));
     for (const unit of driver.compile(policies, policies.map((p, i) => ({ name: p.device, ofport: i + 1 }))).values()) lines.push(...unit.text.split("\n").filter(Boolean));
   }
-  void layout;
   return lines.slice(0, count);
 }
 
@@ -59,7 +58,7 @@ try {
   const driver = createOvsDriver({ bridge, runDir: sandbox.runDir });
   const connection = new OfConnection(join(sandbox.runDir, `${bridge}.mgmt`));
   const simple = Array.from({ length: FLOWS }, (_, i) => `table=1,priority=1600,cookie=0x${(0xef000000000000n + BigInt(i + 1)).toString(16)}00,in_port=${(i % 60000) + 1},dl_src=${mac(i)} actions=goto_table:2`);
-  const ours = vifguardFlows(FLOWS, driver.layout, driver);
+  const ours = vifguardFlows(FLOWS, driver);
   const deletes = ours.map((line) => BigInt(/cookie=(0x[0-9a-f]+)/.exec(line)![1]!));
   const uniqueDeletes = [...new Set(deletes)];
   const time = async (label: string, builders: ((xid: number, headroom: number) => Buffer)[]): Promise<string> => {

@@ -81,7 +81,7 @@ export function kindOf(guard: Guard): number {
   return GUARDS.indexOf(guard) + 1;
 }
 
-export function guardOfKind(kind: number): Guard | undefined {
+function guardOfKind(kind: number): Guard | undefined {
   return GUARDS[kind - 1];
 }
 

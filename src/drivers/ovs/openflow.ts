@@ -494,13 +494,8 @@ function flowMod(xid: number, f: FlowModInit, headroom: number): Buffer {
 /** A parsed flow line: `table=T,priority=P,cookie=C,<match> actions=<actions>`. */
 export type FlowLine = Readonly<{ table: number; priority: number; cookie: bigint; match: string; actions: string }>;
 
-/** The last cookie item parsed: every flow of a port carries the same one, so it is parsed once per port. */
-let lastCookie: Readonly<{ item: string; value: bigint | undefined }> = { item: "", value: undefined };
-
-function cookieOfItem(item: string): bigint | undefined {
-  if (item !== lastCookie.item) lastCookie = { item, value: /^0x[0-9a-f]{1,16}$/i.test(item.slice(7)) ? BigInt(item.slice(7)) : undefined };
-  return lastCookie.value;
-}
+/** A `cookie=0x…` item's value (undefined: not a cookie vifguard writes); every flow of a port carries the same one. */
+const cookieOfItem = memoByText((item: string): bigint | undefined => (/^0x[0-9a-f]{1,16}$/i.test(item.slice(7)) ? BigInt(item.slice(7)) : undefined));
 
 function parseFlowItems(line: string): { table: number; priority: number; cookie: bigint; items: string[]; actions: string } {
   const at = line.indexOf(" actions=");
